@@ -1,0 +1,38 @@
+/**
+ * The hubbub wire format, shared by the server, the terminal client and the
+ * load generator: header layout, tags, limits, frame encoding and an
+ * incremental frame reader. No I/O happens here.
+ *
+ * @example Usage
+ * ```ts
+ * import { encodeFrame, FrameReader, Tag } from "./mod.ts";
+ *
+ * const reader = new FrameReader();
+ * reader.push(encodeFrame(Tag.CHAT, 1, "hello"));
+ * const frame = reader.next();
+ * console.log(frame?.tag === Tag.CHAT); // true
+ * ```
+ *
+ * @module
+ */
+
+export {
+  HEADER_SIZE,
+  MAX_BODY_SIZE,
+  MAX_FRAME_SIZE,
+  Tag,
+  tagName,
+  type TagValue,
+} from "./constants.ts";
+export { FrameTooLargeError } from "./errors.ts";
+export { encodeFrame, type Frame } from "./frame.ts";
+export { FrameReader } from "./frame_reader.ts";
+export {
+  checkFrameSize,
+  completeFramesEnd,
+  readBodyLength,
+  readSenderId,
+  readTag,
+  writeHeader,
+  writeSenderId,
+} from "./header.ts";

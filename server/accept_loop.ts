@@ -1,0 +1,102 @@
+import { setTimeout as delay } from "node:timers/promises";
+import { FileReserve, isOutOfFiles } from "./_file_reserve.ts";
+import type { Logger } from "./logger.ts";
+
+/** First pause after a failed accept, in ms. */
+const FIRST_BACKOFF_MS = 10;
+/** Longest pause between accept attempts, in ms. */
+const MAX_BACKOFF_MS = 1000;
+/** Descriptors held back for refusing connections at the cap. */
+const RESERVED_FILES = 4;
+
+/** What the accept loop calls back into. */
+export interface AcceptHandlers {
+  /** A connection was accepted. Called synchronously. */
+  onConnection(conn: Deno.Conn): void;
+  /**
+   * The process is out of file descriptors: tell this connection the server
+   * is full and close it.
+   */
+  onRefused(conn: Deno.Conn): Promise<void>;
+}
+
+/**
+ * Accept connections until the listener is closed.
+ *
+ * Running out of file descriptors ("Too many open files") does not end the
+ * loop or leave newcomers hanging: a few descriptors are held in reserve, and
+ * at the cap one is given back just long enough to accept the waiting
+ * connection and refuse it with `onRefused`. Other accept failures log one
+ * warning per run of failures and back off from 10 ms up to 1 s. Connections
+ * already open are never affected.
+ *
+ * @param listener The listening socket.
+ * @param handlers Where accepted and refused connections go.
+ * @param logger Where the warnings go.
+ * @param signal Aborted when the server stops; ends a backoff pause early.
+ * @returns A promise that settles when the listener is closed.
+ */
+export async function acceptConnections(
+  listener: Deno.Listener,
+  handlers: AcceptHandlers,
+  logger: Logger,
+  signal: AbortSignal,
+): Promise<void> {
+  const reserve = new FileReserve(RESERVED_FILES);
+  let backoff = 0;
+  let failures = 0;
+  try {
+    while (!signal.aborted) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (signal.aborted || error instanceof Deno.errors.BadResource) return;
+        failures++;
+        if (failures === 1) {
+          logger.warn("Accept failed; backing off", {
+            error: error instanceof Error ? error.message : String(error),
+          });
+        }
+        if (isOutOfFiles(error) && reserve.release()) {
+          await refuseOne(listener, handlers, reserve);
+          continue;
+        }
+        backoff = Math.min(
+          backoff === 0 ? FIRST_BACKOFF_MS : backoff * 2,
+          MAX_BACKOFF_MS,
+        );
+        try {
+          await delay(backoff, undefined, { signal });
+        } catch {
+          return;
+        }
+        continue;
+      }
+      if (failures > 0) {
+        logger.warn("Accepting again", { failed_attempts: failures });
+        failures = 0;
+        backoff = 0;
+      }
+      handlers.onConnection(conn);
+    }
+  } finally {
+    reserve.close();
+  }
+}
+
+/** With one reserved descriptor given back, accept and refuse a connection. */
+async function refuseOne(
+  listener: Deno.Listener,
+  handlers: AcceptHandlers,
+  reserve: FileReserve,
+): Promise<void> {
+  try {
+    const conn = await listener.accept();
+    await handlers.onRefused(conn);
+  } catch {
+    // The listener closed, or the newcomer left first: nothing to refuse.
+  } finally {
+    reserve.restore();
+  }
+}

@@ -1,0 +1,93 @@
+import { ClientWriter } from "./client_writer.ts";
+import type { Room } from "./room.ts";
+import type { Transport } from "./transport.ts";
+
+/** Where a client is in its life. Only the hub changes it. */
+export const ClientState = {
+  /** Accepted; the hub has not issued an id yet. */
+  Connecting: 0,
+  /** Registered and in a room. */
+  Open: 1,
+  /** Removed from the hub; its last bytes may still be leaving. */
+  Closed: 2,
+} as const;
+
+/** One of the values of {@linkcode ClientState}. */
+export type ClientStateValue = typeof ClientState[keyof typeof ClientState];
+
+/**
+ * A connected client as the hub sees it: transport-agnostic state plus its
+ * outbound {@linkcode ClientWriter}. The hub alone mutates the fields; the
+ * connection's reader only reads `state` and trades read buffers through
+ * {@linkcode Client.takeReadBuffer} / {@linkcode Client.returnReadBuffer}.
+ */
+export class Client {
+  /** The issued id, 0 until the hub registers the client. */
+  id = 0;
+  /** The nickname, or `null` when none is set. */
+  nickname: string | null = null;
+  /** The room the client is in, `null` before registration and after removal. */
+  room: Room | null = null;
+  /** The client's index in its room's member list (kept by {@linkcode Room}). */
+  roomIndex = -1;
+  /** See {@linkcode ClientState}. */
+  state: ClientStateValue = ClientState.Connecting;
+  /** The client's outbound queue. */
+  readonly writer: ClientWriter;
+  /** The connection under the client. */
+  readonly transport: Transport;
+  /** When the connection was accepted (milliseconds since the epoch). */
+  readonly connectedAt: number = Date.now();
+  /** Frames received from the client. */
+  framesIn = 0;
+  /** Bytes received from the client. */
+  bytesIn = 0;
+  /** Frames queued to the client. */
+  framesOut = 0;
+  /** Set by the hub while the client is on its list of writers to flush. */
+  flushPending = false;
+  #spareReadBuffer: Uint8Array | null = null;
+
+  /**
+   * @param transport The connection.
+   * @param maxPendingBytes Bound of the outbound queue in bytes.
+   * @param onWriteFailure Called once when a write to the transport fails.
+   */
+  constructor(
+    transport: Transport,
+    maxPendingBytes: number,
+    onWriteFailure: (error: unknown) => void,
+  ) {
+    this.transport = transport;
+    this.writer = new ClientWriter(transport, maxPendingBytes, onWriteFailure);
+  }
+
+  /**
+   * Hand back a read buffer the hub has finished with, for the reader to
+   * reuse.
+   *
+   * @param buffer The buffer of a processed chunk.
+   */
+  returnReadBuffer(buffer: Uint8Array): void {
+    this.#spareReadBuffer = buffer;
+  }
+
+  /**
+   * Take the spare read buffer if it has exactly `size` bytes.
+   *
+   * @param size The wanted size.
+   * @returns The buffer, or `null` when there is none of that size.
+   */
+  takeReadBuffer(size: number): Uint8Array | null {
+    const spare = this.#spareReadBuffer;
+    this.#spareReadBuffer = null;
+    return spare !== null && spare.length === size ? spare : null;
+  }
+
+  /** A short label for logs: `id` and nickname when set. */
+  get label(): string {
+    return this.nickname === null
+      ? `${this.id}`
+      : `${this.id} (${this.nickname})`;
+  }
+}

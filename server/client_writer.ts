@@ -1,0 +1,249 @@
+import type { Transport } from "./transport.ts";
+
+/** Size of the first outgoing buffer a writer allocates. */
+const INITIAL_BUFFER_SIZE = 1024;
+
+/**
+ * A client's outbound queue and writer.
+ *
+ * The hub appends frames with {@linkcode ClientWriter.append} (a copy into one
+ * growable buffer, no socket call) and calls {@linkcode ClientWriter.flush}
+ * once per batch of events. A flush writes everything pending in one
+ * `write` call; frames appended while that write is in flight go into a
+ * second buffer and leave in the next write, so a client costs one socket
+ * write per event-loop turn however many frames it receives. The two buffers
+ * trade places and are reused; {@linkcode ClientWriter.trim} drops them while
+ * the client is idle so that idle connections stay small.
+ *
+ * The queue is bounded: an append that would take the pending bytes over the
+ * limit is refused, and the caller disconnects the slow consumer.
+ *
+ * @example Usage
+ * ```ts no-eval
+ * const writer = new ClientWriter(transport, 1 << 20, (error) => console.log(error));
+ * if (!writer.append(frame)) console.log("slow consumer");
+ * writer.flush();
+ * ```
+ */
+export class ClientWriter {
+  #transport: Transport;
+  #maxPendingBytes: number;
+  #onFailure: (error: unknown) => void;
+  #buffer: Uint8Array | null = null;
+  #length = 0;
+  #spare: Uint8Array | null = null;
+  #inFlight = 0;
+  #writing = false;
+  #closed = false;
+  #closeWhenFlushed = false;
+  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  #usedSinceTrim = false;
+  #whenClosed: PromiseWithResolvers<void> | null = null;
+  /** When the current socket write started (`performance.now()`), or 0. */
+  writeStartedAt = 0;
+  /** Bytes handed to the transport so far. */
+  bytesWritten = 0;
+
+  /**
+   * @param transport Where the bytes go.
+   * @param maxPendingBytes The most bytes that may wait to be written.
+   * @param onFailure Called once if a write fails (not after
+   * {@linkcode close}).
+   */
+  constructor(
+    transport: Transport,
+    maxPendingBytes: number,
+    onFailure: (error: unknown) => void,
+  ) {
+    this.#transport = transport;
+    this.#maxPendingBytes = maxPendingBytes;
+    this.#onFailure = onFailure;
+  }
+
+  /** Bytes queued or in flight, not yet written. */
+  get pendingBytes(): number {
+    return this.#length + this.#inFlight;
+  }
+
+  /** Bytes of buffer memory this writer holds now. */
+  get bufferedCapacity(): number {
+    return (this.#buffer?.length ?? 0) + (this.#spare?.length ?? 0);
+  }
+
+  /** True once the writer has been closed (no more bytes will be written). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Queue bytes for the client. Nothing is written until
+   * {@linkcode flush}.
+   *
+   * @param bytes The bytes to queue; they are copied.
+   * @returns `false`, queueing nothing, when the bytes would take the
+   * pending total over the limit or the writer is closing.
+   */
+  append(bytes: Uint8Array): boolean {
+    const length = this.#length;
+    const needed = length + bytes.length;
+    if (
+      this.#closed || this.#closeWhenFlushed ||
+      needed + this.#inFlight > this.#maxPendingBytes
+    ) {
+      return false;
+    }
+    let buffer = this.#buffer;
+    if (buffer === null || needed > buffer.length) {
+      buffer = this.#grow(needed);
+    }
+    buffer.set(bytes, length);
+    this.#length = needed;
+    this.#usedSinceTrim = true;
+    return true;
+  }
+
+  /**
+   * Start writing what is queued, unless a write is already in flight (the
+   * running write picks it up when it completes). Never waits.
+   */
+  flush(): void {
+    if (this.#writing || this.#closed || this.#length === 0) return;
+    // Not awaited: the loop reports failure through onFailure.
+    this.#writeLoop();
+  }
+
+  /**
+   * Queue a control frame (ERROR, CLOSE) even past the pending limit, so a
+   * client being dropped for a full queue still learns why.
+   *
+   * @param bytes The bytes to queue; they are copied.
+   * @returns `false` when the writer is closed.
+   */
+  appendControl(bytes: Uint8Array): boolean {
+    if (this.#closed) return false;
+    const needed = this.#length + bytes.length;
+    const buffer = this.#buffer !== null && needed <= this.#buffer.length
+      ? this.#buffer
+      : this.#grow(needed);
+    buffer.set(bytes, this.#length);
+    this.#length = needed;
+    return true;
+  }
+
+  /**
+   * Drop the queued bytes that have not been handed to the transport yet.
+   * Bytes in flight still complete, so the stream stays frame-aligned.
+   */
+  discardQueued(): void {
+    this.#length = 0;
+  }
+
+  /**
+   * Close the transport once everything queued has been written, or after
+   * `lingerMs` at the latest. Further appends are refused.
+   *
+   * @param lingerMs The longest to wait for the peer to take the bytes.
+   */
+  closeWhenFlushed(lingerMs: number): void {
+    if (this.#closed || this.#closeWhenFlushed) return;
+    this.#closeWhenFlushed = true;
+    if (!this.#writing && this.#length === 0) {
+      this.close();
+      return;
+    }
+    this.#lingerTimer = setTimeout(() => this.close(), lingerMs);
+    this.flush();
+  }
+
+  /** Close the transport at once, dropping anything not yet written. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#lingerTimer !== undefined) clearTimeout(this.#lingerTimer);
+    this.#buffer = null;
+    this.#spare = null;
+    this.#length = 0;
+    this.#transport.close();
+    this.#whenClosed?.resolve();
+    this.#whenClosed = null;
+  }
+
+  /**
+   * A promise that settles once the writer is closed (the transport too).
+   *
+   * @returns A promise resolved on close.
+   */
+  whenClosed(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#whenClosed ??= Promise.withResolvers<void>();
+    return this.#whenClosed.promise;
+  }
+
+  /**
+   * Release the buffers if nothing has been queued since the last call and
+   * nothing is pending, so that an idle client holds no outgoing memory.
+   * Meant to be called periodically.
+   */
+  trim(): void {
+    if (!this.#usedSinceTrim && !this.#writing && this.#length === 0) {
+      this.#buffer = null;
+      this.#spare = null;
+    }
+    this.#usedSinceTrim = false;
+  }
+
+  #grow(needed: number): Uint8Array {
+    const old = this.#buffer;
+    const spare = this.#spare;
+    if (old === null && spare !== null && spare.length >= needed) {
+      this.#spare = null;
+      this.#buffer = spare;
+      return spare;
+    }
+    let size = Math.max(INITIAL_BUFFER_SIZE, (old?.length ?? 0) * 2);
+    while (size < needed) size *= 2;
+    const buffer = new Uint8Array(size);
+    if (old !== null && this.#length > 0) {
+      buffer.set(old.subarray(0, this.#length));
+    }
+    this.#buffer = buffer;
+    return buffer;
+  }
+
+  async #writeLoop(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#length > 0 && !this.#closed) {
+        const buffer = this.#buffer!;
+        const length = this.#length;
+        this.#buffer = this.#spare;
+        this.#spare = null;
+        this.#length = 0;
+        this.#inFlight = length;
+        let offset = 0;
+        while (offset < length) {
+          this.writeStartedAt = performance.now();
+          const written = await this.#transport.write(
+            buffer.subarray(offset, length),
+          );
+          offset += written;
+          this.#inFlight -= written;
+          this.bytesWritten += written;
+        }
+        if (this.#closed) return;
+        this.#spare = buffer;
+      }
+    } catch (error) {
+      if (!this.#closed) {
+        this.close();
+        this.#onFailure(error);
+      }
+      return;
+    } finally {
+      this.#writing = false;
+      this.#inFlight = 0;
+      this.writeStartedAt = 0;
+    }
+    if (this.#closeWhenFlushed) this.close();
+  }
+}

@@ -1,0 +1,40 @@
+import type { Client } from "./client.ts";
+
+/** Why a client left; the label of the disconnect counters. */
+export const DisconnectReason = {
+  /** The client sent CLOSE. */
+  Closed: "closed",
+  /** The peer closed the connection or it broke. */
+  Gone: "gone",
+  /** The client broke the protocol (for example an oversized frame). */
+  Protocol: "protocol",
+  /** The client's outbound queue went over its bound. */
+  SlowConsumer: "slow_consumer",
+  /** The server was full when the client connected. */
+  ServerFull: "server_full",
+  /** The server shut down. */
+  Shutdown: "shutdown",
+} as const;
+
+/** One of the values of {@linkcode DisconnectReason}. */
+export type DisconnectReasonValue =
+  typeof DisconnectReason[keyof typeof DisconnectReason];
+
+/**
+ * What readers and the server post to the hub's channel. The hub handles
+ * them strictly in order, one batch at a time.
+ */
+export type HubEvent =
+  /** A connection was accepted; the hub issues an id or refuses it. */
+  | { kind: "connect"; client: Client }
+  /**
+   * Complete frames read from a client: `bytes[0..end)` holds whole frames
+   * only. The hub owns `bytes` until it returns it to the client.
+   */
+  | { kind: "frames"; client: Client; bytes: Uint8Array; end: number }
+  /** The client broke the protocol; the hub sends ERROR and drops it. */
+  | { kind: "violation"; client: Client; reason: string }
+  /** The connection ended or broke under the client. */
+  | { kind: "gone"; client: Client; detail: string }
+  /** The server is stopping: tell every client, then settle `done`. */
+  | { kind: "shutdown"; reason: string; graceMs: number; done: () => void };

@@ -1,0 +1,38 @@
+/**
+ * The hubbub chat server: an accept loop, one reader task per connection, a
+ * channel into one central event handler (the {@linkcode Hub}) that owns all
+ * state, and a writer per client.
+ *
+ * @example Usage
+ * ```ts no-eval
+ * import { startServer } from "./mod.ts";
+ * const server = await startServer({ hostname: "127.0.0.1", port: 0 });
+ * console.log(`listening on ${server.address.port}`);
+ * await server.shutdown({ reason: "bye" });
+ * ```
+ *
+ * @module
+ */
+
+export { Channel } from "./channel.ts";
+export { Client, ClientState } from "./client.ts";
+export { ClientWriter } from "./client_writer.ts";
+export { DisconnectReason, type HubEvent } from "./events.ts";
+export { Hub, type HubOptions, LOBBY } from "./hub.ts";
+export {
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  Logger,
+  type LoggerOptions,
+  type LogLevel,
+} from "./logger.ts";
+export { Metrics } from "./metrics.ts";
+export { Room } from "./room.ts";
+export {
+  Server,
+  type ServerOptions,
+  type ShutdownOptions,
+  startServer,
+} from "./server.ts";
+export type { Transport } from "./transport.ts";

@@ -1,0 +1,97 @@
+import {
+  checkFrameSize,
+  completeFramesEnd,
+  FrameTooLargeError,
+} from "../protocol/mod.ts";
+import type { Channel } from "./channel.ts";
+import { type Client, ClientState } from "./client.ts";
+import type { HubEvent } from "./events.ts";
+
+/** First and smallest read buffer: small, so idle connections stay cheap. */
+export const MIN_READ_BUFFER = 1024;
+/** Largest read buffer a busy connection grows to. */
+export const MAX_READ_BUFFER = 64 * 1024;
+/** Small reads in a row after which the read buffer shrinks by half. */
+const SMALL_READS_BEFORE_SHRINK = 32;
+
+/**
+ * The reader task of one connection: read bytes, cut them at frame
+ * boundaries, and post each chunk of whole frames to the hub.
+ *
+ * A chunk is handed to the hub without copying; the reader continues into
+ * another buffer (the hub returns processed ones for reuse, so a steady
+ * stream allocates nothing). Only the start of a frame that is still
+ * arriving, under `MAX_FRAME_SIZE` bytes, is copied to the next buffer. The
+ * buffer starts at {@linkcode MIN_READ_BUFFER} bytes, doubles while reads fill
+ * it and halves again after a run of small reads. While the hub's channel is
+ * full the reader stops reading, so TCP flow control slows the sender.
+ *
+ * Never throws: the end of the connection, a broken one and a protocol
+ * violation are all posted to the hub as events.
+ *
+ * @param conn The connection to read.
+ * @param client The hub's client for this connection.
+ * @param channel The hub's inbox.
+ */
+export async function readConnection(
+  conn: Deno.Conn,
+  client: Client,
+  channel: Channel<HubEvent>,
+): Promise<void> {
+  let size = MIN_READ_BUFFER;
+  let buffer: Uint8Array = new Uint8Array(size);
+  let used = 0;
+  let smallReads = 0;
+  try {
+    for (;;) {
+      if (channel.full) await channel.whenNotFull();
+      if (client.state === ClientState.Closed) return;
+      const count = await conn.read(
+        used === 0 ? buffer : buffer.subarray(used),
+      );
+      if (count === null) break;
+      const end = used + count;
+      const complete = completeFramesEnd(buffer, 0, end);
+      if (count === buffer.length - used) {
+        if (size < MAX_READ_BUFFER) size *= 2;
+        smallReads = 0;
+      } else if (count < size >>> 3 && size > MIN_READ_BUFFER) {
+        if (++smallReads >= SMALL_READS_BEFORE_SHRINK) {
+          size >>>= 1;
+          smallReads = 0;
+        }
+      }
+      if (complete === 0 && size === buffer.length) {
+        used = end;
+      } else {
+        const next = client.takeReadBuffer(size) ?? new Uint8Array(size);
+        if (complete < end) next.set(buffer.subarray(complete, end));
+        used = end - complete;
+        if (complete > 0) {
+          channel.push(
+            { kind: "frames", client, bytes: buffer, end: complete },
+            complete,
+          );
+        }
+        buffer = next;
+      }
+      // What is left is the start of a frame: refuse it now if its header
+      // already announces too much.
+      checkFrameSize(buffer, 0, used);
+    }
+    channel.push({ kind: "gone", client, detail: "closed by peer" });
+  } catch (error) {
+    if (error instanceof FrameTooLargeError) {
+      channel.push({ kind: "violation", client, reason: error.message });
+    } else {
+      channel.push({ kind: "gone", client, detail: describeError(error) });
+    }
+  }
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Deno.errors.ConnectionReset) return "connection reset";
+  if (error instanceof Deno.errors.BadResource) return "connection closed";
+  if (error instanceof Deno.errors.Interrupted) return "connection closed";
+  return error instanceof Error ? error.message : String(error);
+}

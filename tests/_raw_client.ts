@@ -1,0 +1,171 @@
+/**
+ * Test side of a connection: a real TCP socket that records every frame the
+ * server sends, so tests can await the next frame of a tag (with a deadline)
+ * instead of sleeping.
+ */
+
+import { deadline } from "./_deadline.ts";
+import { encodeFrame, type Frame, FrameReader, Tag } from "../protocol/mod.ts";
+
+const decoder = new TextDecoder();
+
+/** How long a test waits for an expected frame by default, in ms. */
+export const FRAME_TIMEOUT_MS = 5000;
+
+/** A test client over a real socket. */
+export class RawClient {
+  readonly conn: Deno.TcpConn;
+  /** Frames received and not yet taken by `next`. */
+  readonly inbox: Frame[] = [];
+  /** Set once the server has closed the connection (or it broke). */
+  ended = false;
+  /** The id from ISSUE_ID, once received by `connect`. */
+  id = 0;
+  #wake: (() => void) | null = null;
+  #reading: Promise<void>;
+  #readError: unknown = null;
+
+  private constructor(conn: Deno.TcpConn, read: boolean) {
+    this.conn = conn;
+    this.#reading = read ? this.#readLoop() : Promise.resolve();
+  }
+
+  /**
+   * Connect, and by default wait for ISSUE_ID.
+   *
+   * @param port Server port on 127.0.0.1.
+   * @param options `read: false` leaves the socket unread (a client that
+   * never reads); `handshake: false` skips waiting for ISSUE_ID.
+   */
+  static async connect(
+    port: number,
+    options: { read?: boolean; handshake?: boolean; hostname?: string } = {},
+  ): Promise<RawClient> {
+    const conn = await Deno.connect({
+      hostname: options.hostname ?? "127.0.0.1",
+      port,
+    });
+    const client = new RawClient(conn, options.read ?? true);
+    if ((options.read ?? true) && (options.handshake ?? true)) {
+      const issued = await client.next(Tag.ISSUE_ID);
+      client.id = issued.senderId;
+    }
+    return client;
+  }
+
+  async #readLoop(): Promise<void> {
+    const reader = new FrameReader();
+    try {
+      for (;;) {
+        const buffer = new Uint8Array(64 * 1024);
+        const count = await this.conn.read(buffer);
+        if (count === null) break;
+        reader.push(buffer.subarray(0, count));
+        for (let frame = reader.next(); frame; frame = reader.next()) {
+          this.inbox.push(frame);
+        }
+        this.#notify();
+      }
+    } catch (error) {
+      this.#readError = error;
+    }
+    this.ended = true;
+    this.#notify();
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
+  #changed(): Promise<void> {
+    return new Promise((resolve) => this.#wake = resolve);
+  }
+
+  /**
+   * Wait for the next frame, skipping frames of other tags when `tag` is
+   * given.
+   *
+   * @throws {Error} When the connection ends first or the deadline passes.
+   */
+  async next(tag?: number, timeoutMs = FRAME_TIMEOUT_MS): Promise<Frame> {
+    const wait = async () => {
+      for (;;) {
+        while (this.inbox.length > 0) {
+          const frame = this.inbox.shift()!;
+          if (tag === undefined || frame.tag === tag) return frame;
+        }
+        if (this.ended) {
+          throw new Error(
+            `Connection ended before a frame${
+              tag === undefined ? "" : ` of tag ${tag}`
+            } arrived`,
+          );
+        }
+        await this.#changed();
+      }
+    };
+    return await deadline(wait(), timeoutMs, `frame of tag ${tag ?? "any"}`);
+  }
+
+  /** Wait for `count` CHAT frames and return them. */
+  async chats(count: number, timeoutMs = FRAME_TIMEOUT_MS): Promise<Frame[]> {
+    const frames: Frame[] = [];
+    const started = Date.now();
+    while (frames.length < count) {
+      frames.push(
+        await this.next(Tag.CHAT, timeoutMs - (Date.now() - started)),
+      );
+    }
+    return frames;
+  }
+
+  /** Wait until the server has closed the connection. */
+  async waitForEnd(timeoutMs = FRAME_TIMEOUT_MS): Promise<void> {
+    await deadline(
+      (async () => {
+        while (!this.ended) await this.#changed();
+      })(),
+      timeoutMs,
+      "connection end",
+    );
+  }
+
+  /** Send a frame. */
+  async send(
+    tag: number,
+    body: string | Uint8Array = "",
+    senderId = 0,
+  ): Promise<void> {
+    await this.write(encodeFrame(tag, senderId, body));
+  }
+
+  /** Write raw bytes. */
+  async write(bytes: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < bytes.length) {
+      offset += await this.conn.write(bytes.subarray(offset));
+    }
+  }
+
+  /** Close the socket and wait for the read loop to finish. */
+  async close(): Promise<void> {
+    try {
+      this.conn.close();
+    } catch {
+      // Already closed.
+    }
+    await this.#reading;
+  }
+
+  /** The read error, if the connection broke rather than ended. */
+  get readError(): unknown {
+    return this.#readError;
+  }
+}
+
+/** Decode a frame body as UTF-8 text. */
+export function text(frame: Frame): string {
+  return decoder.decode(frame.body);
+}
