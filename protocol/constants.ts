@@ -35,8 +35,27 @@ export const Tag = {
   CHAT: 1,
   /** Either way: the connection is ending. */
   CLOSE: 2,
-  /** Server to client: a short UTF-8 reason for a refusal or a disconnect. */
+  /**
+   * Server to client: a short UTF-8 reason. Before a disconnect it says why;
+   * otherwise it refuses one request (sender id = the refused frame's tag).
+   */
   ERROR: 3,
+  /** Either way: are you there? The receiver answers PONG with the same body. */
+  PING: 4,
+  /** Either way: the answer to PING. */
+  PONG: 5,
+  /** Client to server: move to the room named by the body (UTF-8). */
+  JOIN: 6,
+  /** Client to server: set the nickname in the body (UTF-8). */
+  NICK: 7,
+  /** Server to client: someone joined, left or renamed (JSON body). */
+  PRESENCE: 8,
+  /** Client asks for the room list; server answers one frame per room (JSON), then an empty one. */
+  ROOMS: 9,
+  /** Client asks who is in its room; server answers one frame per member (JSON), then an empty one. */
+  WHO: 10,
+  /** Client to server, first frame when the server requires it: the token. */
+  AUTH: 11,
 } as const;
 
 /** One of the numeric values of {@linkcode Tag}. */

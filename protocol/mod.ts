@@ -28,6 +28,21 @@ export { FrameTooLargeError } from "./errors.ts";
 export { encodeFrame, type Frame } from "./frame.ts";
 export { FrameReader } from "./frame_reader.ts";
 export {
+  decodeJsonBody,
+  encodeJsonBody,
+  type MemberEntry,
+  type MoreEntry,
+  type Presence,
+  type RoomEntry,
+} from "./messages.ts";
+export {
+  LOBBY,
+  MAX_NICKNAME_BYTES,
+  MAX_ROOM_NAME_BYTES,
+  nicknameProblem,
+  roomNameProblem,
+} from "./names.ts";
+export {
   checkFrameSize,
   completeFramesEnd,
   readBodyLength,

@@ -1,10 +1,11 @@
 import { ClientWriter } from "./client_writer.ts";
 import type { Room } from "./room.ts";
+import type { TokenBucket } from "./token_bucket.ts";
 import type { Transport } from "./transport.ts";
 
 /** Where a client is in its life. Only the hub changes it. */
 export const ClientState = {
-  /** Accepted; the hub has not issued an id yet. */
+  /** Accepted; the hub has not issued an id yet (it may await AUTH). */
   Connecting: 0,
   /** Registered and in a room. */
   Open: 1,
@@ -46,20 +47,37 @@ export class Client {
   framesOut = 0;
   /** Set by the hub while the client is on its list of writers to flush. */
   flushPending = false;
+  /** When the client last sent anything (hub clock, ms). */
+  lastInboundAt = 0;
+  /** When the hub last sent it a PING (hub clock, ms). */
+  lastPingAt = 0;
+  /** Its message-rate limit, `null` when there is none. */
+  rateLimit: TokenBucket | null = null;
+  /** CHAT frames dropped by the rate limit. */
+  rateLimitedFrames = 0;
+  /** When it was last told about dropped frames (hub clock, ms). */
+  lastRateNoticeAt = -Infinity;
   #spareReadBuffer: Uint8Array | null = null;
 
   /**
    * @param transport The connection.
    * @param maxPendingBytes Bound of the outbound queue in bytes.
    * @param onWriteFailure Called once when a write to the transport fails.
+   * @param totals A server-wide counter of bytes written.
    */
   constructor(
     transport: Transport,
     maxPendingBytes: number,
     onWriteFailure: (error: unknown) => void,
+    totals?: { bytesOut: number },
   ) {
     this.transport = transport;
-    this.writer = new ClientWriter(transport, maxPendingBytes, onWriteFailure);
+    this.writer = new ClientWriter(
+      transport,
+      maxPendingBytes,
+      onWriteFailure,
+      totals,
+    );
   }
 
   /**

@@ -44,20 +44,25 @@ export class ClientWriter {
   /** Bytes handed to the transport so far. */
   bytesWritten = 0;
 
+  #totals: { bytesOut: number };
+
   /**
    * @param transport Where the bytes go.
    * @param maxPendingBytes The most bytes that may wait to be written.
    * @param onFailure Called once if a write fails (not after
    * {@linkcode close}).
+   * @param totals A server-wide counter to add written bytes to.
    */
   constructor(
     transport: Transport,
     maxPendingBytes: number,
     onFailure: (error: unknown) => void,
+    totals: { bytesOut: number } = { bytesOut: 0 },
   ) {
     this.#transport = transport;
     this.#maxPendingBytes = maxPendingBytes;
     this.#onFailure = onFailure;
+    this.#totals = totals;
   }
 
   /** Bytes queued or in flight, not yet written. */
@@ -229,6 +234,7 @@ export class ClientWriter {
           offset += written;
           this.#inFlight -= written;
           this.bytesWritten += written;
+          this.#totals.bytesOut += written;
         }
         if (this.#closed) return;
         this.#spare = buffer;

@@ -8,8 +8,12 @@ export const DisconnectReason = {
   Gone: "gone",
   /** The client broke the protocol (for example an oversized frame). */
   Protocol: "protocol",
-  /** The client's outbound queue went over its bound. */
+  /** The client's outbound queue went over its bound, or a write stalled. */
   SlowConsumer: "slow_consumer",
+  /** The client was silent for longer than the idle timeout. */
+  IdleTimeout: "idle_timeout",
+  /** The client presented a wrong token or none, or took too long to. */
+  Auth: "auth",
   /** The server was full when the client connected. */
   ServerFull: "server_full",
   /** The server shut down. */
@@ -21,8 +25,8 @@ export type DisconnectReasonValue =
   typeof DisconnectReason[keyof typeof DisconnectReason];
 
 /**
- * What readers and the server post to the hub's channel. The hub handles
- * them strictly in order, one batch at a time.
+ * What readers, timers and the server post to the hub's channel. The hub
+ * handles them strictly in order, one batch at a time.
  */
 export type HubEvent =
   /** A connection was accepted; the hub issues an id or refuses it. */
@@ -36,5 +40,7 @@ export type HubEvent =
   | { kind: "violation"; client: Client; reason: string }
   /** The connection ended or broke under the client. */
   | { kind: "gone"; client: Client; detail: string }
-  /** The server is stopping: tell every client, then settle `done`. */
+  /** Time for housekeeping: keepalive, deadlines, idle buffers. */
+  | { kind: "tick" }
+  /** The server is stopping: tell every client, then call `done`. */
   | { kind: "shutdown"; reason: string; graceMs: number; done: () => void };

@@ -1,8 +1,12 @@
 import {
   encodeFrame,
+  encodeJsonBody,
   HEADER_SIZE,
+  nicknameProblem,
+  type Presence,
   readBodyLength,
   readTag,
+  roomNameProblem,
   Tag,
   writeSenderId,
 } from "../protocol/mod.ts";
@@ -15,26 +19,46 @@ import {
 } from "./events.ts";
 import type { Logger } from "./logger.ts";
 import { Metrics } from "./metrics.ts";
-import { Room } from "./room.ts";
+import type { Room } from "./room.ts";
+import { RoomDirectory } from "./room_directory.ts";
+import { TokenBucket } from "./token_bucket.ts";
+import type { TokenSet } from "./token_set.ts";
 
-/** The room every client starts in. */
-export const LOBBY = "lobby";
+/** Entries at most in one ROOMS or WHO reply. */
+export const LIST_LIMIT = 1000;
 
-/** Settings of a {@linkcode Hub}. */
+/** Settings of a {@linkcode Hub}. Durations in milliseconds; 0 turns a rule off. */
 export interface HubOptions {
   /** Where lifecycle lines go. */
   logger: Logger;
-  /**
-   * Most clients registered at once, 0 for no limit; a client over it gets
-   * ERROR "server full".
-   */
+  /** Most clients at once, 0 for no limit; a client over it gets ERROR "server full". */
   maxClients: number;
   /** Bound of each client's outbound queue in bytes. */
   maxPendingBytes: number;
+  /** A socket write making no progress for this long marks a slow consumer. */
+  writeDeadlineMs: number;
   /** Total bytes of unhandled input at which readers pause. */
   inputHighWater: number;
-  /** Longest a dropped client's last frames may take to leave, in ms. */
+  /** Longest a dropped client's last frames may take to leave. */
   lingerMs: number;
+  /** Send PING to a client silent for this long. */
+  pingIntervalMs: number;
+  /** Drop a client silent for this long. */
+  idleTimeoutMs: number;
+  /** With auth on, drop a client that has not authenticated within this. */
+  handshakeTimeoutMs: number;
+  /** CHAT frames a client may send per second (token bucket rate). */
+  maxMessagesPerSecond: number;
+  /** Token bucket size: CHAT frames a client may send at once. */
+  messageBurst: number;
+  /** Longest room name in UTF-8 bytes. */
+  maxRoomNameBytes: number;
+  /** Longest nickname in UTF-8 bytes. */
+  maxNicknameBytes: number;
+  /** Rooms larger than this get no join/leave PRESENCE frames (0: never any). */
+  presenceMaxMembers: number;
+  /** Accepted tokens; `null` when no authentication is required. */
+  tokens: TokenSet | null;
 }
 
 /** How the hub drops a client: counters, log line, last frame. */
@@ -54,12 +78,27 @@ interface Farewell {
   lingerMs?: number;
 }
 
+const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/** A short period for housekeeping, fine enough for the shortest timer. */
+function tickPeriod(options: HubOptions): number {
+  const periods = [
+    options.pingIntervalMs,
+    options.idleTimeoutMs,
+    options.writeDeadlineMs,
+    options.tokens ? options.handshakeTimeoutMs : 0,
+  ].filter((ms) => ms > 0);
+  const shortest = Math.min(4000, ...periods);
+  return Math.max(10, Math.min(1000, Math.floor(shortest / 4)));
+}
+
 /**
  * The central event handler. It alone owns the client registry, the id
- * counter and the rooms, and it handles events strictly in order, one batch
- * per wake-up, without ever awaiting: fan-out is a copy into each member's
- * {@linkcode ClientWriter}, and each writer with something queued is flushed
- * once at the end of the batch.
+ * counter, the rooms and the nicknames, and it handles events strictly in
+ * order, one batch per wake-up, without ever awaiting: fan-out is a copy
+ * into each member's {@linkcode ClientWriter}, and each writer with
+ * something queued is flushed once at the end of the batch. A slow client
+ * therefore never delays anyone else.
  *
  * Readers post to {@linkcode Hub.channel}; {@linkcode Hub.run} consumes it.
  */
@@ -68,36 +107,48 @@ export class Hub {
   readonly channel: Channel<HubEvent>;
   /** Counters for stats and metrics. */
   readonly metrics: Metrics = new Metrics();
+  /** When the hub started (milliseconds since the epoch). */
+  readonly startedAt: number = Date.now();
   #options: HubOptions;
   #logger: Logger;
   #clients = new Map<number, Client>();
-  #rooms = new Map<string, Room>();
-  #lobby: Room;
+  #awaitingAuth = new Set<Client>();
+  #nicknames = new Map<string, Client>();
+  #rooms = new RoomDirectory();
   #nextId = 1;
   #toFlush: Client[] = [];
   #slowConsumers: Client[] = [];
   #stopping = false;
+  #now = performance.now();
 
-  /** @param options Limits and the logger. */
+  /** @param options Limits, timers and the logger. */
   constructor(options: HubOptions) {
     this.#options = options;
     this.#logger = options.logger;
     this.channel = new Channel<HubEvent>(options.inputHighWater);
-    this.#lobby = new Room(LOBBY);
-    this.#rooms.set(LOBBY, this.#lobby);
   }
 
-  /** Most clients registered at once, 0 for no limit. */
+  /** Most clients at once, 0 for no limit. */
   get maxClients(): number {
     return this.#options.maxClients;
   }
 
-  /** Number of registered clients. */
+  /** Number of registered clients (those with an id). */
   get clientCount(): number {
     return this.#clients.size;
   }
 
-  /** The registered clients, in registration order. */
+  /** Number of rooms, the lobby included. */
+  get roomCount(): number {
+    return this.#rooms.size;
+  }
+
+  /** Connections waiting to authenticate. */
+  get awaitingAuthCount(): number {
+    return this.#awaitingAuth.size;
+  }
+
+  /** The registered clients, in registration order. Read-only use. */
   clients(): IterableIterator<Client> {
     return this.#clients.values();
   }
@@ -108,13 +159,26 @@ export class Hub {
    * @returns A promise that settles when the channel is closed.
    */
   async run(): Promise<void> {
-    for (;;) {
-      const batch = await this.channel.receive();
-      if (batch === null) return;
-      for (let i = 0; i < batch.length; i++) this.#handle(batch[i]);
-      this.metrics.batches++;
-      this.metrics.events += batch.length;
-      this.#flushWriters();
+    const channel = this.channel;
+    const metrics = this.metrics;
+    const ticker = setInterval(
+      () => channel.push({ kind: "tick" }),
+      tickPeriod(this.#options),
+    );
+    try {
+      for (;;) {
+        const batch = await channel.receive();
+        if (batch === null) return;
+        const started = performance.now();
+        this.#now = started;
+        for (let i = 0; i < batch.length; i++) this.#handle(batch[i]);
+        this.#flushWriters();
+        metrics.batches++;
+        metrics.events += batch.length;
+        metrics.batchSeconds.observe((performance.now() - started) / 1000);
+      }
+    } finally {
+      clearInterval(ticker);
     }
   }
 
@@ -140,6 +204,9 @@ export class Hub {
           detail: event.detail,
         });
         break;
+      case "tick":
+        this.#onTick();
+        break;
       case "shutdown":
         this.#onShutdown(event.reason, event.graceMs, event.done);
         break;
@@ -149,27 +216,50 @@ export class Hub {
   #onConnect(client: Client): void {
     this.metrics.connects++;
     if (this.#stopping) {
+      client.state = ClientState.Closed;
       client.writer.close();
       return;
     }
     const maxClients = this.#options.maxClients;
-    if (maxClients > 0 && this.#clients.size >= maxClients) {
-      this.#logger.warn("Client refused: server full", {
-        address: client.transport.remoteAddress,
-        max_clients: this.#options.maxClients,
+    if (
+      maxClients > 0 &&
+      this.#clients.size + this.#awaitingAuth.size >= maxClients
+    ) {
+      this.#drop(client, {
+        reason: DisconnectReason.ServerFull,
+        detail: `limit of ${maxClients} clients reached`,
+        error: "server full",
+        warn: true,
       });
-      this.metrics.countDisconnect(DisconnectReason.ServerFull);
-      client.state = ClientState.Closed;
-      client.writer.appendControl(encodeFrame(Tag.ERROR, 0, "server full"));
-      client.writer.closeWhenFlushed(this.#options.lingerMs);
       return;
     }
+    client.lastInboundAt = this.#now;
+    if (this.#options.tokens !== null) {
+      this.#awaitingAuth.add(client);
+      this.#logger.debug("Connection awaiting authentication", {
+        address: client.transport.remoteAddress,
+      });
+      return;
+    }
+    this.#register(client);
+  }
+
+  /** Issue an id, put the client in the lobby, and say so. */
+  #register(client: Client): void {
     const id = this.#nextId++;
     client.id = id;
     client.state = ClientState.Open;
+    const options = this.#options;
+    if (options.maxMessagesPerSecond > 0) {
+      client.rateLimit = new TokenBucket(
+        options.maxMessagesPerSecond,
+        options.messageBurst,
+        this.#now,
+      );
+    }
     this.#clients.set(id, client);
-    this.#lobby.add(client);
     this.#send(client, encodeFrame(Tag.ISSUE_ID, id));
+    this.#enter(client, this.#rooms.lobby.name);
     this.#logger.info("Client connected", {
       id,
       address: client.transport.remoteAddress,
@@ -182,17 +272,24 @@ export class Hub {
    * recipient; any other frame ends the run and is handled on its own.
    */
   #onFrames(client: Client, bytes: Uint8Array, end: number): void {
-    if (client.state !== ClientState.Open) return;
-    const metrics = this.metrics;
+    if (client.state === ClientState.Closed) return;
+    const now = this.#now;
+    client.lastInboundAt = now;
     let offset = 0;
+    let frames = 0;
+    if (client.state === ClientState.Connecting) {
+      offset = this.#authenticate(client, bytes);
+      frames = 1;
+    }
+    const rateLimit = client.rateLimit;
     let runStart = -1;
     let runFrames = 0;
-    let frames = 0;
-    while (offset < end) {
-      const frameEnd = offset + HEADER_SIZE + readBodyLength(bytes, offset);
+    while (offset < end && client.state === ClientState.Open) {
+      const bodyLength = readBodyLength(bytes, offset);
+      const frameEnd = offset + HEADER_SIZE + bodyLength;
       const tag = readTag(bytes, offset);
       frames++;
-      if (tag === Tag.CHAT) {
+      if (tag === Tag.CHAT && (rateLimit === null || rateLimit.take(now))) {
         writeSenderId(bytes, offset, client.id);
         if (runStart < 0) runStart = offset;
         runFrames++;
@@ -202,8 +299,15 @@ export class Hub {
           runStart = -1;
           runFrames = 0;
         }
-        this.#onControlFrame(client, tag);
-        if (client.state !== ClientState.Open) break;
+        if (tag === Tag.CHAT) {
+          this.#onRateLimited(client);
+        } else {
+          this.#onControlFrame(
+            client,
+            tag,
+            bytes.subarray(offset + HEADER_SIZE, frameEnd),
+          );
+        }
       }
       offset = frameEnd;
     }
@@ -212,29 +316,199 @@ export class Hub {
     }
     client.framesIn += frames;
     client.bytesIn += end;
-    metrics.framesIn += frames;
-    metrics.bytesIn += end;
+    this.metrics.framesIn += frames;
+    this.metrics.bytesIn += end;
     client.returnReadBuffer(bytes);
   }
 
-  #onControlFrame(client: Client, tag: number): void {
+  /**
+   * Check the first frame of a client that must authenticate. Returns the
+   * offset of the next frame; on failure the client is dropped.
+   */
+  #authenticate(client: Client, bytes: Uint8Array): number {
+    this.#awaitingAuth.delete(client);
+    const bodyLength = readBodyLength(bytes, 0);
+    const tag = readTag(bytes, 0);
+    const token = bytes.subarray(HEADER_SIZE, HEADER_SIZE + bodyLength);
+    if (tag !== Tag.AUTH) {
+      this.#drop(client, {
+        reason: DisconnectReason.Auth,
+        detail: "first frame was not AUTH",
+        error: "authentication required",
+        warn: true,
+      });
+    } else if (!this.#options.tokens!.verify(trimmed(token))) {
+      this.metrics.authFailures++;
+      this.#drop(client, {
+        reason: DisconnectReason.Auth,
+        detail: "wrong token",
+        error: "authentication failed",
+        warn: true,
+      });
+    } else {
+      this.#register(client);
+    }
+    return HEADER_SIZE + bodyLength;
+  }
+
+  #onControlFrame(client: Client, tag: number, body: Uint8Array): void {
     switch (tag) {
       case Tag.CLOSE:
-        this.#drop(client, {
-          reason: DisconnectReason.Closed,
-          close: "",
-        });
+        this.#drop(client, { reason: DisconnectReason.Closed, close: "" });
+        break;
+      case Tag.PING:
+        this.#send(client, encodeFrame(Tag.PONG, 0, body));
+        break;
+      case Tag.JOIN:
+        this.#onJoin(client, body);
+        break;
+      case Tag.NICK:
+        this.#onNick(client, body);
+        break;
+      case Tag.ROOMS:
+        this.#sendList(client, Tag.ROOMS, this.#rooms.entries());
+        break;
+      case Tag.WHO:
+        this.#sendList(
+          client,
+          Tag.WHO,
+          client.room!.members.map((member) => ({
+            id: member.id,
+            nick: member.nickname,
+          })),
+        );
         break;
       default:
+        // PONG needs nothing more (any frame proves the client alive).
         // Unknown tags, and tags only servers send, are skipped: old and new
         // clients must coexist.
         break;
     }
   }
 
+  #refuse(client: Client, tag: number, reason: string): void {
+    this.#send(client, encodeFrame(Tag.ERROR, tag, reason));
+  }
+
+  #onJoin(client: Client, body: Uint8Array): void {
+    const name = decodeStrict(body);
+    const problem = name === null
+      ? "room name is not valid UTF-8"
+      : roomNameProblem(name, this.#options.maxRoomNameBytes);
+    if (problem !== null) {
+      this.#refuse(client, Tag.JOIN, problem);
+      return;
+    }
+    if (client.room!.name === name) {
+      // Already there: confirm to the client alone.
+      this.#send(client, this.#presenceFrame("join", client, name!));
+      return;
+    }
+    this.#exit(client);
+    this.#enter(client, name!);
+    this.#logger.debug("Client joined room", { id: client.id, room: name! });
+  }
+
+  #onNick(client: Client, body: Uint8Array): void {
+    const nickname = decodeStrict(body);
+    const problem = nickname === null
+      ? "nickname is not valid UTF-8"
+      : nicknameProblem(nickname, this.#options.maxNicknameBytes);
+    if (problem !== null) {
+      this.#refuse(client, Tag.NICK, problem);
+      return;
+    }
+    const key = nickname!.toLowerCase();
+    const holder = this.#nicknames.get(key);
+    if (holder !== undefined && holder !== client) {
+      this.#refuse(client, Tag.NICK, "nickname is taken");
+      return;
+    }
+    const old = client.nickname;
+    if (old !== null) this.#nicknames.delete(old.toLowerCase());
+    this.#nicknames.set(key, client);
+    client.nickname = nickname;
+    const room = client.room!;
+    const frame = this.#presenceFrame("nick", client, room.name, old);
+    if (this.#announces(room)) this.#deliver(room, frame, 1);
+    else this.#send(client, frame);
+    this.#logger.debug("Client set nickname", {
+      id: client.id,
+      nick: nickname!,
+    });
+  }
+
+  /** Whether join/leave/nick changes in `room` are announced to all members. */
+  #announces(room: Room): boolean {
+    return room.size <= this.#options.presenceMaxMembers;
+  }
+
+  #presenceFrame(
+    event: Presence["event"],
+    client: Client,
+    room: string,
+    old?: string | null,
+  ): Uint8Array {
+    const presence: Presence = {
+      event,
+      room,
+      id: client.id,
+      nick: client.nickname,
+    };
+    if (old !== undefined) presence.old = old;
+    return encodeFrame(Tag.PRESENCE, client.id, encodeJsonBody(presence));
+  }
+
+  /** Put a client in a room and announce it (the client itself always hears). */
+  #enter(client: Client, name: string): void {
+    const { entered } = this.#rooms.move(client, name);
+    const frame = this.#presenceFrame("join", client, name);
+    if (this.#announces(entered)) this.#deliver(entered, frame, 1);
+    else this.#send(client, frame);
+  }
+
+  /** Take a client out of its room and announce it to those who stay. */
+  #exit(client: Client): void {
+    const room = this.#rooms.leave(client);
+    if (room !== null && room.size > 0 && this.#announces(room)) {
+      this.#deliver(room, this.#presenceFrame("leave", client, room.name), 1);
+    }
+  }
+
+  #sendList(
+    client: Client,
+    tag: number,
+    entries: Parameters<typeof encodeJsonBody>[0][],
+  ): void {
+    const listed = Math.min(entries.length, LIST_LIMIT);
+    for (let i = 0; i < listed; i++) {
+      this.#send(client, encodeFrame(tag, 0, encodeJsonBody(entries[i])));
+    }
+    if (entries.length > listed) {
+      this.#send(
+        client,
+        encodeFrame(tag, 0, encodeJsonBody({ more: entries.length - listed })),
+      );
+    }
+    this.#send(client, encodeFrame(tag, 0));
+  }
+
+  #onRateLimited(client: Client): void {
+    client.rateLimitedFrames++;
+    this.metrics.rateLimitedFrames++;
+    if (this.#now - client.lastRateNoticeAt >= 1000) {
+      client.lastRateNoticeAt = this.#now;
+      this.#refuse(
+        client,
+        Tag.CHAT,
+        `rate limit of ${this.#options.maxMessagesPerSecond} messages per second exceeded; messages dropped`,
+      );
+    }
+  }
+
   /**
    * Relay `frames` whole CHAT frames, `bytes[start..end)`, to a room. This is
-   * the seam where a backplane (several nodes sharing rooms) will come in:
+   * the seam where a backplane (several nodes sharing rooms) comes in:
    * publish there, and deliver what comes back through `#deliver`.
    */
   #publish(
@@ -245,6 +519,7 @@ export class Hub {
     frames: number,
   ): void {
     this.metrics.chatsRelayed += frames;
+    this.metrics.deliveries += frames * room.members.length;
     this.#deliver(room, bytes.subarray(start, end), frames);
   }
 
@@ -307,14 +582,67 @@ export class Hub {
     toFlush.length = 0;
   }
 
+  /** Keepalive, handshake and write deadlines, and idle buffer release. */
+  #onTick(): void {
+    const now = this.#now;
+    const options = this.#options;
+    for (const client of [...this.#clients.values()]) {
+      const silentFor = now - client.lastInboundAt;
+      const writer = client.writer;
+      if (options.idleTimeoutMs > 0 && silentFor >= options.idleTimeoutMs) {
+        this.#drop(client, {
+          reason: DisconnectReason.IdleTimeout,
+          detail: `silent for ${Math.round(silentFor)} ms`,
+          error: "idle timeout",
+        });
+      } else if (
+        options.writeDeadlineMs > 0 && writer.writeStartedAt > 0 &&
+        now - writer.writeStartedAt >= options.writeDeadlineMs
+      ) {
+        this.#drop(client, {
+          reason: DisconnectReason.SlowConsumer,
+          detail: `write stalled with ${writer.pendingBytes} bytes pending`,
+          error: "slow consumer",
+          discardQueued: true,
+          warn: true,
+        });
+      } else {
+        if (
+          options.pingIntervalMs > 0 &&
+          silentFor >= options.pingIntervalMs &&
+          now - client.lastPingAt >= options.pingIntervalMs
+        ) {
+          client.lastPingAt = now;
+          this.#send(client, encodeFrame(Tag.PING, 0));
+        }
+        writer.trim();
+      }
+    }
+    if (options.handshakeTimeoutMs > 0) {
+      for (const client of [...this.#awaitingAuth]) {
+        if (now - client.lastInboundAt >= options.handshakeTimeoutMs) {
+          this.#drop(client, {
+            reason: DisconnectReason.Auth,
+            detail: "no AUTH within the handshake timeout",
+            error: "authentication timed out",
+          });
+        }
+      }
+    }
+  }
+
   /** Remove a client from the hub, say goodbye, and close it. */
   #drop(client: Client, farewell: Farewell): void {
     if (client.state === ClientState.Closed) return;
     const wasOpen = client.state === ClientState.Open;
     client.state = ClientState.Closed;
+    this.#awaitingAuth.delete(client);
     if (wasOpen) {
       this.#clients.delete(client.id);
-      client.room?.remove(client);
+      if (client.nickname !== null) {
+        this.#nicknames.delete(client.nickname.toLowerCase());
+      }
+      this.#exit(client);
     }
     this.metrics.countDisconnect(farewell.reason);
     const writer = client.writer;
@@ -335,6 +663,7 @@ export class Hub {
       wasOpen ? "Client disconnected" : "Connection dropped",
       {
         id: wasOpen ? client.id : undefined,
+        nick: client.nickname ?? undefined,
         address: client.transport.remoteAddress,
         reason: farewell.reason,
         detail: farewell.detail,
@@ -345,7 +674,7 @@ export class Hub {
   #onShutdown(reason: string, graceMs: number, done: () => void): void {
     this.#stopping = true;
     const closed: Promise<void>[] = [];
-    for (const client of [...this.#clients.values()]) {
+    for (const client of [...this.#awaitingAuth, ...this.#clients.values()]) {
       this.#drop(client, {
         reason: DisconnectReason.Shutdown,
         close: reason,
@@ -356,4 +685,21 @@ export class Hub {
     // Each writer closes once flushed, or when the grace period runs out.
     Promise.all(closed).then(done);
   }
+}
+
+function decodeStrict(bytes: Uint8Array): string | null {
+  try {
+    return strictDecoder.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+/** The bytes without leading and trailing ASCII whitespace. */
+function trimmed(bytes: Uint8Array): Uint8Array {
+  let start = 0;
+  let end = bytes.length;
+  while (start < end && bytes[start] <= 0x20) start++;
+  while (end > start && bytes[end - 1] <= 0x20) end--;
+  return bytes.subarray(start, end);
 }

@@ -4,14 +4,31 @@
  * @module
  */
 
-import { defineCommand, runCommand, StartupError } from "../cli/mod.ts";
-import { Logger } from "./logger.ts";
-import { type Server, startServer } from "./server.ts";
+import {
+  defineCommand,
+  runCommand,
+  StartupError,
+  UsageError,
+} from "../cli/mod.ts";
+import { MAX_BODY_SIZE } from "../protocol/mod.ts";
+import { type HttpEndpoint, startHttpEndpoint } from "./http_endpoint.ts";
+import {
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  Logger,
+  type LogLevel,
+} from "./logger.ts";
+import { DEFAULT_HUB_OPTIONS, type Server, startServer } from "./server.ts";
+import { TokenSet } from "./token_set.ts";
+
+const defaults = DEFAULT_HUB_OPTIONS;
 
 const command = defineCommand({
   usage: "deno task serve [options]",
   name: "hubbub serve",
-  summary: "Run the hubbub chat server.",
+  summary:
+    "Run the hubbub chat server. Durations are in seconds; 0 turns a rule off.",
   options: {
     host: {
       type: "string",
@@ -27,12 +44,180 @@ const command = defineCommand({
       valueName: "PORT",
       description: "Port to listen on (0 picks a free one)",
     },
+    "tls-cert": {
+      type: "string",
+      valueName: "FILE",
+      description:
+        "Serve TLS with this PEM certificate chain (needs --tls-key)",
+    },
+    "tls-key": {
+      type: "string",
+      valueName: "FILE",
+      description: "PEM private key for --tls-cert",
+    },
+    "token-file": {
+      type: "string",
+      valueName: "FILE",
+      description:
+        "Require AUTH with one of the tokens in FILE (one per line, # comments)",
+    },
+    "handshake-timeout": {
+      type: "number",
+      default: defaults.handshakeTimeoutMs / 1000,
+      min: 0,
+      valueName: "SECONDS",
+      description:
+        "With --token-file: drop a client that has not authenticated by then",
+    },
+    "max-clients": {
+      type: "integer",
+      default: defaults.maxClients,
+      min: 0,
+      valueName: "N",
+      description:
+        "Most clients at once; more get ERROR 'server full' (0: up to the open-file limit)",
+    },
+    "max-pending-bytes": {
+      type: "integer",
+      default: defaults.maxPendingBytes,
+      min: 1024,
+      valueName: "BYTES",
+      description:
+        "Outbound queue bound per client; over it the client is dropped as a slow consumer",
+    },
+    "write-deadline": {
+      type: "number",
+      default: defaults.writeDeadlineMs / 1000,
+      min: 0,
+      valueName: "SECONDS",
+      description:
+        "Drop a client whose socket accepts nothing for this long (slow consumer)",
+    },
+    "max-msgs-per-sec": {
+      type: "number",
+      default: defaults.maxMessagesPerSecond,
+      min: 0,
+      valueName: "N",
+      description:
+        "CHAT frames per second per client; excess is dropped with an ERROR notice",
+    },
+    "msg-burst": {
+      type: "integer",
+      default: defaults.messageBurst,
+      min: 1,
+      valueName: "N",
+      description:
+        "CHAT frames a client may send at once before the rate applies",
+    },
+    "max-room-name-bytes": {
+      type: "integer",
+      default: defaults.maxRoomNameBytes,
+      min: 1,
+      max: MAX_BODY_SIZE,
+      valueName: "BYTES",
+      description: "Longest room name",
+    },
+    "max-nickname-bytes": {
+      type: "integer",
+      default: defaults.maxNicknameBytes,
+      min: 1,
+      max: MAX_BODY_SIZE,
+      valueName: "BYTES",
+      description: "Longest nickname",
+    },
+    "presence-max-members": {
+      type: "integer",
+      default: defaults.presenceMaxMembers,
+      min: 0,
+      valueName: "N",
+      description:
+        "Announce joins, leaves and renames only in rooms of at most N members",
+    },
+    "ping-interval": {
+      type: "number",
+      default: defaults.pingIntervalMs / 1000,
+      min: 0,
+      valueName: "SECONDS",
+      description: "Send PING to a client silent for this long",
+    },
+    "idle-timeout": {
+      type: "number",
+      default: defaults.idleTimeoutMs / 1000,
+      min: 0,
+      valueName: "SECONDS",
+      description: "Drop a client silent for this long (any frame counts)",
+    },
+    "shutdown-grace": {
+      type: "number",
+      default: 5,
+      min: 0,
+      valueName: "SECONDS",
+      description: "On SIGINT/SIGTERM, time given to queued frames to leave",
+    },
+    "http-port": {
+      type: "integer",
+      min: 0,
+      max: 65535,
+      valueName: "PORT",
+      description:
+        "Serve /healthz, /metrics and /stats over HTTP on this port (0: a free one)",
+    },
+    "http-host": {
+      type: "string",
+      default: "127.0.0.1",
+      valueName: "HOST",
+      description: "Address of the HTTP listener",
+    },
+    "log-format": {
+      type: "string",
+      default: "text",
+      choices: LOG_FORMATS,
+      valueName: "FORMAT",
+      description: "Log line format",
+    },
+    "log-level": {
+      type: "string",
+      default: "info",
+      choices: LOG_LEVELS,
+      valueName: "LEVEL",
+      description: "Least severe level logged",
+    },
     quiet: {
       type: "boolean",
-      description: "Do not log a line per connect and disconnect",
+      description:
+        "Do not log a line per connect and disconnect (same as --log-level warn)",
     },
   },
+  epilog:
+    `Signals: the first SIGINT or SIGTERM stops gracefully (CLOSE to every client,
+then up to --shutdown-grace seconds for queued frames); a second exits at once.`,
 });
+
+async function readFile(path: string, what: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new StartupError(`${what} ${path} does not exist`, {
+        cause: error,
+      });
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      throw new StartupError(
+        `${what} ${path} cannot be read: permission denied`,
+        {
+          cause: error,
+        },
+      );
+    }
+    if (error instanceof Deno.errors.IsADirectory) {
+      throw new StartupError(`${what} ${path} is a directory`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
 
 function listenError(error: unknown, address: string): never {
   if (error instanceof Deno.errors.AddrInUse) {
@@ -53,9 +238,20 @@ function listenError(error: unknown, address: string): never {
       cause: error,
     });
   }
+  if (
+    error instanceof Error &&
+    /certificate|private key|pem|tls/i.test(error.message)
+  ) {
+    throw new StartupError(
+      `Cannot use the TLS certificate or key: ${error.message}`,
+      {
+        cause: error,
+      },
+    );
+  }
   if (error instanceof Error && /lookup|resolve|name/i.test(error.message)) {
     throw new StartupError(
-      `Cannot resolve host in ${address}: ${error.message}`,
+      `Cannot resolve the host in ${address}: ${error.message}`,
       {
         cause: error,
       },
@@ -64,22 +260,25 @@ function listenError(error: unknown, address: string): never {
   throw error;
 }
 
-/**
- * Stop gracefully on the first SIGINT or SIGTERM; exit at once on a second.
- */
-function handleSignals(server: Server, logger: Logger): void {
+/** Stop gracefully on the first SIGINT or SIGTERM; exit at once on a second. */
+function handleSignals(
+  server: Server,
+  http: HttpEndpoint | null,
+  logger: Logger,
+  graceMs: number,
+): void {
   let signalled = false;
-  const onSignal = (signal: Deno.Signal) => {
+  const onSignal = async (signal: Deno.Signal) => {
     if (signalled) {
       logger.warn("Second signal: exiting at once", { signal });
       Deno.exit(1);
     }
     signalled = true;
-    logger.info("Shutting down", { signal });
-    server.shutdown().then(() => {
-      logger.info("Stopped");
-      Deno.exit(0);
-    });
+    logger.info("Shutting down", { signal, grace_seconds: graceMs / 1000 });
+    await server.shutdown({ graceMs });
+    await http?.close();
+    logger.info("Stopped");
+    Deno.exit(0);
   };
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => onSignal(signal));
@@ -87,22 +286,84 @@ function handleSignals(server: Server, logger: Logger): void {
 }
 
 await runCommand(command, Deno.args, async (options) => {
-  const logger = new Logger({ level: options.quiet ? "warn" : "info" });
+  const certFile = options["tls-cert"];
+  const keyFile = options["tls-key"];
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new UsageError("--tls-cert and --tls-key go together");
+  }
+  const logger = new Logger({
+    level: options.quiet ? "warn" : options["log-level"] as LogLevel,
+    format: options["log-format"] as LogFormat,
+  });
+  const tls = certFile !== undefined && keyFile !== undefined
+    ? {
+      cert: await readFile(certFile, "TLS certificate"),
+      key: await readFile(keyFile, "TLS key"),
+    }
+    : undefined;
+  let tokens: TokenSet | null = null;
+  const tokenFile = options["token-file"];
+  if (tokenFile !== undefined) {
+    try {
+      tokens = TokenSet.parse(await readFile(tokenFile, "Token file"));
+    } catch (error) {
+      if (error instanceof RangeError) {
+        throw new StartupError(`Token file ${tokenFile} holds no token`);
+      }
+      throw error;
+    }
+  }
+
   const address = `${options.host}:${options.port}`;
   let server: Server;
   try {
     server = await startServer({
       hostname: options.host,
       port: options.port,
+      tls,
       logger,
+      tokens,
+      maxClients: options["max-clients"],
+      maxPendingBytes: options["max-pending-bytes"],
+      writeDeadlineMs: options["write-deadline"] * 1000,
+      maxMessagesPerSecond: options["max-msgs-per-sec"],
+      messageBurst: options["msg-burst"],
+      maxRoomNameBytes: options["max-room-name-bytes"],
+      maxNicknameBytes: options["max-nickname-bytes"],
+      presenceMaxMembers: options["presence-max-members"],
+      pingIntervalMs: options["ping-interval"] * 1000,
+      idleTimeoutMs: options["idle-timeout"] * 1000,
+      handshakeTimeoutMs: options["handshake-timeout"] * 1000,
     });
   } catch (error) {
     listenError(error, address);
   }
+
+  let http: HttpEndpoint | null = null;
+  const httpPort = options["http-port"];
+  if (httpPort !== undefined) {
+    const httpAddress = `${options["http-host"]}:${httpPort}`;
+    try {
+      http = startHttpEndpoint(server.hub, {
+        hostname: options["http-host"],
+        port: httpPort,
+        listenAddress: `${server.address.hostname}:${server.address.port}`,
+      });
+    } catch (error) {
+      await server.shutdown({ graceMs: 0 });
+      listenError(error, httpAddress);
+    }
+  }
+
   logger.log("info", "Listening", {
     address: `${server.address.hostname}:${server.address.port}`,
-    max_clients: server.hub.maxClients,
+    tls: tls !== undefined,
+    auth: tokens !== null,
+    http: http === null
+      ? undefined
+      : `${http.address.hostname}:${http.address.port}`,
+    max_clients: server.hub.maxClients || "open-file limit",
   }, true);
-  handleSignals(server, logger);
+  handleSignals(server, http, logger, options["shutdown-grace"] * 1000);
   await server.finished;
 });

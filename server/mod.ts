@@ -18,7 +18,13 @@ export { Channel } from "./channel.ts";
 export { Client, ClientState } from "./client.ts";
 export { ClientWriter } from "./client_writer.ts";
 export { DisconnectReason, type HubEvent } from "./events.ts";
-export { Hub, type HubOptions, LOBBY } from "./hub.ts";
+export {
+  handleHttpRequest,
+  type HttpEndpoint,
+  type HttpEndpointOptions,
+  startHttpEndpoint,
+} from "./http_endpoint.ts";
+export { Hub, type HubOptions, LIST_LIMIT } from "./hub.ts";
 export {
   LOG_FORMATS,
   LOG_LEVELS,
@@ -27,12 +33,23 @@ export {
   type LoggerOptions,
   type LogLevel,
 } from "./logger.ts";
-export { Metrics } from "./metrics.ts";
+export { BucketHistogram, Metrics } from "./metrics.ts";
+export { formatMetrics } from "./prometheus.ts";
 export { Room } from "./room.ts";
+export { RoomDirectory } from "./room_directory.ts";
+export { TokenBucket } from "./token_bucket.ts";
+export { TokenSet } from "./token_set.ts";
 export {
+  DEFAULT_HUB_OPTIONS,
   Server,
   type ServerOptions,
   type ShutdownOptions,
   startServer,
 } from "./server.ts";
+export {
+  collectStats,
+  type ConnectionStats,
+  type ServerStats,
+  type StatsQuery,
+} from "./stats.ts";
 export type { Transport } from "./transport.ts";

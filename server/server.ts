@@ -1,8 +1,13 @@
 import { acceptConnections } from "./accept_loop.ts";
-import { encodeFrame, Tag } from "../protocol/mod.ts";
+import {
+  encodeFrame,
+  MAX_NICKNAME_BYTES,
+  MAX_ROOM_NAME_BYTES,
+  Tag,
+} from "../protocol/mod.ts";
 import { Client } from "./client.ts";
 import { DisconnectReason } from "./events.ts";
-import { Hub } from "./hub.ts";
+import { Hub, type HubOptions } from "./hub.ts";
 import { Logger } from "./logger.ts";
 import { readConnection } from "./tcp_reader.ts";
 import { TcpTransport } from "./tcp_transport.ts";
@@ -10,25 +15,36 @@ import { TcpTransport } from "./tcp_transport.ts";
 const SERVER_FULL = encodeFrame(Tag.ERROR, 0, "server full");
 
 /** Settings of {@linkcode startServer}; every one has a default. */
-export interface ServerOptions {
+export interface ServerOptions extends Partial<HubOptions> {
   /** Address to listen on. Default `127.0.0.1`. */
   hostname?: string;
   /** Port to listen on; 0 picks a free one. Default 9000. */
   port?: number;
-  /** Where log lines go. Default: info level, text, standard error. */
-  logger?: Logger;
-  /**
-   * Most clients at once; 0 (the default) sets no limit but the process's
-   * open-file cap, where newcomers are refused with ERROR "server full" too.
-   */
-  maxClients?: number;
-  /** Bound of each client's outbound queue in bytes. Default 1 MiB. */
-  maxPendingBytes?: number;
-  /** Bytes of unhandled input at which readers pause. Default 8 MiB. */
-  inputHighWater?: number;
-  /** Longest a dropped client's last frames may take to leave, in ms. Default 2000. */
-  lingerMs?: number;
+  /** Serve TLS with this PEM certificate chain and private key. */
+  tls?: { cert: string; key: string };
 }
+
+/**
+ * The defaults of every {@linkcode HubOptions} setting (durations in ms; 0
+ * turns a rule off).
+ */
+export const DEFAULT_HUB_OPTIONS: Readonly<
+  Omit<HubOptions, "logger" | "tokens">
+> = {
+  maxClients: 0,
+  maxPendingBytes: 1024 * 1024,
+  writeDeadlineMs: 10_000,
+  inputHighWater: 8 * 1024 * 1024,
+  lingerMs: 2000,
+  pingIntervalMs: 0,
+  idleTimeoutMs: 0,
+  handshakeTimeoutMs: 10_000,
+  maxMessagesPerSecond: 1000,
+  messageBurst: 1000,
+  maxRoomNameBytes: MAX_ROOM_NAME_BYTES,
+  maxNicknameBytes: MAX_NICKNAME_BYTES,
+  presenceMaxMembers: 1000,
+};
 
 /** Options of {@linkcode Server.shutdown}. */
 export interface ShutdownOptions {
@@ -59,7 +75,7 @@ export class Server {
   constructor(
     listener: Deno.Listener,
     hub: Hub,
-    options: Required<ServerOptions>,
+    options: HubOptions,
   ) {
     this.#listener = listener;
     this.hub = hub;
@@ -98,6 +114,7 @@ export class Server {
           client,
           detail: error instanceof Error ? error.message : String(error),
         }),
+      this.hub.metrics,
     );
     channel.push({ kind: "connect", client });
     readConnection(conn, client, channel);
@@ -163,23 +180,25 @@ export class Server {
  * ```
  */
 export function startServer(options: ServerOptions = {}): Promise<Server> {
-  const settings: Required<ServerOptions> = {
-    hostname: options.hostname ?? "127.0.0.1",
-    port: options.port ?? 9000,
-    logger: options.logger ?? new Logger(),
-    maxClients: options.maxClients ?? 0,
-    maxPendingBytes: options.maxPendingBytes ?? 1024 * 1024,
-    inputHighWater: options.inputHighWater ?? 8 * 1024 * 1024,
-    lingerMs: options.lingerMs ?? 2000,
+  const { hostname = "127.0.0.1", port = 9000, tls, ...rest } = options;
+  const settings: HubOptions = {
+    ...DEFAULT_HUB_OPTIONS,
+    logger: new Logger(),
+    tokens: null,
+    ...withoutUndefined(rest),
   };
   try {
-    const listener = Deno.listen({
-      hostname: settings.hostname,
-      port: settings.port,
-      transport: "tcp",
-    });
+    const listener = tls === undefined
+      ? Deno.listen({ hostname, port, transport: "tcp" })
+      : Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key });
     return Promise.resolve(new Server(listener, new Hub(settings), settings));
   } catch (error) {
     return Promise.reject(error);
   }
+}
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(value).filter(([, v]) => v !== undefined),
+  ) as Partial<T>;
 }

@@ -1,0 +1,310 @@
+import {
+  decodeJsonBody,
+  encodeFrame,
+  type Frame,
+  MAX_BODY_SIZE,
+  type MemberEntry,
+  type MoreEntry,
+  nicknameProblem,
+  type Presence,
+  type RoomEntry,
+  roomNameProblem,
+  Tag,
+} from "../protocol/mod.ts";
+
+/** What the session wants done after an input line or a frame. */
+export interface SessionOutput {
+  /** Lines for standard output. */
+  print: string[];
+  /** Lines for standard error (refusals, errors). */
+  warn: string[];
+  /** Frames to send, in order. */
+  send: Uint8Array[];
+  /** The session is over; exit with this status. */
+  exit?: number;
+}
+
+/** The commands the terminal client understands, for `/help`. */
+export const COMMAND_HELP: string = [
+  "Commands:",
+  "  /join ROOM   Move to ROOM (created when missing)",
+  "  /nick NAME   Set your nickname",
+  "  /who         List who is in your room",
+  "  /rooms       List the rooms and their sizes",
+  "  /exit        Leave (also /quit, or end of input)",
+  "  /help        This list",
+  "  //text       Send a line that starts with '/'",
+].join("\n");
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function output(): SessionOutput {
+  return { print: [], warn: [], send: [] };
+}
+
+/**
+ * The terminal chat client's logic, free of I/O: it turns typed lines into
+ * frames to send and received frames into lines to print, and remembers
+ * what it has learnt (its id, its room, who is called what).
+ *
+ * Chat lines print as `<sender> >>> <text>`, where the sender is the
+ * nickname when one is known and the id otherwise (the original client's
+ * format). The session asks the server for the member list whenever it
+ * enters a room, so it can show nicknames from the start.
+ *
+ * @example Usage
+ * ```ts
+ * import { ChatSession } from "./chat_session.ts";
+ * const session = new ChatSession("127.0.0.1:9000");
+ * const out = session.onLine("hello");
+ * console.log(out.send.length); // 1: a CHAT frame
+ * ```
+ */
+export class ChatSession {
+  /** Our id, 0 until ISSUE_ID arrives. */
+  id = 0;
+  /** The room we are in, as the server last confirmed. */
+  room: string | null = null;
+  #address: string;
+  #names = new Map<number, string>();
+  #leaving = false;
+  /** WHO/ROOMS requests in flight: `true` when the user asked (print it). */
+  #pendingLists: { tag: number; shown: boolean }[] = [];
+  #listEntries: string[] = [];
+
+  /** @param address The server's address, for messages. */
+  constructor(address: string) {
+    this.#address = address;
+  }
+
+  /**
+   * How a client is shown: its nickname when known, else its id.
+   *
+   * @param id The client's id.
+   * @returns The display name.
+   */
+  nameOf(id: number): string {
+    return this.#names.get(id) ?? String(id);
+  }
+
+  /**
+   * Handle one line the user typed.
+   *
+   * @param line The line, without its newline.
+   * @returns What to print and send.
+   */
+  onLine(line: string): SessionOutput {
+    const out = output();
+    if (line.startsWith("/") && !line.startsWith("//")) {
+      this.#command(line, out);
+      return out;
+    }
+    const text = line.startsWith("//") ? line.slice(1) : line;
+    if (text.length === 0) return out;
+    const size = encoder.encode(text).length;
+    if (size > MAX_BODY_SIZE) {
+      out.warn.push(
+        `Message not sent: it is ${size} bytes and the limit is ${MAX_BODY_SIZE}`,
+      );
+      return out;
+    }
+    out.send.push(encodeFrame(Tag.CHAT, 0, text));
+    return out;
+  }
+
+  /**
+   * The user's input has ended: leave as `/exit` does.
+   *
+   * @returns The CLOSE frame to send.
+   */
+  onEndOfInput(): SessionOutput {
+    const out = output();
+    this.#leave(out);
+    return out;
+  }
+
+  #leave(out: SessionOutput): void {
+    if (this.#leaving) return;
+    this.#leaving = true;
+    out.send.push(encodeFrame(Tag.CLOSE, 0));
+  }
+
+  #request(out: SessionOutput, tag: number, shown: boolean): void {
+    this.#pendingLists.push({ tag, shown });
+    out.send.push(encodeFrame(tag, 0));
+  }
+
+  #command(line: string, out: SessionOutput): void {
+    const space = line.indexOf(" ");
+    const name = space < 0 ? line : line.slice(0, space);
+    const argument = space < 0 ? "" : line.slice(space + 1).trim();
+    switch (name) {
+      case "/exit":
+      case "/quit":
+        this.#leave(out);
+        break;
+      case "/help":
+        out.print.push(COMMAND_HELP);
+        break;
+      case "/join": {
+        const problem = roomNameProblem(argument);
+        if (problem !== null) out.warn.push(`Cannot join: ${problem}`);
+        else out.send.push(encodeFrame(Tag.JOIN, 0, argument));
+        break;
+      }
+      case "/nick": {
+        const problem = nicknameProblem(argument);
+        if (problem !== null) out.warn.push(`Cannot set nickname: ${problem}`);
+        else out.send.push(encodeFrame(Tag.NICK, 0, argument));
+        break;
+      }
+      case "/who":
+        this.#request(out, Tag.WHO, true);
+        break;
+      case "/rooms":
+        this.#request(out, Tag.ROOMS, true);
+        break;
+      default:
+        out.warn.push(`Unknown command ${name}; /help lists the commands`);
+    }
+  }
+
+  /**
+   * Handle one frame from the server.
+   *
+   * @param frame The frame.
+   * @returns What to print and send (PONG for PING, WHO after a join).
+   */
+  onFrame(frame: Frame): SessionOutput {
+    const out = output();
+    switch (frame.tag) {
+      case Tag.ISSUE_ID:
+        this.id = frame.senderId;
+        out.print.push(
+          `Connected to ${this.#address} as client ${frame.senderId}. Type /help for commands.`,
+        );
+        break;
+      case Tag.CHAT:
+        out.print.push(
+          `${this.nameOf(frame.senderId)} >>> ${decoder.decode(frame.body)}`,
+        );
+        break;
+      case Tag.ERROR:
+        out.warn.push(
+          `${refusalPrefix(frame.senderId)}${decoder.decode(frame.body)}`,
+        );
+        break;
+      case Tag.CLOSE: {
+        const reason = decoder.decode(frame.body);
+        if (!this.#leaving) {
+          out.warn.push(
+            `Server closed the connection${reason ? `: ${reason}` : ""}`,
+          );
+        }
+        out.exit = 0;
+        break;
+      }
+      case Tag.PING:
+        out.send.push(encodeFrame(Tag.PONG, 0, frame.body));
+        break;
+      case Tag.PRESENCE:
+        this.#onPresence(frame, out);
+        break;
+      case Tag.WHO:
+      case Tag.ROOMS:
+        this.#onListEntry(frame, out);
+        break;
+      default:
+        // Tags this client does not know are ignored, as the protocol asks.
+        break;
+    }
+    return out;
+  }
+
+  #onPresence(frame: Frame, out: SessionOutput): void {
+    let presence: Presence | null;
+    try {
+      presence = decodeJsonBody<Presence>(frame.body);
+    } catch {
+      return;
+    }
+    if (presence === null) return;
+    const before = this.nameOf(presence.id);
+    if (presence.nick !== null) this.#names.set(presence.id, presence.nick);
+    else this.#names.delete(presence.id);
+    const self = presence.id === this.id;
+    switch (presence.event) {
+      case "join":
+        if (self) {
+          this.room = presence.room;
+          out.print.push(`* You are in ${presence.room}`);
+          this.#request(out, Tag.WHO, false);
+        } else {
+          out.print.push(
+            `* ${this.nameOf(presence.id)} joined ${presence.room}`,
+          );
+        }
+        break;
+      case "leave":
+        out.print.push(`* ${before} left ${presence.room}`);
+        break;
+      case "nick":
+        out.print.push(
+          self
+            ? `* You are now known as ${presence.nick}`
+            : `* ${before} is now known as ${this.nameOf(presence.id)}`,
+        );
+        break;
+    }
+  }
+
+  #onListEntry(frame: Frame, out: SessionOutput): void {
+    const pending = this.#pendingLists[0];
+    let entry: RoomEntry | MemberEntry | MoreEntry | null;
+    try {
+      entry = decodeJsonBody<RoomEntry | MemberEntry | MoreEntry>(frame.body);
+    } catch {
+      return;
+    }
+    if (entry === null) {
+      // The empty frame ends the list.
+      if (pending?.tag === frame.tag) {
+        this.#pendingLists.shift();
+        if (pending.shown) {
+          const title = frame.tag === Tag.WHO
+            ? `In ${this.room ?? "this room"}`
+            : "Rooms";
+          out.print.push(
+            `* ${title}: ${this.#listEntries.join(", ") || "nobody"}`,
+          );
+        }
+      }
+      this.#listEntries = [];
+      return;
+    }
+    if ("more" in entry) {
+      this.#listEntries.push(`and ${entry.more} more`);
+    } else if ("members" in entry) {
+      this.#listEntries.push(`${entry.room} (${entry.members})`);
+    } else {
+      if (entry.nick !== null) this.#names.set(entry.id, entry.nick);
+      this.#listEntries.push(
+        entry.nick === null ? String(entry.id) : `${entry.nick} (${entry.id})`,
+      );
+    }
+  }
+}
+
+function refusalPrefix(tag: number): string {
+  switch (tag) {
+    case Tag.JOIN:
+      return "Cannot join: ";
+    case Tag.NICK:
+      return "Cannot set nickname: ";
+    case Tag.CHAT:
+      return "Server: ";
+    default:
+      return "Server error: ";
+  }
+}

@@ -1,0 +1,169 @@
+import type { Hub } from "./hub.ts";
+import { DisconnectReason } from "./events.ts";
+
+type MetricType = "counter" | "gauge" | "histogram";
+
+class Exposition {
+  lines: string[] = [];
+
+  metric(
+    name: string,
+    type: MetricType,
+    help: string,
+    samples: [labels: string, value: number][],
+  ): void {
+    this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) {
+      this.lines.push(`${name}${labels} ${value}`);
+    }
+  }
+
+  single(name: string, type: MetricType, help: string, value: number): void {
+    this.metric(name, type, help, [["", value]]);
+  }
+}
+
+/**
+ * The hub's metrics in the Prometheus text exposition format (version
+ * 0.0.4): connections, connects and disconnects by reason, frames and bytes
+ * in and out, deliveries, slow-consumer disconnects, rate-limit drops, event
+ * queue depth, the handler's batch-duration histogram, and process memory.
+ *
+ * @param hub The hub to describe. Read synchronously; nothing is changed.
+ * @returns The exposition text, ending in a newline.
+ */
+export function formatMetrics(hub: Hub): string {
+  const m = hub.metrics;
+  const out = new Exposition();
+  let pending = 0;
+  for (const client of hub.clients()) pending += client.writer.pendingBytes;
+  out.single(
+    "hubbub_connections",
+    "gauge",
+    "Clients connected now (with an id).",
+    hub.clientCount,
+  );
+  out.single(
+    "hubbub_connections_awaiting_auth",
+    "gauge",
+    "Connections that have not authenticated yet.",
+    hub.awaitingAuthCount,
+  );
+  out.single(
+    "hubbub_rooms",
+    "gauge",
+    "Rooms that exist now, the lobby included.",
+    hub.roomCount,
+  );
+  out.single(
+    "hubbub_connects_total",
+    "counter",
+    "Connections accepted, refused ones included.",
+    m.connects,
+  );
+  out.metric(
+    "hubbub_disconnects_total",
+    "counter",
+    "Disconnects by reason.",
+    Object.values(DisconnectReason).map((reason) => [
+      `{reason="${reason}"}`,
+      m.disconnects.get(reason) ?? 0,
+    ]),
+  );
+  out.single(
+    "hubbub_slow_consumer_disconnects_total",
+    "counter",
+    "Clients dropped because their outbound queue overflowed or a write stalled.",
+    m.disconnects.get(DisconnectReason.SlowConsumer) ?? 0,
+  );
+  out.single(
+    "hubbub_frames_in_total",
+    "counter",
+    "Frames received from clients.",
+    m.framesIn,
+  );
+  out.single(
+    "hubbub_bytes_in_total",
+    "counter",
+    "Bytes received from clients.",
+    m.bytesIn,
+  );
+  out.single(
+    "hubbub_frames_out_total",
+    "counter",
+    "Frames queued to clients.",
+    m.framesOut,
+  );
+  out.single(
+    "hubbub_bytes_out_total",
+    "counter",
+    "Bytes written to clients.",
+    m.bytesOut,
+  );
+  out.single(
+    "hubbub_chats_relayed_total",
+    "counter",
+    "CHAT frames accepted for relay.",
+    m.chatsRelayed,
+  );
+  out.single(
+    "hubbub_deliveries_total",
+    "counter",
+    "CHAT frames queued to recipients (one per recipient).",
+    m.deliveries,
+  );
+  out.single(
+    "hubbub_rate_limited_frames_total",
+    "counter",
+    "CHAT frames dropped by per-client rate limits.",
+    m.rateLimitedFrames,
+  );
+  out.single(
+    "hubbub_auth_failures_total",
+    "counter",
+    "AUTH frames with a wrong token.",
+    m.authFailures,
+  );
+  out.single(
+    "hubbub_pending_bytes",
+    "gauge",
+    "Bytes queued to clients and not yet written.",
+    pending,
+  );
+  out.single(
+    "hubbub_event_queue_depth",
+    "gauge",
+    "Events waiting for the central handler.",
+    hub.channel.length,
+  );
+  out.single(
+    "hubbub_event_queue_bytes",
+    "gauge",
+    "Bytes of input waiting for the central handler.",
+    hub.channel.weight,
+  );
+  const histogram = m.batchSeconds;
+  const buckets: [string, number][] = [];
+  let cumulative = 0;
+  histogram.bounds.forEach((bound, i) => {
+    cumulative += histogram.counts[i];
+    buckets.push([`{le="${bound}"}`, cumulative]);
+  });
+  buckets.push([`{le="+Inf"}`, histogram.count]);
+  out.lines.push(
+    "# HELP hubbub_handler_batch_seconds Time the central handler took per batch of events.",
+    "# TYPE hubbub_handler_batch_seconds histogram",
+    ...buckets.map(([labels, value]) =>
+      `hubbub_handler_batch_seconds_bucket${labels} ${value}`
+    ),
+    `hubbub_handler_batch_seconds_sum ${histogram.sum}`,
+    `hubbub_handler_batch_seconds_count ${histogram.count}`,
+  );
+  out.single(
+    "process_resident_memory_bytes",
+    "gauge",
+    "Resident memory of the server process.",
+    Deno.memoryUsage().rss,
+  );
+  return out.lines.join("\n") + "\n";
+}
