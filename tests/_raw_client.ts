@@ -25,8 +25,15 @@ export class RawClient {
   #reading: Promise<void>;
   #readError: unknown = null;
 
-  private constructor(conn: Deno.TcpConn, read: boolean) {
+  #skipTags: ReadonlySet<number>;
+
+  private constructor(
+    conn: Deno.TcpConn,
+    read: boolean,
+    skipTags: readonly number[] = [],
+  ) {
     this.conn = conn;
+    this.#skipTags = new Set(skipTags);
     this.#reading = read ? this.#readLoop() : Promise.resolve();
   }
 
@@ -35,17 +42,27 @@ export class RawClient {
    *
    * @param port Server port on 127.0.0.1.
    * @param options `read: false` leaves the socket unread (a client that
-   * never reads); `handshake: false` skips waiting for ISSUE_ID.
+   * never reads); `handshake: false` skips waiting for ISSUE_ID;
+   * `skipTags` lists tags whose frames are dropped on arrival, never put in
+   * the inbox (for tests of the core protocol that ignore extensions such as
+   * PRESENCE).
    */
   static async connect(
     port: number,
-    options: { read?: boolean; handshake?: boolean; hostname?: string } = {},
+    options: {
+      read?: boolean;
+      handshake?: boolean;
+      hostname?: string;
+      skipTags?: readonly number[];
+    } = {},
   ): Promise<RawClient> {
     const conn = await Deno.connect({
       hostname: options.hostname ?? "127.0.0.1",
       port,
     });
-    const client = new RawClient(conn, options.read ?? true);
+    // Small frames leave at once instead of waiting on Nagle's algorithm.
+    conn.setNoDelay(true);
+    const client = new RawClient(conn, options.read ?? true, options.skipTags);
     if ((options.read ?? true) && (options.handshake ?? true)) {
       const issued = await client.next(Tag.ISSUE_ID);
       client.id = issued.senderId;
@@ -62,7 +79,7 @@ export class RawClient {
         if (count === null) break;
         reader.push(buffer.subarray(0, count));
         for (let frame = reader.next(); frame; frame = reader.next()) {
-          this.inbox.push(frame);
+          if (!this.#skipTags.has(frame.tag)) this.inbox.push(frame);
         }
         this.#notify();
       }
@@ -109,16 +126,60 @@ export class RawClient {
     return await deadline(wait(), timeoutMs, `frame of tag ${tag ?? "any"}`);
   }
 
-  /** Wait for `count` CHAT frames and return them. */
-  async chats(count: number, timeoutMs = FRAME_TIMEOUT_MS): Promise<Frame[]> {
+  /**
+   * Take every frame up to and including the first one of `tag`, so a test
+   * can see what else arrived before it (nothing is skipped silently).
+   *
+   * @throws {Error} When the connection ends first or the deadline passes.
+   */
+  async framesUntil(
+    tag: number,
+    timeoutMs = FRAME_TIMEOUT_MS,
+  ): Promise<Frame[]> {
     const frames: Frame[] = [];
     const started = Date.now();
-    while (frames.length < count) {
-      frames.push(
-        await this.next(Tag.CHAT, timeoutMs - (Date.now() - started)),
+    for (;;) {
+      const frame = await this.next(
+        undefined,
+        timeoutMs - (Date.now() - started),
+      );
+      frames.push(frame);
+      if (frame.tag === tag) return frames;
+    }
+  }
+
+  /**
+   * Wait for `count` CHAT frames and return them (frames of other tags are
+   * skipped). One deadline covers the whole wait, so this stays cheap for
+   * thousands of frames.
+   */
+  async chats(count: number, timeoutMs = FRAME_TIMEOUT_MS): Promise<Frame[]> {
+    const frames: Frame[] = [];
+    const take = async () => {
+      for (;;) {
+        let index = 0;
+        const inbox = this.inbox;
+        while (index < inbox.length && frames.length < count) {
+          const frame = inbox[index++];
+          if (frame.tag === Tag.CHAT) frames.push(frame);
+        }
+        inbox.splice(0, index);
+        if (frames.length >= count) return frames;
+        if (this.ended) {
+          throw new Error(
+            `Connection ended after ${frames.length} of ${count} CHAT frames`,
+          );
+        }
+        await this.#changed();
+      }
+    };
+    try {
+      return await deadline(take(), timeoutMs, `${count} CHAT frames`);
+    } catch (error) {
+      throw new Error(
+        `${(error as Error).message} (got ${frames.length} of ${count})`,
       );
     }
-    return frames;
   }
 
   /** Wait until the server has closed the connection. */

@@ -37,6 +37,30 @@ export async function withServer(
   }
 }
 
+/**
+ * Wait until a captured log line matches `pattern` and return it. Polls the
+ * array every few milliseconds, up to `timeoutMs`.
+ */
+export async function waitForLog(
+  logs: LogLines,
+  pattern: RegExp,
+  timeoutMs = 5000,
+): Promise<string> {
+  const started = Date.now();
+  for (;;) {
+    const line = logs.find((line) => pattern.test(line));
+    if (line !== undefined) return line;
+    if (Date.now() - started > timeoutMs) {
+      throw new Error(
+        `Timed out after ${timeoutMs} ms waiting for a log line matching ${pattern}; logs:\n${
+          logs.join("\n")
+        }`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 /** A server running as a subprocess. */
 export interface ServerProcess {
   process: Deno.ChildProcess;

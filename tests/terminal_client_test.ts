@@ -1,0 +1,448 @@
+/**
+ * The terminal client `client/main.ts` as a real subprocess, driven through
+ * its stdin and read through its stdout and stderr, against an in-process
+ * server, a server subprocess or a scripted peer on a real socket.
+ */
+
+import assert from "node:assert/strict";
+import { encodeFrame, type Frame, FrameReader, Tag } from "../protocol/mod.ts";
+import { deadline } from "./_deadline.ts";
+import { RawClient, text } from "./_raw_client.ts";
+import { spawnServer, waitForLog, withServer } from "./_server.ts";
+
+const CLIENT_MAIN = new URL("../client/main.ts", import.meta.url).pathname;
+const encoder = new TextEncoder();
+
+/** A running terminal client. */
+class TerminalClient {
+  readonly process: Deno.ChildProcess;
+  readonly stdout: string[] = [];
+  readonly stderr: string[] = [];
+  /** Set once the process has exited. */
+  exited = false;
+  #stdin: WritableStreamDefaultWriter<Uint8Array>;
+  #pumps: Promise<void>;
+  #status: Promise<Deno.CommandStatus>;
+  #waiters = new Set<() => void>();
+  #streamsEnded = false;
+
+  constructor(port: number, extraArgs: string[] = []) {
+    this.process = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-net",
+        "--allow-read",
+        CLIENT_MAIN,
+        "--port",
+        String(port),
+        ...extraArgs,
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    this.#stdin = this.process.stdin.getWriter();
+    this.#pumps = Promise.all([
+      this.#pump(this.process.stdout, this.stdout),
+      this.#pump(this.process.stderr, this.stderr),
+    ]).then(() => {
+      this.#streamsEnded = true;
+      this.#notify();
+    });
+    this.#status = this.process.status.then((status) => {
+      this.exited = true;
+      this.#notify();
+      return status;
+    });
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>, lines: string[]) {
+    let pending = "";
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      pending += chunk;
+      const parts = pending.split("\n");
+      pending = parts.pop()!;
+      lines.push(...parts);
+      this.#notify();
+    }
+    if (pending !== "") lines.push(pending);
+  }
+
+  #notify(): void {
+    for (const wake of this.#waiters) wake();
+    this.#waiters.clear();
+  }
+
+  #changed(): Promise<void> {
+    return new Promise((resolve) => this.#waiters.add(resolve));
+  }
+
+  /** Wait for a line of `stream` matching `pattern`. */
+  async waitFor(
+    stream: "stdout" | "stderr",
+    pattern: RegExp,
+    timeoutMs = 10_000,
+  ): Promise<string> {
+    const lines = stream === "stdout" ? this.stdout : this.stderr;
+    return await deadline(
+      (async () => {
+        for (;;) {
+          const line = lines.find((l) => pattern.test(l));
+          if (line !== undefined) return line;
+          if (this.#streamsEnded) {
+            throw new Error(
+              `Client ended without a ${stream} line matching ${pattern}\n${this.transcript()}`,
+            );
+          }
+          await this.#changed();
+        }
+      })(),
+      timeoutMs,
+      `a client ${stream} line matching ${pattern}`,
+    );
+  }
+
+  /** The id from the "Connected … as client N" line. */
+  async issuedId(): Promise<number> {
+    const line = await this.waitFor("stdout", /as client \d+/);
+    return Number(/as client (\d+)/.exec(line)![1]);
+  }
+
+  /** Type a line (a newline is added). */
+  async type(line: string): Promise<void> {
+    await this.#stdin.write(encoder.encode(line + "\n"));
+  }
+
+  /** End standard input. */
+  async closeStdin(): Promise<void> {
+    try {
+      await this.#stdin.close();
+    } catch {
+      // The process is gone already.
+    }
+  }
+
+  /** Wait for the exit status (killing the process if it takes too long). */
+  async finish(timeoutMs = 10_000): Promise<Deno.CommandStatus> {
+    try {
+      return await deadline(this.#status, timeoutMs, "the client to exit");
+    } catch (error) {
+      this.kill();
+      throw error;
+    } finally {
+      await this.#status;
+      await this.closeStdin();
+      await this.#pumps;
+    }
+  }
+
+  /** Kill the process (cleanup after a failure). */
+  kill(): void {
+    try {
+      this.process.kill("SIGKILL");
+    } catch {
+      // Already exited.
+    }
+  }
+
+  transcript(): string {
+    return `stdout:\n${this.stdout.join("\n")}\nstderr:\n${
+      this.stderr.join("\n")
+    }`;
+  }
+}
+
+/** Start a client, run `body`, and always reap the process. */
+async function withClient(
+  port: number,
+  body: (client: TerminalClient) => Promise<void>,
+  extraArgs: string[] = [],
+): Promise<void> {
+  const client = new TerminalClient(port, extraArgs);
+  try {
+    await body(client);
+  } catch (error) {
+    client.kill();
+    await client.finish().catch(() => {});
+    throw new Error(`${(error as Error).message}\n${client.transcript()}`, {
+      cause: error,
+    });
+  }
+  if (!client.exited) {
+    client.kill();
+  }
+  await client.finish();
+}
+
+function assertNoStackTrace(client: TerminalClient): void {
+  const all = [...client.stdout, ...client.stderr];
+  assert.ok(!all.some((l) => /^\s+at /.test(l)), client.transcript());
+  assert.ok(!all.some((l) => /Uncaught/.test(l)), client.transcript());
+}
+
+/** A port with nothing listening on it (bound, then released). */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Read frames from a raw accepted connection until one of `tag` arrives. */
+async function readUntil(
+  conn: Deno.Conn,
+  reader: FrameReader,
+  tag: number,
+): Promise<Frame[]> {
+  const frames: Frame[] = [];
+  const buffer = new Uint8Array(4096);
+  for (;;) {
+    for (let f = reader.next(); f !== null; f = reader.next()) {
+      frames.push({ ...f, body: f.body.slice() });
+      if (f.tag === tag) return frames;
+    }
+    const n = await conn.read(buffer);
+    if (n === null) throw new Error("connection ended");
+    reader.push(buffer.slice(0, n));
+  }
+}
+
+Deno.test("Terminal client: prints the issued id", async () => {
+  await withServer({}, async (server) => {
+    const first = await RawClient.connect(server.address.port);
+    await withClient(server.address.port, async (client) => {
+      const line = await client.waitFor("stdout", /as client/);
+      assert.match(
+        line,
+        new RegExp(`127\\.0\\.0\\.1:${server.address.port}.* as client 2\\b`),
+      );
+      assert.equal(await client.issuedId(), first.id + 1);
+      await client.type("/exit");
+      assert.equal((await client.finish()).code, 0);
+    });
+    await first.close();
+  });
+});
+
+Deno.test("Terminal client: prints chats as '<sender_id> >>> <text>', its own included", async () => {
+  await withServer({}, async (server) => {
+    const other = await RawClient.connect(server.address.port);
+    await withClient(server.address.port, async (client) => {
+      const id = await client.issuedId();
+      await other.send(Tag.CHAT, "hello from the other side");
+      await other.send(Tag.CHAT, "héllo ✓ 🎉");
+      await client.waitFor("stdout", /héllo/);
+      await client.type("my own line");
+      await client.waitFor("stdout", /my own line/);
+      const chatLines = client.stdout.filter((l) => l.includes(">>>"));
+      assert.deepEqual(chatLines, [
+        `${other.id} >>> hello from the other side`,
+        `${other.id} >>> héllo ✓ 🎉`,
+        `${id} >>> my own line`,
+      ]);
+      await client.type("/exit");
+      assert.equal((await client.finish()).code, 0);
+    });
+    await other.close();
+  });
+});
+
+Deno.test("Terminal client: each stdin line goes out as one CHAT frame with the client's id", async () => {
+  await withServer({}, async (server) => {
+    const watcher = await RawClient.connect(server.address.port);
+    await withClient(server.address.port, async (client) => {
+      const id = await client.issuedId();
+      const typed = [
+        "first line",
+        "  spaced out  ",
+        "",
+        "tab\there",
+        "//starts with a slash",
+        "unicode ✓ é 🎉",
+        "last",
+      ];
+      for (const line of typed) await client.type(line);
+      // Windows line endings lose their \r.
+      await client.type("crlf line\r");
+      const frames = await watcher.chats(7);
+      assert.deepEqual(frames.map(text), [
+        "first line",
+        "  spaced out  ",
+        "tab\there",
+        "/starts with a slash",
+        "unicode ✓ é 🎉",
+        "last",
+        "crlf line",
+      ]);
+      for (const frame of frames) assert.equal(frame.senderId, id);
+      await client.type("/exit");
+      assert.equal((await client.finish()).code, 0);
+    });
+    await watcher.close();
+  });
+});
+
+Deno.test("Terminal client: /exit sends CLOSE and exits 0 after the server's reply", async () => {
+  await withServer({}, async (server, logs) => {
+    await withClient(server.address.port, async (client) => {
+      const id = await client.issuedId();
+      await client.type("/exit");
+      const status = await client.finish();
+      assert.equal(status.code, 0, client.transcript());
+      const line = await waitForLog(
+        logs,
+        new RegExp(`Client disconnected id=${id}\\b`),
+      );
+      assert.match(line, /reason=closed/);
+      assertNoStackTrace(client);
+    });
+  });
+});
+
+Deno.test("Terminal client: /exit waits for the server's CLOSE before exiting (scripted peer)", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  let conn: Deno.Conn | null = null;
+  try {
+    await withClient(port, async (client) => {
+      conn = await deadline(listener.accept(), 10_000, "the client");
+      await conn.write(encodeFrame(Tag.ISSUE_ID, 42));
+      assert.equal(await client.issuedId(), 42);
+      const reader = new FrameReader();
+      await client.type("bye now");
+      await client.type("/exit");
+      const frames = await deadline(
+        readUntil(conn, reader, Tag.CLOSE),
+        10_000,
+        "CLOSE from the client",
+      );
+      assert.deepEqual(
+        frames.map((f) => [f.tag, text(f)]),
+        [[Tag.CHAT, "bye now"], [Tag.CLOSE, ""]],
+      );
+      // It is waiting for our answer, not gone already.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(client.exited, false, "exited before the server replied");
+      await conn.write(encodeFrame(Tag.CLOSE, 42));
+      assert.equal((await client.finish()).code, 0, client.transcript());
+      // A reply to its own /exit is not reported as the server closing.
+      assert.ok(!client.stderr.some((l) => /closed the connection/i.test(l)));
+    });
+  } finally {
+    (conn as Deno.Conn | null)?.close();
+    listener.close();
+  }
+});
+
+Deno.test("Terminal client: end of input leaves like /exit", async () => {
+  await withServer({}, async (server, logs) => {
+    await withClient(server.address.port, async (client) => {
+      const id = await client.issuedId();
+      await client.closeStdin();
+      assert.equal((await client.finish()).code, 0, client.transcript());
+      assert.match(
+        await waitForLog(logs, new RegExp(`Client disconnected id=${id}\\b`)),
+        /reason=closed/,
+      );
+    });
+  });
+});
+
+Deno.test("Terminal client: a server that dies is reported with a clear message and a non-zero exit", async () => {
+  const server = await spawnServer();
+  try {
+    await withClient(server.port, async (client) => {
+      await client.issuedId();
+      server.process.kill("SIGKILL");
+      const status = await client.finish();
+      assert.notEqual(status.code, 0, client.transcript());
+      const line = await client.waitFor("stderr", /went away|lost/);
+      assert.match(line, new RegExp(`127\\.0\\.0\\.1:${server.port}`));
+      assertNoStackTrace(client);
+    });
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("Terminal client: a peer that drops the connection without CLOSE is reported, exit non-zero", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  try {
+    await withClient(port, async (client) => {
+      const conn = await deadline(listener.accept(), 10_000, "the client");
+      await conn.write(encodeFrame(Tag.ISSUE_ID, 7));
+      assert.equal(await client.issuedId(), 7);
+      conn.close();
+      const status = await client.finish();
+      assert.notEqual(status.code, 0, client.transcript());
+      assert.match(
+        await client.waitFor("stderr", /went away|lost/),
+        new RegExp(`127\\.0\\.0\\.1:${port}`),
+      );
+      assertNoStackTrace(client);
+    });
+  } finally {
+    listener.close();
+  }
+});
+
+Deno.test("Terminal client: a graceful server shutdown is reported with its reason", async () => {
+  const server = await spawnServer();
+  try {
+    await withClient(server.port, async (client) => {
+      await client.issuedId();
+      const serverStatus = await server.stop("SIGTERM");
+      assert.equal(serverStatus.code, 0);
+      const status = await client.finish();
+      const line = await client.waitFor("stderr", /closed the connection/i);
+      assert.match(line, /shutting down/);
+      assert.equal(status.code, 0, client.transcript());
+      assertNoStackTrace(client);
+    });
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("Terminal client: a line over 488 bytes is refused with a clear message and nothing is sent", async () => {
+  await withServer({}, async (server) => {
+    const watcher = await RawClient.connect(server.address.port);
+    await withClient(server.address.port, async (client) => {
+      await client.issuedId();
+      await client.type("x".repeat(489));
+      const refusal = await client.waitFor("stderr", /not sent/i);
+      assert.match(refusal, /489 bytes/);
+      assert.match(refusal, /488/);
+      // 245 two-byte characters: 490 bytes, though only 245 characters.
+      await client.type("é".repeat(245));
+      await client.waitFor("stderr", /490 bytes/);
+      // Exactly at the limit goes through, in bytes as in characters.
+      await client.type("é".repeat(244));
+      await client.type("y".repeat(488));
+      const frames = await watcher.chats(2);
+      assert.deepEqual(frames.map((f) => f.body.length), [488, 488]);
+      assert.deepEqual(frames.map(text), ["é".repeat(244), "y".repeat(488)]);
+      assert.equal(client.exited, false);
+      await client.type("/exit");
+      assert.equal((await client.finish()).code, 0);
+      assertNoStackTrace(client);
+    });
+    await watcher.close();
+  });
+});
+
+Deno.test("Terminal client: connection refused costs one line and exit 1", async () => {
+  const port = freePort();
+  await withClient(port, async (client) => {
+    const status = await client.finish();
+    assert.equal(status.code, 1, client.transcript());
+    const lines = client.stderr.filter((l) => l.trim() !== "");
+    assert.equal(lines.length, 1, client.transcript());
+    assert.match(lines[0], new RegExp(`127\\.0\\.0\\.1:${port}`));
+    assert.match(lines[0], /refused/);
+    assert.deepEqual(client.stdout.filter((l) => l.trim() !== ""), []);
+    assertNoStackTrace(client);
+  });
+});
