@@ -243,6 +243,15 @@ Deno.test("CLI: a bad flag or a bad value costs one line on stderr and exit 2", 
   });
 });
 
+Deno.test("CLI: an empty --host costs one clear line, not a stack trace", async () => {
+  const result = await runServer(["--host", "", "--port", "0"]);
+  assert.ok(
+    result.code === 1 || result.code === 2,
+    `exit ${result.code}: ${result.stderr}`,
+  );
+  assertOneCleanLine(result, /host/i);
+});
+
 /** Every flag the server documents (a flag missing from --help fails). */
 const DOCUMENTED_FLAGS = [
   "--host",

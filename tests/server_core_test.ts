@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
   encodeFrame,
   type Frame,
@@ -428,6 +429,30 @@ Deno.test("Server: CLOSE is answered with CLOSE, then the connection ends; later
   });
 });
 
+Deno.test("Server: CLOSE followed by a half-close still gets its CLOSE reply", async () => {
+  await withServer({}, async (server, logs) => {
+    const a = await connect(server.address.port);
+    const b = await connect(server.address.port);
+    await a.write(concat(
+      encodeFrame(Tag.CHAT, 0, "parting"),
+      encodeFrame(Tag.CLOSE, 0),
+    ));
+    await a.conn.closeWrite();
+    const frames = await a.framesUntil(Tag.CLOSE);
+    assert.deepEqual(frames.map((f) => [f.tag, text(f)]), [
+      [Tag.CHAT, "parting"],
+      [Tag.CLOSE, ""],
+    ]);
+    await a.waitForEnd();
+    assert.equal(text(await b.next(Tag.CHAT)), "parting");
+    assert.match(
+      await waitForLog(logs, new RegExp(`Client disconnected id=${a.id}\\b`)),
+      /reason=closed/,
+    );
+    await closeAll(a, b);
+  });
+});
+
 Deno.test("Server: an abrupt disconnect mid-frame does not disturb others and is logged", async () => {
   await withServer({}, async (server, logs) => {
     const a = await connect(server.address.port);
@@ -769,5 +794,116 @@ Deno.test("Server: shutdown delivers what was queued before the CLOSE", async ()
     assert.equal(text(frames[frames.length - 1]), "bye");
     await b.waitForEnd();
     await closeAll(a, b);
+  });
+});
+
+// --- Framing under random splits -------------------------------------------
+
+Deno.test("Server property: random frames in random write splits are relayed whole and in order", async () => {
+  await withServer({}, async (server) => {
+    const port = server.address.port;
+    const receiver = await connect(port);
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            tag: fc.oneof(
+              { weight: 4, arbitrary: fc.constant<number>(Tag.CHAT) },
+              { weight: 1, arbitrary: fc.constantFrom(77, 200, 2 ** 40) },
+            ),
+            body: fc.uint8Array({ maxLength: MAX_BODY_SIZE }),
+          }),
+          { minLength: 1, maxLength: 120 },
+        ),
+        fc.array(fc.nat(), { maxLength: 40 }),
+        async (frames, cutSeeds) => {
+          // A fresh sender per run: its own rate-limit budget, its own reader.
+          const sender = await connect(port);
+          const bytes = concat(
+            ...frames.map((f) => encodeFrame(f.tag, 0, f.body)),
+          );
+          const cuts = [...new Set(cutSeeds.map((n) => n % bytes.length))]
+            .sort((x, y) => x - y);
+          let start = 0;
+          for (const cut of [...cuts, bytes.length]) {
+            if (cut > start) {
+              await sender.write(bytes.subarray(start, cut));
+              await turn();
+            }
+            start = cut;
+          }
+          const marker = `end of run ${run++}`;
+          const [before] = await roundTrip(sender, [receiver], marker);
+          const expected = frames.filter((f) => f.tag === Tag.CHAT);
+          assert.deepEqual(
+            before.map((f) => [f.tag, f.senderId, Array.from(f.body)]),
+            expected.map((f) => [Tag.CHAT, sender.id, Array.from(f.body)]),
+          );
+          await sender.close();
+        },
+      ),
+      { numRuns: 25 },
+    );
+    await receiver.close();
+  });
+});
+
+Deno.test("Server: large writes (read buffer growth) then many small ones (shrink) then large again", async () => {
+  await withServer({ maxMessagesPerSecond: 0 }, async (server) => {
+    const a = await connect(server.address.port);
+    const b = await connect(server.address.port);
+    let sequence = 0;
+    const frame = (size: number) =>
+      encodeFrame(Tag.CHAT, 0, numberedBody(sequence++, size));
+    const phases: Uint8Array[][] = [];
+    // ~300 KB in one write, odd sizes so frames straddle every buffer end.
+    phases.push([
+      concat(
+        ...Array.from({ length: 700 }, (_, i) => frame(8 + (i * 37) % 481)),
+      ),
+    ]);
+    // 80 small writes of one small frame each.
+    phases.push(Array.from({ length: 80 }, () => frame(9)));
+    // Large again.
+    phases.push([
+      concat(
+        ...Array.from({ length: 700 }, (_, i) => frame(8 + (i * 53) % 481)),
+      ),
+    ]);
+    for (const writes of phases) {
+      for (const bytes of writes) {
+        await a.write(bytes);
+        await turn(); // so that the small writes arrive as small reads
+      }
+    }
+    const frames = await b.chats(sequence, 15_000);
+    frames.forEach((f, i) => {
+      const view = new DataView(f.body.buffer, f.body.byteOffset);
+      assert.equal(view.getFloat64(0), i);
+      assert.equal(f.senderId, a.id);
+    });
+    await closeAll(a, b);
+  });
+});
+
+Deno.test("Server: 200 clients connecting at once get distinct ids 1..200 and all hear each other", async () => {
+  await withServer({}, async (server) => {
+    const clients = await Promise.all(
+      Array.from({ length: 200 }, () => connect(server.address.port)),
+    );
+    assert.deepEqual(
+      clients.map((c) => c.id).sort((x, y) => x - y),
+      Array.from({ length: 200 }, (_, i) => i + 1),
+    );
+    await clients[0].send(Tag.CHAT, "to all 200");
+    await clients[199].send(Tag.CHAT, "and back");
+    for (const client of clients) {
+      assert.deepEqual((await client.chats(2)).map(text), [
+        "to all 200",
+        "and back",
+      ]);
+    }
+    await closeAll(...clients);
   });
 });
