@@ -71,14 +71,17 @@ function flagOf(name: string): string {
   return `--${name}`;
 }
 
+const INTEGER = /^-?\d+$/;
+const DECIMAL = /^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+
 function parseNumber(
   name: string,
   spec: Extract<OptionSpec, { type: "integer" | "number" }>,
   text: string,
 ): number {
+  const pattern = spec.type === "integer" ? INTEGER : DECIMAL;
   const value = Number(text);
-  const valid = text.trim() !== "" && Number.isFinite(value) &&
-    (spec.type === "number" || Number.isInteger(value));
+  const valid = pattern.test(text) && Number.isFinite(value);
   if (!valid) {
     const kind = spec.type === "integer" ? "a whole number" : "a number";
     throw new UsageError(`${flagOf(name)} needs ${kind}, got '${text}'`);
@@ -160,6 +163,9 @@ export function parseCommandLine<O extends Record<string, OptionSpec>>(
       values[name] = option.default;
     } else if (option.type === "string") {
       const text = given as string;
+      if (text.length === 0) {
+        throw new UsageError(`${flagOf(name)} needs a value`);
+      }
       if (option.choices && !option.choices.includes(text)) {
         throw new UsageError(
           `${flagOf(name)} must be one of ${

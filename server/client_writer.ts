@@ -1,7 +1,7 @@
 import type { Transport } from "./transport.ts";
 
 /** Size of the first outgoing buffer a writer allocates. */
-const INITIAL_BUFFER_SIZE = 1024;
+const INITIAL_BUFFER_SIZE = 256;
 
 /**
  * A client's outbound queue and writer.
