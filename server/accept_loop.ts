@@ -53,12 +53,16 @@ export async function acceptConnections(
       } catch (error) {
         if (signal.aborted || error instanceof Deno.errors.BadResource) return;
         failures++;
+        const outOfFiles = isOutOfFiles(error);
         if (failures === 1) {
-          logger.warn("Accept failed; backing off", {
-            error: error instanceof Error ? error.message : String(error),
-          });
+          logger.warn(
+            outOfFiles
+              ? "Out of file descriptors; refusing newcomers with ERROR 'server full'"
+              : "Accept failed; backing off",
+            { error: error instanceof Error ? error.message : String(error) },
+          );
         }
-        if (isOutOfFiles(error) && reserve.release()) {
+        if (outOfFiles && reserve.release()) {
           await refuseOne(listener, handlers, reserve);
           continue;
         }
@@ -74,7 +78,7 @@ export async function acceptConnections(
         continue;
       }
       if (failures > 0) {
-        logger.warn("Accepting again", { failed_attempts: failures });
+        logger.warn("Accepting again", { failed_accepts: failures });
         failures = 0;
         backoff = 0;
       }
