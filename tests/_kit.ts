@@ -1,0 +1,463 @@
+/**
+ * Helpers for the production-server tests (rooms, nicknames, keepalive,
+ * limits, slow consumers, shutdown, HTTP, TLS, auth): barriers that prove a
+ * negative without sleeping, list requests, log waits, raw stream reads and
+ * a tiny HTTP client that leaves no connection behind.
+ */
+
+import { deadline } from "./_deadline.ts";
+import { RawClient, text } from "./_raw_client.ts";
+import {
+  decodeJsonBody,
+  encodeFrame,
+  type Frame,
+  FrameReader,
+  type MemberEntry,
+  type MoreEntry,
+  type Presence,
+  type RoomEntry,
+  Tag,
+} from "../protocol/mod.ts";
+
+export { RawClient, text };
+
+/** Log lines captured from an in-process server. */
+export type LogLines = string[];
+
+/** Close every client (and wait for their read loops). */
+export async function closeAll(...clients: RawClient[]): Promise<void> {
+  await Promise.all(clients.map((client) => client.close()));
+}
+
+/**
+ * Poll `predicate` every few milliseconds until it is true.
+ *
+ * @throws {Error} After `timeoutMs`.
+ */
+export async function waitUntil(
+  predicate: () => boolean,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
+  const started = Date.now();
+  while (!predicate()) {
+    if (Date.now() - started > timeoutMs) {
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Wait until a captured log line matches `pattern` and return it. */
+export async function waitForLog(
+  logs: LogLines,
+  pattern: RegExp,
+  timeoutMs = 5000,
+): Promise<string> {
+  try {
+    await waitUntil(
+      () => logs.some((line) => pattern.test(line)),
+      `a log line matching ${pattern}`,
+      timeoutMs,
+    );
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; logs:\n${logs.join("\n")}`);
+  }
+  return logs.find((line) => pattern.test(line))!;
+}
+
+/**
+ * Take every frame (of any tag) until one satisfies `stop`; return them all,
+ * the stopping frame last.
+ */
+export async function takeUntil(
+  client: RawClient,
+  stop: (frame: Frame) => boolean,
+  timeoutMs = 5000,
+): Promise<Frame[]> {
+  const frames: Frame[] = [];
+  const started = Date.now();
+  for (;;) {
+    const frame = await client.next(
+      undefined,
+      Math.max(1, timeoutMs - (Date.now() - started)),
+    );
+    frames.push(frame);
+    if (stop(frame)) return frames;
+  }
+}
+
+let barrierCount = 0;
+
+/**
+ * A barrier: send PING with a unique body and return every frame that
+ * arrived before the matching PONG. The hub handles events in order, so
+ * whatever it queued for this client before handling the PING is in the
+ * result; a test proves that something did NOT arrive this way, without
+ * sleeping.
+ */
+export async function barrier(
+  client: RawClient,
+  timeoutMs = 5000,
+): Promise<Frame[]> {
+  const marker = `barrier-${++barrierCount}`;
+  await client.send(Tag.PING, marker);
+  const frames = await takeUntil(
+    client,
+    (frame) => frame.tag === Tag.PONG && text(frame) === marker,
+    timeoutMs,
+  );
+  frames.pop();
+  return frames;
+}
+
+/** Decode a PRESENCE frame's body. */
+export function presenceOf(frame: Frame): Presence {
+  if (frame.tag !== Tag.PRESENCE) {
+    throw new Error(`Expected PRESENCE, got tag ${frame.tag}: ${text(frame)}`);
+  }
+  return decodeJsonBody<Presence>(frame.body)!;
+}
+
+/** The next PRESENCE frame (other tags skipped), decoded. */
+export async function nextPresence(
+  client: RawClient,
+  timeoutMs = 5000,
+): Promise<Presence> {
+  return presenceOf(await client.next(Tag.PRESENCE, timeoutMs));
+}
+
+/** The next ERROR frame (other tags skipped): its refused tag and reason. */
+export async function nextError(
+  client: RawClient,
+  timeoutMs = 5000,
+): Promise<{ tag: number; reason: string }> {
+  const frame = await client.next(Tag.ERROR, timeoutMs);
+  return { tag: frame.senderId, reason: text(frame) };
+}
+
+/** Frames of `frames` with tag `tag`. */
+export function ofTag(frames: Frame[], tag: number): Frame[] {
+  return frames.filter((frame) => frame.tag === tag);
+}
+
+/** The presences among `frames`, decoded. */
+export function presences(frames: Frame[]): Presence[] {
+  return ofTag(frames, Tag.PRESENCE).map(presenceOf);
+}
+
+/**
+ * Send ROOMS or WHO and collect the reply: the decoded entries up to the
+ * empty frame that ends the list. Frames of other tags that arrive
+ * meanwhile are returned in `other`.
+ */
+export async function requestList<T = RoomEntry | MemberEntry | MoreEntry>(
+  client: RawClient,
+  tag: typeof Tag.ROOMS | typeof Tag.WHO,
+  timeoutMs = 5000,
+): Promise<{ entries: T[]; other: Frame[] }> {
+  await client.send(tag);
+  const frames = await takeUntil(
+    client,
+    (frame) => frame.tag === tag && frame.body.length === 0,
+    timeoutMs,
+  );
+  frames.pop();
+  return {
+    entries: ofTag(frames, tag).map((frame) => decodeJsonBody<T>(frame.body)!),
+    other: frames.filter((frame) => frame.tag !== tag),
+  };
+}
+
+/** The rooms and their sizes as a plain object, via ROOMS. */
+export async function roomSizes(
+  client: RawClient,
+): Promise<Record<string, number>> {
+  const { entries } = await requestList<RoomEntry>(client, Tag.ROOMS);
+  return Object.fromEntries(
+    entries.map((entry) => [entry.room, entry.members]),
+  );
+}
+
+/** The members of the client's room (sorted by id), via WHO. */
+export async function whoIsHere(client: RawClient): Promise<MemberEntry[]> {
+  const { entries } = await requestList<MemberEntry>(client, Tag.WHO);
+  return entries.sort((a, b) => a.id - b.id);
+}
+
+/**
+ * Send JOIN and wait for the joiner's own join PRESENCE (the confirmation).
+ * Returns the frames that arrived before it.
+ */
+export async function join(client: RawClient, room: string): Promise<Frame[]> {
+  await client.send(Tag.JOIN, room);
+  const frames = await takeUntil(client, (frame) => {
+    if (frame.tag !== Tag.PRESENCE) return false;
+    const presence = presenceOf(frame);
+    return presence.event === "join" && presence.id === client.id &&
+      presence.room === room;
+  });
+  frames.pop();
+  return frames;
+}
+
+/** Send NICK and wait for the client's own nick PRESENCE. */
+export async function nick(client: RawClient, name: string): Promise<void> {
+  await client.send(Tag.NICK, name);
+  await takeUntil(client, (frame) => {
+    if (frame.tag === Tag.ERROR) {
+      throw new Error(`NICK ${name} refused: ${text(frame)}`);
+    }
+    if (frame.tag !== Tag.PRESENCE) return false;
+    const presence = presenceOf(frame);
+    return presence.event === "nick" && presence.id === client.id;
+  });
+}
+
+/** One CHAT frame's bytes. */
+export function chatFrame(body: string | Uint8Array): Uint8Array {
+  return encodeFrame(Tag.CHAT, 0, body);
+}
+
+/** Concatenate byte arrays. */
+export function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/**
+ * Read a raw connection to its end and decode every frame (bodies copied).
+ * Returns the frames and the bytes left over mid-frame.
+ */
+export async function readToEnd(
+  conn: Deno.Conn,
+  timeoutMs = 10_000,
+): Promise<{ frames: Frame[]; leftover: number; bytes: number }> {
+  const reader = new FrameReader();
+  const frames: Frame[] = [];
+  let bytes = 0;
+  await deadline(
+    (async () => {
+      const buffer = new Uint8Array(64 * 1024);
+      for (;;) {
+        let count: number | null;
+        try {
+          count = await conn.read(buffer);
+        } catch (error) {
+          if (error instanceof Deno.errors.ConnectionReset) break;
+          throw error;
+        }
+        if (count === null) break;
+        bytes += count;
+        reader.push(buffer.slice(0, count));
+        for (let frame = reader.next(); frame; frame = reader.next()) {
+          frames.push({ ...frame, body: frame.body.slice() });
+        }
+      }
+    })(),
+    timeoutMs,
+    "the connection to end",
+  );
+  return { frames, leftover: reader.bufferedBytes, bytes };
+}
+
+/** Bytes a frame takes on the wire. */
+export function wireSize(frame: Frame): number {
+  return 24 + frame.body.length;
+}
+
+/** The address of a client's end, as the server logs it. */
+export function addressOf(client: RawClient): string {
+  const local = client.conn.localAddr as Deno.NetAddr;
+  return `${local.hostname}:${local.port}`;
+}
+
+/** A response from {@linkcode httpGet}. */
+export interface HttpReply {
+  status: number;
+  headers: Map<string, string>;
+  body: string;
+}
+
+/**
+ * A minimal HTTP/1.1 request over a fresh connection with
+ * `Connection: close`, read to the end. No connection pool is left behind
+ * (unlike `fetch`), so the test sanitizers stay quiet.
+ */
+export async function httpGet(
+  port: number,
+  path: string,
+  method = "GET",
+  timeoutMs = 5000,
+): Promise<HttpReply> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const request =
+      `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
+      `Connection: close\r\nContent-Length: 0\r\n\r\n`;
+    const bytes = new TextEncoder().encode(request);
+    let offset = 0;
+    while (offset < bytes.length) {
+      offset += await conn.write(bytes.subarray(offset));
+    }
+    const chunks: Uint8Array[] = [];
+    await deadline(
+      (async () => {
+        const buffer = new Uint8Array(64 * 1024);
+        for (;;) {
+          const count = await conn.read(buffer);
+          if (count === null) break;
+          chunks.push(buffer.slice(0, count));
+        }
+      })(),
+      timeoutMs,
+      `HTTP ${method} ${path}`,
+    );
+    const raw = concat(...chunks);
+    let split = 0;
+    while (
+      split + 4 <= raw.length &&
+      !(raw[split] === 13 && raw[split + 1] === 10 && raw[split + 2] === 13 &&
+        raw[split + 3] === 10)
+    ) split++;
+    const head = new TextDecoder().decode(raw.subarray(0, split)).split("\r\n");
+    const status = Number(head[0].split(" ")[1]);
+    const headers = new Map<string, string>();
+    for (const line of head.slice(1)) {
+      const colon = line.indexOf(":");
+      headers.set(
+        line.slice(0, colon).trim().toLowerCase(),
+        line.slice(colon + 1).trim(),
+      );
+    }
+    let body = raw.subarray(split + 4);
+    if (headers.get("transfer-encoding") === "chunked") body = dechunk(body);
+    return { status, headers, body: new TextDecoder().decode(body) };
+  } finally {
+    conn.close();
+  }
+}
+
+function dechunk(body: Uint8Array): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let offset = 0;
+  for (let guard = 0; guard < 100_000; guard++) {
+    let newline = offset;
+    while (newline < body.length && body[newline] !== 10) newline++;
+    const size = parseInt(
+      new TextDecoder().decode(body.subarray(offset, newline)),
+      16,
+    );
+    if (!(size > 0)) break;
+    parts.push(body.subarray(newline + 1, newline + 1 + size));
+    offset = newline + 1 + size + 2;
+  }
+  return concat(...parts);
+}
+
+/** Prometheus text parsed into `name{labels}` → value. */
+export function parseMetrics(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const space = line.lastIndexOf(" ");
+    samples.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return samples;
+}
+
+/**
+ * A frame-level client over any connection (TLS included): records frames
+ * as they arrive; `next` waits for one (of a tag) with a deadline.
+ */
+export class FrameClient {
+  readonly inbox: Frame[] = [];
+  ended = false;
+  id = 0;
+  #wake: (() => void) | null = null;
+  #reading: Promise<void>;
+
+  constructor(readonly conn: Deno.Conn) {
+    this.#reading = this.#readLoop();
+  }
+
+  /** Connect with TLS trusting `caCert`, and wait for ISSUE_ID. */
+  static async connectTls(port: number, caCert: string): Promise<FrameClient> {
+    const conn = await Deno.connectTls({
+      hostname: "127.0.0.1",
+      port,
+      caCerts: [caCert],
+    });
+    const client = new FrameClient(conn);
+    client.id = (await client.next(Tag.ISSUE_ID)).senderId;
+    return client;
+  }
+
+  async #readLoop(): Promise<void> {
+    const reader = new FrameReader();
+    try {
+      for (;;) {
+        const buffer = new Uint8Array(64 * 1024);
+        const count = await this.conn.read(buffer);
+        if (count === null) break;
+        reader.push(buffer.subarray(0, count));
+        for (let frame = reader.next(); frame; frame = reader.next()) {
+          this.inbox.push({ ...frame, body: frame.body.slice() });
+        }
+        this.#notify();
+      }
+    } catch {
+      // A broken connection ends like a closed one here.
+    }
+    this.ended = true;
+    this.#notify();
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
+  /** The next frame (of `tag`, others skipped). */
+  async next(tag?: number, timeoutMs = 5000): Promise<Frame> {
+    return await deadline(
+      (async () => {
+        for (;;) {
+          while (this.inbox.length > 0) {
+            const frame = this.inbox.shift()!;
+            if (tag === undefined || frame.tag === tag) return frame;
+          }
+          if (this.ended) throw new Error("Connection ended");
+          await new Promise<void>((resolve) => this.#wake = resolve);
+        }
+      })(),
+      timeoutMs,
+      `frame of tag ${tag ?? "any"}`,
+    );
+  }
+
+  /** Send one frame. */
+  async send(tag: number, body: string | Uint8Array = ""): Promise<void> {
+    const bytes = encodeFrame(tag, 0, body);
+    let offset = 0;
+    while (offset < bytes.length) {
+      offset += await this.conn.write(bytes.subarray(offset));
+    }
+  }
+
+  /** Close and wait for the read loop. */
+  async close(): Promise<void> {
+    try {
+      this.conn.close();
+    } catch {
+      // Already closed.
+    }
+    await this.#reading;
+  }
+}

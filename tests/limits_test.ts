@@ -1,0 +1,415 @@
+/**
+ * Limits over real sockets: `maxClients`, the per-client rate limit (one
+ * ERROR notice per second, no disconnect), configured room-name and
+ * nickname lengths, and the accept loop at the process's open-file cap.
+ */
+
+import assert from "node:assert/strict";
+import { encodeFrame, type Frame, Tag } from "../protocol/mod.ts";
+import {
+  barrier,
+  closeAll,
+  concat,
+  join,
+  nextError,
+  nick,
+  ofTag,
+  RawClient,
+  takeUntil,
+  text,
+  waitForLog,
+  waitUntil,
+} from "./_kit.ts";
+import { type ServerProcess, startServerProcess } from "./_process.ts";
+import { deadline } from "./_deadline.ts";
+import { withServer } from "./_server.ts";
+
+function chats(count: number, prefix: string): Uint8Array {
+  return concat(
+    ...Array.from(
+      { length: count },
+      (_, i) => encodeFrame(Tag.CHAT, 0, `${prefix}${i}`),
+    ),
+  );
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// --- maxClients ----------------------------------------------------------
+
+Deno.test("Limits: a client over maxClients gets ERROR 'server full' (and no id), then the end; a freed slot is reused", async () => {
+  await withServer({ maxClients: 2 }, async (server, logs) => {
+    const port = server.address.port;
+    const a = await RawClient.connect(port);
+    const b = await RawClient.connect(port);
+    await barrier(a);
+    const c = await RawClient.connect(port, { handshake: false });
+    const first = await c.next();
+    assert.equal(first.tag, Tag.ERROR);
+    assert.equal(text(first), "server full");
+    await c.waitForEnd();
+    assert.deepEqual(c.inbox, []);
+    await waitForLog(logs, /WARN .*reason=server_full/);
+    // The others noticed nothing.
+    assert.deepEqual(await barrier(a), []);
+    // A slot frees up when a client leaves.
+    await a.close();
+    await waitForLog(logs, new RegExp(`Client disconnected id=${a.id}\\b`));
+    const d = await RawClient.connect(port);
+    assert.equal(d.id, 3);
+    assert.equal(server.hub.clientCount, 2);
+    assert.equal(server.hub.metrics.disconnects.get("server_full"), 1);
+    await closeAll(a, b, c, d);
+  });
+});
+
+// --- Rate limit ------------------------------------------------------------
+
+Deno.test("Limits: excess CHAT frames are dropped with one ERROR notice per second and no disconnect", async () => {
+  await withServer(
+    { maxMessagesPerSecond: 10, messageBurst: 5 },
+    async (server) => {
+      const a = await RawClient.connect(server.address.port);
+      const b = await RawClient.connect(server.address.port);
+      await barrier(a);
+      await barrier(b);
+
+      // Burst: 20 frames in one write; the bucket holds 5.
+      await a.write(chats(20, "first "));
+      const phase1 = await barrier(a);
+      const notice1At = performance.now();
+      const errors1 = ofTag(phase1, Tag.ERROR);
+      assert.equal(errors1.length, 1, "one notice for the first burst");
+      assert.equal(errors1[0].senderId, Tag.CHAT);
+      assert.match(text(errors1[0]), /rate limit of 10 messages per second/);
+      const passed1 = ofTag(phase1, Tag.CHAT).length;
+      assert.ok(passed1 >= 5 && passed1 <= 6, `${passed1} passed`);
+
+      // 300 ms later: a few tokens back, more drops, but no second notice.
+      await pause(300);
+      await a.write(chats(10, "second "));
+      const phase2 = await barrier(a);
+      assert.deepEqual(ofTag(phase2, Tag.ERROR), [], "a second notice < 1 s");
+      const passed2 = ofTag(phase2, Tag.CHAT).length;
+      assert.ok(passed2 >= 2 && passed2 <= 5, `${passed2} passed`);
+
+      // Over a second after the first notice: a new notice.
+      await pause(Math.max(0, 1050 - (performance.now() - notice1At)));
+      await a.write(chats(10, "third "));
+      const phase3 = await barrier(a);
+      assert.equal(ofTag(phase3, Tag.ERROR).length, 1);
+      const passed3 = ofTag(phase3, Tag.CHAT).length;
+      assert.equal(passed3, 5, "a full bucket after a second");
+
+      // The other client got exactly the frames that passed, in order.
+      const received = await takeUntil(
+        b,
+        (f) => f.tag === Tag.CHAT && text(f) === "third 4",
+      );
+      const bodies = ofTag(received, Tag.CHAT).map(text);
+      assert.equal(bodies.length, passed1 + passed2 + passed3);
+      assert.deepEqual(
+        bodies.slice(0, passed1),
+        Array.from({ length: passed1 }, (_, i) => `first ${i}`),
+      );
+      assert.deepEqual(ofTag(received, Tag.ERROR), []);
+
+      const dropped = 40 - bodies.length;
+      assert.equal(server.hub.metrics.rateLimitedFrames, dropped);
+      const stats = [...server.hub.clients()].find((c) => c.id === a.id)!;
+      assert.equal(stats.rateLimitedFrames, dropped);
+      assert.ok(!a.ended && !b.ended);
+      assert.equal(server.hub.clientCount, 2);
+      await closeAll(a, b);
+    },
+  );
+});
+
+Deno.test("Limits: a continuous flood over the rate gets one notice per second, not one per frame", async () => {
+  await withServer(
+    { maxMessagesPerSecond: 50, messageBurst: 1 },
+    async (server) => {
+      const a = await RawClient.connect(server.address.port);
+      await barrier(a);
+      const until = performance.now() + 1300;
+      let sent = 0;
+      while (performance.now() < until) {
+        await a.write(chats(20, "x"));
+        sent += 20;
+        await pause(10);
+      }
+      const frames = await barrier(a);
+      const notices = ofTag(frames, Tag.ERROR).length;
+      assert.equal(notices, 2, `${notices} notices in 1.3 s`);
+      assert.ok(server.hub.metrics.rateLimitedFrames > sent / 2);
+      assert.ok(!a.ended);
+      await a.close();
+    },
+  );
+});
+
+Deno.test("Limits: the rate limit is per client: one client's flood does not limit another", async () => {
+  await withServer(
+    { maxMessagesPerSecond: 10, messageBurst: 3 },
+    async (server) => {
+      const flooder = await RawClient.connect(server.address.port);
+      const calm = await RawClient.connect(server.address.port);
+      await flooder.write(chats(30, "flood "));
+      await barrier(flooder);
+      await calm.write(chats(3, "calm "));
+      const frames = await barrier(calm);
+      assert.deepEqual(ofTag(frames, Tag.ERROR), []);
+      assert.deepEqual(
+        ofTag(frames, Tag.CHAT).map(text).filter((t) => t.startsWith("calm")),
+        ["calm 0", "calm 1", "calm 2"],
+      );
+      await closeAll(flooder, calm);
+    },
+  );
+});
+
+Deno.test("Limits: the default rate limit lets a burst of 1000 through and drops the rest", async () => {
+  await withServer({}, async (server) => {
+    const a = await RawClient.connect(server.address.port);
+    await barrier(a);
+    await a.write(chats(1500, ""));
+    const frames = await barrier(a, 10_000);
+    const passed = ofTag(frames, Tag.CHAT).length;
+    assert.ok(passed >= 1000 && passed < 1010, `${passed} passed`);
+    assert.equal(ofTag(frames, Tag.ERROR).length, 1);
+    await a.close();
+  });
+});
+
+Deno.test("Limits: maxMessagesPerSecond 0 turns the rate limit off", async () => {
+  await withServer({ maxMessagesPerSecond: 0 }, async (server) => {
+    const a = await RawClient.connect(server.address.port);
+    await barrier(a);
+    await a.write(chats(3000, ""));
+    const frames = await barrier(a, 10_000);
+    assert.equal(ofTag(frames, Tag.CHAT).length, 3000);
+    assert.deepEqual(ofTag(frames, Tag.ERROR), []);
+    assert.equal(server.hub.metrics.rateLimitedFrames, 0);
+    await a.close();
+  });
+});
+
+Deno.test("Limits: JOIN, NICK, WHO and PING are not rate limited", async () => {
+  await withServer(
+    { maxMessagesPerSecond: 1, messageBurst: 1 },
+    async (server) => {
+      const a = await RawClient.connect(server.address.port);
+      await join(a, "r1");
+      await join(a, "r2");
+      await nick(a, "n1");
+      await nick(a, "n2");
+      for (let i = 0; i < 5; i++) await barrier(a);
+      assert.equal(server.hub.metrics.rateLimitedFrames, 0);
+      await a.close();
+    },
+  );
+});
+
+// --- Name lengths ----------------------------------------------------------
+
+Deno.test("Limits: maxRoomNameBytes and maxNicknameBytes are enforced as configured", async () => {
+  await withServer(
+    { maxRoomNameBytes: 8, maxNicknameBytes: 4 },
+    async (server) => {
+      const a = await RawClient.connect(server.address.port);
+      await join(a, "12345678");
+      await join(a, "ééé"); // 6 bytes
+      await a.send(Tag.JOIN, "123456789");
+      assert.deepEqual(await nextError(a), {
+        tag: Tag.JOIN,
+        reason: "room name is longer than 8 bytes",
+      });
+      await nick(a, "abcd");
+      await a.send(Tag.NICK, "abcde");
+      assert.deepEqual(await nextError(a), {
+        tag: Tag.NICK,
+        reason: "nickname is longer than 4 bytes",
+      });
+      await a.send(Tag.NICK, "ééé"); // 6 bytes, 3 characters
+      assert.match((await nextError(a)).reason, /longer than 4 bytes/);
+      await a.close();
+    },
+  );
+});
+
+/**
+ * Ask a server process something that may crash it, and report the crash
+ * clearly: the reply frames, or an error quoting the server's log.
+ */
+async function replyOrCrash(
+  client: RawClient,
+  server: ServerProcess,
+  done: (frame: Frame) => boolean,
+): Promise<Frame[]> {
+  try {
+    return await takeUntil(client, done, 5000);
+  } catch (error) {
+    // Give a crashing server a moment to finish its last words.
+    await deadline(server.process.child.status, 2000).catch(() => {});
+    throw new Error(
+      `No reply (${(error as Error).message}); the server ${
+        server.process.exited
+          ? `exited with ${server.process.exited.code}`
+          : "is running"
+      }; its log:\n${server.lines.join("\n")}`,
+    );
+  }
+}
+
+Deno.test("Limits: a room name within --max-room-name-bytes 488 (the flag's maximum) does not crash the server", async () => {
+  const server = await startServerProcess(["--max-room-name-bytes", "488"]);
+  const a = await RawClient.connect(server.port);
+  try {
+    await barrier(a);
+    const name = "r".repeat(450); // valid: under the configured 488 bytes
+    await a.send(Tag.JOIN, name);
+    const frames = await replyOrCrash(
+      a,
+      server,
+      (f) => f.tag === Tag.PRESENCE || f.tag === Tag.ERROR,
+    );
+    // Either the join is confirmed or refused with a reason; the server
+    // carries on either way.
+    assert.ok(frames.length > 0);
+    const b = await RawClient.connect(server.port);
+    await b.close();
+    assert.equal(server.process.exited, null, "the server exited");
+  } finally {
+    await a.close();
+    await server.stop();
+  }
+});
+
+Deno.test("Limits: a nickname within --max-nickname-bytes 488 (the flag's maximum) does not crash the server", async () => {
+  const server = await startServerProcess(["--max-nickname-bytes", "488"]);
+  const a = await RawClient.connect(server.port);
+  try {
+    await barrier(a);
+    await a.send(Tag.NICK, "n".repeat(450));
+    const frames = await replyOrCrash(
+      a,
+      server,
+      (f) => f.tag === Tag.PRESENCE || f.tag === Tag.ERROR,
+    );
+    assert.ok(frames.length > 0);
+    const b = await RawClient.connect(server.port);
+    await b.close();
+    assert.equal(server.process.exited, null, "the server exited");
+  } finally {
+    await a.close();
+    await server.stop();
+  }
+});
+
+// --- The accept loop at the open-file cap ------------------------------------
+
+/** How a connection attempt went: served (ISSUE_ID) or refused. */
+interface Attempt {
+  client: RawClient;
+  served: boolean;
+  /** First frame's text when refused, or the error. */
+  refusal?: string;
+}
+
+async function attempt(port: number): Promise<Attempt> {
+  const client = await RawClient.connect(port, { handshake: false });
+  try {
+    const first = await client.next(undefined, 3000);
+    if (first.tag === Tag.ISSUE_ID) {
+      client.id = first.senderId;
+      return { client, served: true };
+    }
+    return { client, served: false, refusal: `${first.tag}:${text(first)}` };
+  } catch (error) {
+    return { client, served: false, refusal: (error as Error).message };
+  }
+}
+
+/** Connect until `refusals` connections in a row are refused (bounded). */
+async function fillToCap(
+  port: number,
+  refusals: number,
+): Promise<{ served: RawClient[]; refused: Attempt[] }> {
+  const served: RawClient[] = [];
+  const refused: Attempt[] = [];
+  for (let i = 0; i < 200 && refused.length < refusals; i++) {
+    const result = await attempt(port);
+    if (result.served) served.push(result.client);
+    else refused.push(result);
+  }
+  return { served, refused };
+}
+
+const OPEN_FILE_LIMIT = 64;
+
+Deno.test("Accept loop: at the open-file cap extra connections get ERROR 'server full' and existing clients carry on", async () => {
+  const server = await startServerProcess([], {
+    openFileLimit: OPEN_FILE_LIMIT,
+  });
+  const { served, refused } = await fillToCap(server.port, 8);
+  try {
+    assert.ok(served.length >= 10, `only ${served.length} clients served`);
+    assert.ok(served.length < OPEN_FILE_LIMIT);
+    assert.equal(refused.length, 8);
+    for (const result of refused) {
+      assert.equal(result.refusal, `${Tag.ERROR}:server full`);
+      await result.client.waitForEnd();
+    }
+    // Existing clients still chat.
+    const first = served[0];
+    const last = served[served.length - 1];
+    await first.send(Tag.CHAT, "still serving");
+    assert.equal(text(await last.next(Tag.CHAT)), "still serving");
+    // One warning for the run of failures, not one per refusal.
+    const warnings = server.lines.filter((l) => /Too many open files/.test(l));
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /\bWARN\b/);
+    assert.equal(server.process.exited, null);
+  } finally {
+    await closeAll(...served, ...refused.map((r) => r.client));
+    await server.stop();
+  }
+});
+
+Deno.test("Accept loop: after the open-file cap, newcomers are served again once clients leave, the first one included", async () => {
+  const server = await startServerProcess([], {
+    openFileLimit: OPEN_FILE_LIMIT,
+  });
+  const { served, refused } = await fillToCap(server.port, 3);
+  const newcomers: Attempt[] = [];
+  try {
+    // Ten clients leave; wait until the server has seen them go.
+    const leaving = served.splice(0, 10);
+    await closeAll(...leaving);
+    const gone = new Set(leaving.map((c) => c.id));
+    await waitUntil(
+      () =>
+        server.lines.filter((line) => {
+          const id = /Client disconnected id=(\d+)/.exec(line)?.[1];
+          return id !== undefined && gone.has(Number(id));
+        }).length === leaving.length,
+      "the server to see ten clients leave",
+    );
+    for (let i = 0; i < 3; i++) newcomers.push(await attempt(server.port));
+    assert.deepEqual(
+      newcomers.map((n) => n.served ? "served" : n.refusal),
+      ["served", "served", "served"],
+      "descriptors were free, yet a newcomer was refused",
+    );
+    await server.process.waitForLine("stderr", /Accepting again/);
+  } finally {
+    await closeAll(
+      ...served,
+      ...refused.map((r) => r.client),
+      ...newcomers.map((n) => n.client),
+    );
+    await server.stop();
+  }
+});

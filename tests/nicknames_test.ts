@@ -1,0 +1,242 @@
+/**
+ * Nicknames over real sockets: NICK, validation, case-insensitive
+ * uniqueness across rooms, release on rename and on every kind of
+ * disconnect, and nicknames in PRESENCE and WHO.
+ */
+
+import assert from "node:assert/strict";
+import { LOBBY, type MemberEntry, Tag } from "../protocol/mod.ts";
+import {
+  barrier,
+  closeAll,
+  join,
+  nextError,
+  nextPresence,
+  nick,
+  presences,
+  RawClient,
+  requestList,
+  text,
+  waitForLog,
+  whoIsHere,
+} from "./_kit.ts";
+import { withServer } from "./_server.ts";
+
+Deno.test("Hub: NICK sets the nickname and the room hears a nick PRESENCE with the old and new names", async () => {
+  await withServer({}, async (server) => {
+    const a = await RawClient.connect(server.address.port);
+    const b = await RawClient.connect(server.address.port);
+    await barrier(a);
+    await barrier(b);
+    await a.send(Tag.NICK, "alice");
+    const first = {
+      event: "nick",
+      room: LOBBY,
+      id: a.id,
+      nick: "alice",
+      old: null,
+    };
+    assert.deepEqual(await nextPresence(a), first);
+    assert.deepEqual(await nextPresence(b), first);
+    await a.send(Tag.NICK, "Alicia");
+    const second = { ...first, nick: "Alicia", old: "alice" };
+    assert.deepEqual(await nextPresence(a), second);
+    assert.deepEqual(await nextPresence(b), second);
+    await closeAll(a, b);
+  });
+});
+
+Deno.test("Hub: a nickname taken in any letter case, in any room, gets ERROR and changes nothing", async () => {
+  await withServer({}, async (server) => {
+    const a = await RawClient.connect(server.address.port);
+    const b = await RawClient.connect(server.address.port);
+    await nick(a, "Alice");
+    await nick(b, "bob");
+    await join(a, "elsewhere");
+    await barrier(a);
+    for (const taken of ["Alice", "alice", "ALICE", "aLiCe"]) {
+      await b.send(Tag.NICK, taken);
+      const error = await nextError(b);
+      assert.equal(error.tag, Tag.NICK);
+      assert.match(error.reason, /taken/);
+    }
+    // Nothing changed: b is still bob, a heard nothing.
+    assert.deepEqual(presences(await barrier(a)), []);
+    assert.deepEqual(await whoIsHere(b), [{ id: b.id, nick: "bob" }]);
+    assert.deepEqual(await whoIsHere(a), [{ id: a.id, nick: "Alice" }]);
+    await closeAll(a, b);
+  });
+});
+
+Deno.test("Hub: an invalid nickname gets ERROR with the reason (sender id = NICK) and changes nothing", async () => {
+  await withServer({}, async (server) => {
+    const a = await RawClient.connect(server.address.port);
+    await nick(a, "keeper");
+    const cases: [string | Uint8Array, RegExp][] = [
+      ["", /empty/],
+      ["n".repeat(33), /longer than 32 bytes/],
+      ["ü".repeat(16) + "x", /longer than 32 bytes/], // 33 bytes
+      ["two words", /whitespace/],
+      ["nbsp\u00a0", /whitespace/],
+      ["bell\u0007", /control/],
+      ["c1\u009b", /control/],
+      ["12345", /digits/],
+      [new Uint8Array([0x61, 0xc3]), /UTF-8/],
+    ];
+    for (const [name, reason] of cases) {
+      await a.send(Tag.NICK, name);
+      const error = await nextError(a);
+      assert.equal(error.tag, Tag.NICK, `for ${JSON.stringify(name)}`);
+      assert.match(error.reason, reason);
+    }
+    assert.deepEqual(presences(await barrier(a)), []);
+    assert.deepEqual(await whoIsHere(a), [{ id: a.id, nick: "keeper" }]);
+    await a.close();
+  });
+});
+
+Deno.test("Hub: nicknames of exactly 32 bytes, with digits and non-ASCII letters, are accepted", async () => {
+  await withServer({}, async (server) => {
+    const a = await RawClient.connect(server.address.port);
+    for (const name of ["n".repeat(32), "ü".repeat(16), "r2d2", "Zoë"]) {
+      await nick(a, name);
+      assert.deepEqual(await whoIsHere(a), [{ id: a.id, nick: name }]);
+    }
+    await a.close();
+  });
+});
+
+Deno.test("Hub: a client may change the letter case of its own nickname", async () => {
+  await withServer({}, async (server) => {
+    const a = await RawClient.connect(server.address.port);
+    await nick(a, "carol");
+    await a.send(Tag.NICK, "Carol");
+    assert.deepEqual(await nextPresence(a), {
+      event: "nick",
+      room: LOBBY,
+      id: a.id,
+      nick: "Carol",
+      old: "carol",
+    });
+    await a.close();
+  });
+});
+
+Deno.test("Hub: a nickname is free again once its holder renames", async () => {
+  await withServer({}, async (server) => {
+    const a = await RawClient.connect(server.address.port);
+    const b = await RawClient.connect(server.address.port);
+    await nick(a, "dave");
+    await nick(a, "david");
+    await nick(b, "DAVE"); // the old name is free
+    await b.send(Tag.NICK, "David"); // the new one is not
+    assert.match((await nextError(b)).reason, /taken/);
+    await closeAll(a, b);
+  });
+});
+
+Deno.test("Hub: a nickname is free again after its holder disconnects, whatever the reason", async () => {
+  await withServer({ maxMessagesPerSecond: 0 }, async (server, logs) => {
+    const port = server.address.port;
+    const taker = await RawClient.connect(port);
+
+    // Abrupt close.
+    const abrupt = await RawClient.connect(port);
+    await nick(abrupt, "erin");
+    await abrupt.close();
+    await waitForLog(
+      logs,
+      new RegExp(`Client disconnected id=${abrupt.id}\\b`),
+    );
+    await nick(taker, "Erin");
+
+    // CLOSE frame.
+    const polite = await RawClient.connect(port);
+    await nick(polite, "frank");
+    await polite.send(Tag.CLOSE);
+    await polite.waitForEnd();
+    await nick(taker, "frank");
+
+    // Protocol violation (an oversized frame header).
+    const rude = await RawClient.connect(port);
+    await nick(rude, "gina");
+    const header = new Uint8Array(24);
+    new DataView(header.buffer).setBigUint64(0, 100_000n);
+    new DataView(header.buffer).setBigUint64(8, 1n);
+    await rude.write(header);
+    await rude.waitForEnd();
+    await nick(taker, "GINA");
+
+    assert.equal(server.hub.clientCount, 1);
+    await closeAll(taker, abrupt, polite, rude);
+  });
+});
+
+Deno.test("Hub: join, leave and WHO show the nickname where one is set", async () => {
+  await withServer({}, async (server) => {
+    const a = await RawClient.connect(server.address.port);
+    const b = await RawClient.connect(server.address.port);
+    const c = await RawClient.connect(server.address.port);
+    await join(a, "study");
+    await nick(b, "bea");
+    await barrier(a);
+    await join(b, "study");
+    assert.deepEqual(await nextPresence(a), {
+      event: "join",
+      room: "study",
+      id: b.id,
+      nick: "bea",
+    });
+    await join(c, "study"); // no nickname
+    assert.deepEqual(await nextPresence(a), {
+      event: "join",
+      room: "study",
+      id: c.id,
+      nick: null,
+    });
+    const who = await requestList<MemberEntry>(a, Tag.WHO);
+    assert.deepEqual(who.entries.sort((x, y) => x.id - y.id), [
+      { id: a.id, nick: null },
+      { id: b.id, nick: "bea" },
+      { id: c.id, nick: null },
+    ]);
+    await b.close();
+    assert.deepEqual(await nextPresence(a), {
+      event: "leave",
+      room: "study",
+      id: b.id,
+      nick: "bea",
+    });
+    await closeAll(a, c);
+  });
+});
+
+Deno.test("Hub: a nick change is announced only to the renamer's room", async () => {
+  await withServer({}, async (server) => {
+    const a = await RawClient.connect(server.address.port);
+    const b = await RawClient.connect(server.address.port);
+    const other = await RawClient.connect(server.address.port);
+    await join(a, "loft");
+    await join(b, "loft");
+    await join(other, "cellar");
+    await barrier(a);
+    await barrier(b);
+    await a.send(Tag.NICK, "ann");
+    assert.equal((await nextPresence(b)).nick, "ann");
+    assert.deepEqual(presences(await barrier(other)), []);
+    await closeAll(a, b, other);
+  });
+});
+
+Deno.test("Hub: chats still carry the id; the nickname goes only in PRESENCE and lists", async () => {
+  await withServer({}, async (server) => {
+    const a = await RawClient.connect(server.address.port);
+    const b = await RawClient.connect(server.address.port);
+    await nick(a, "hal");
+    await a.send(Tag.CHAT, "hello");
+    const frame = await b.next(Tag.CHAT);
+    assert.equal(frame.senderId, a.id);
+    assert.equal(text(frame), "hello");
+    await closeAll(a, b);
+  });
+});

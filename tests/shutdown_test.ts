@@ -1,0 +1,322 @@
+/**
+ * Graceful shutdown: `server.shutdown({reason, graceMs})` in-process, and
+ * SIGTERM/SIGINT on a server subprocess. It stops accepting, sends CLOSE
+ * with the reason to everyone, flushes what is queued (within the grace
+ * period), and the process exits 0.
+ */
+
+import assert from "node:assert/strict";
+import { encodeFrame, type Frame, Tag } from "../protocol/mod.ts";
+import { Logger, startServer } from "../server/mod.ts";
+import {
+  barrier,
+  closeAll,
+  concat,
+  join,
+  RawClient,
+  readToEnd,
+  takeUntil,
+  text,
+  waitForLog,
+} from "./_kit.ts";
+import { startServerProcess } from "./_process.ts";
+import { type LogLines, withServer } from "./_server.ts";
+
+function chats(start: number, count: number, size = 400): Uint8Array {
+  return concat(
+    ...Array.from({ length: count }, (_, i) => {
+      const body = new Uint8Array(size).fill(0x2e);
+      new DataView(body.buffer).setUint32(0, start + i);
+      return encodeFrame(Tag.CHAT, 0, body);
+    }),
+  );
+}
+
+function indexOf(frame: Frame): number {
+  return new DataView(frame.body.buffer, frame.body.byteOffset).getUint32(0);
+}
+
+/**
+ * A connection attempt is not served: refused or reset, or accepted by the
+ * kernel's backlog of a closing listener and then ended without a byte.
+ */
+async function assertNotServed(port: number): Promise<void> {
+  let conn: Deno.Conn;
+  try {
+    conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  } catch (error) {
+    assert.ok(
+      error instanceof Deno.errors.ConnectionRefused ||
+        error instanceof Deno.errors.ConnectionReset,
+      String(error),
+    );
+    return;
+  }
+  try {
+    const { bytes } = await readToEnd(conn, 3000);
+    assert.equal(bytes, 0, "a newcomer was served during shutdown");
+  } finally {
+    conn.close();
+  }
+}
+
+/** Frames up to and including CLOSE. */
+function untilClose(client: RawClient, timeoutMs = 5000): Promise<Frame[]> {
+  return takeUntil(client, (f) => f.tag === Tag.CLOSE, timeoutMs);
+}
+
+Deno.test("Shutdown: every client, in every room, gets CLOSE with the reason, then the end; nothing else is accepted", async () => {
+  const logs: LogLines = [];
+  const server = await startServer({
+    port: 0,
+    logger: new Logger({ level: "debug", write: (l) => logs.push(l) }),
+  });
+  const port = server.address.port;
+  const a = await RawClient.connect(port);
+  const b = await RawClient.connect(port);
+  const c = await RawClient.connect(port);
+  await join(b, "side room");
+  await barrier(a);
+  await barrier(c);
+  const stopping = server.shutdown({ reason: "maintenance", graceMs: 1000 });
+  for (const client of [a, b, c]) {
+    const frames = await untilClose(client);
+    const close = frames[frames.length - 1];
+    assert.equal(text(close), "maintenance");
+    assert.equal(close.senderId, client.id);
+    await client.waitForEnd();
+  }
+  await stopping;
+  await server.finished;
+  await assert.rejects(
+    Deno.connect({ hostname: "127.0.0.1", port }),
+    Deno.errors.ConnectionRefused,
+  );
+  assert.equal(logs.filter((l) => /reason=shutdown/.test(l)).length, 3);
+  assert.equal(server.hub.metrics.disconnects.get("shutdown"), 3);
+  await closeAll(a, b, c);
+});
+
+Deno.test("Shutdown: clients hear CLOSE without a storm of leave presences first", async () => {
+  await withServer({}, async (server) => {
+    const port = server.address.port;
+    const clients = await Promise.all(
+      Array.from({ length: 5 }, () => RawClient.connect(port)),
+    );
+    for (const client of clients) await barrier(client);
+    const stopping = server.shutdown({ reason: "bye", graceMs: 1000 });
+    const seen = await Promise.all(clients.map((c) => untilClose(c)));
+    await stopping;
+    const leaves = seen.map((frames) =>
+      frames.filter((f) => f.tag === Tag.PRESENCE).length
+    );
+    assert.deepEqual(
+      leaves,
+      [0, 0, 0, 0, 0],
+      "PRESENCE frames received before CLOSE, per client",
+    );
+    await closeAll(...clients);
+  });
+});
+
+Deno.test("Shutdown: frames queued before shutdown are delivered before the CLOSE", async () => {
+  await withServer(
+    { maxPendingBytes: 64 * 1024 * 1024, maxMessagesPerSecond: 0 },
+    async (server) => {
+      const port = server.address.port;
+      // A client that does not read until shutdown has begun.
+      const late = await RawClient.connect(port, { read: false });
+      const sender = await RawClient.connect(port);
+      const count = 10_000; // about 4 MB: more than the kernel buffers hold
+      for (let start = 0; start < count; start += 1000) {
+        await sender.write(chats(start, 1000));
+        await sender.chats(1000, 10_000);
+      }
+      const backlog = [...server.hub.clients()].find((c) => c.id === 1)!
+        .writer.pendingBytes;
+      assert.ok(backlog > 0, "nothing was queued in the server");
+      const stopping = server.shutdown({ reason: "closing", graceMs: 5000 });
+      const { frames, leftover } = await readToEnd(late.conn);
+      await stopping;
+      assert.equal(leftover, 0);
+      const received = frames.filter((f) => f.tag === Tag.CHAT);
+      assert.equal(received.length, count);
+      received.forEach((frame, i) => assert.equal(indexOf(frame), i));
+      const last = frames[frames.length - 1];
+      assert.equal(last.tag, Tag.CLOSE);
+      assert.equal(text(last), "closing");
+      await closeAll(late, sender);
+    },
+  );
+});
+
+Deno.test("Shutdown: a client that never reads holds shutdown no longer than graceMs", async () => {
+  await withServer(
+    { maxPendingBytes: 64 * 1024 * 1024, maxMessagesPerSecond: 0 },
+    async (server) => {
+      const port = server.address.port;
+      const stuck = await RawClient.connect(port, { read: false });
+      const sender = await RawClient.connect(port);
+      for (let start = 0; start < 12_000; start += 1000) {
+        await sender.write(chats(start, 1000));
+        await sender.chats(1000, 10_000);
+      }
+      const started = performance.now();
+      await server.shutdown({ graceMs: 200 });
+      const took = performance.now() - started;
+      assert.ok(took >= 150, `shutdown took only ${took} ms`);
+      assert.ok(took < 1500, `shutdown took ${took} ms`);
+      // The sender, which reads, got its CLOSE.
+      const frames = await untilClose(sender);
+      assert.equal(text(frames[frames.length - 1]), "server shutting down");
+      await closeAll(stuck, sender);
+    },
+  );
+});
+
+Deno.test("Shutdown: a client dropped just before is closed too: nothing is written after shutdown() resolves", async () => {
+  // A long linger keeps a dropped slow consumer's last bytes waiting.
+  await withServer(
+    { maxPendingBytes: 64 * 1024, maxMessagesPerSecond: 0, lingerMs: 10_000 },
+    async (server, logs) => {
+      const port = server.address.port;
+      const slow = await RawClient.connect(port, { read: false });
+      const sender = await RawClient.connect(port);
+      for (
+        let start = 0;
+        start < 40_000 && !logs.some((l) => /slow_consumer/.test(l));
+        start += 1000
+      ) {
+        await sender.write(chats(start, 1000));
+        await sender.chats(1000, 10_000);
+      }
+      await waitForLog(logs, /slow_consumer/);
+      await server.shutdown({ graceMs: 100 });
+      const writtenAtShutdown = server.hub.metrics.bytesOut;
+      // Reading now lets any write the server still has pending go through.
+      await readToEnd(slow.conn);
+      assert.equal(
+        server.hub.metrics.bytesOut - writtenAtShutdown,
+        0,
+        "bytes written to a connection after shutdown() resolved",
+      );
+      await closeAll(slow, sender);
+    },
+  );
+});
+
+Deno.test("Shutdown: calling shutdown twice returns the same promise; with no clients it is immediate", async () => {
+  const server = await startServer({
+    port: 0,
+    logger: new Logger({ write: () => {} }),
+  });
+  const started = performance.now();
+  const first = server.shutdown({ graceMs: 5000 });
+  const second = server.shutdown({ graceMs: 1 });
+  assert.equal(first, second);
+  await first;
+  assert.ok(performance.now() - started < 500);
+});
+
+Deno.test("Shutdown: SIGTERM stops the server process gracefully: CLOSE to each client, exit 0", async () => {
+  const server = await startServerProcess([]);
+  const a = await RawClient.connect(server.port);
+  const b = await RawClient.connect(server.port);
+  await join(b, "elsewhere");
+  try {
+    server.process.kill("SIGTERM");
+    for (const client of [a, b]) {
+      const frames = await untilClose(client);
+      assert.equal(text(frames[frames.length - 1]), "server shutting down");
+      await client.waitForEnd();
+    }
+    const status = await server.process.wait();
+    assert.equal(status.code, 0);
+    assert.ok(server.lines.some((l) => /Shutting down signal=SIGTERM/.test(l)));
+    assert.match(server.lines[server.lines.length - 1], /Stopped/);
+  } finally {
+    await closeAll(a, b);
+    await server.stop();
+  }
+});
+
+Deno.test("Shutdown: SIGINT stops the server process gracefully too, exit 0", async () => {
+  const server = await startServerProcess([]);
+  const a = await RawClient.connect(server.port);
+  try {
+    server.process.kill("SIGINT");
+    const frames = await untilClose(a);
+    assert.equal(text(frames[frames.length - 1]), "server shutting down");
+    const status = await server.process.wait();
+    assert.equal(status.code, 0);
+    assert.ok(server.lines.some((l) => /Shutting down signal=SIGINT/.test(l)));
+  } finally {
+    await a.close();
+    await server.stop();
+  }
+});
+
+Deno.test("Shutdown: a second signal during a long graceful shutdown exits at once with status 1", async () => {
+  const server = await startServerProcess([
+    "--shutdown-grace",
+    "30",
+    "--max-pending-bytes",
+    String(256 * 1024 * 1024),
+    "--max-msgs-per-sec",
+    "0",
+  ]);
+  // A client that never reads, with megabytes waiting for it: the graceful
+  // shutdown would wait the whole 30 s grace period for it.
+  const stuck = await RawClient.connect(server.port, { read: false });
+  const sender = await RawClient.connect(server.port);
+  try {
+    for (let start = 0; start < 16_000; start += 1000) {
+      await sender.write(chats(start, 1000));
+      await sender.chats(1000, 10_000);
+    }
+    server.process.kill("SIGTERM");
+    await untilClose(sender);
+    await server.process.waitForLine("stderr", /Shutting down/);
+    const started = performance.now();
+    server.process.kill("SIGTERM");
+    const status = await server.process.wait(5000);
+    assert.equal(status.code, 1);
+    assert.ok(performance.now() - started < 3000);
+    assert.ok(server.lines.some((l) => /Second signal/.test(l)));
+  } finally {
+    await closeAll(stuck, sender);
+    await server.stop();
+  }
+});
+
+Deno.test("Shutdown: the server process stops accepting at once on SIGTERM", async () => {
+  const server = await startServerProcess([
+    "--shutdown-grace",
+    "5",
+    "--max-pending-bytes",
+    String(256 * 1024 * 1024),
+    "--max-msgs-per-sec",
+    "0",
+  ]);
+  const stuck = await RawClient.connect(server.port, { read: false });
+  const sender = await RawClient.connect(server.port);
+  try {
+    for (let start = 0; start < 16_000; start += 1000) {
+      await sender.write(chats(start, 1000));
+      await sender.chats(1000, 10_000);
+    }
+    server.process.kill("SIGTERM");
+    await untilClose(sender);
+    // The process is still flushing to `stuck`, yet refuses newcomers.
+    assert.equal(server.process.exited, null);
+    await assertNotServed(server.port);
+    // Once `stuck` reads, the flush completes and the process exits 0.
+    const { frames } = await readToEnd(stuck.conn);
+    assert.equal(frames[frames.length - 1].tag, Tag.CLOSE);
+    const status = await server.process.wait();
+    assert.equal(status.code, 0);
+  } finally {
+    await closeAll(stuck, sender);
+    await server.stop();
+  }
+});

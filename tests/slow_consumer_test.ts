@@ -1,0 +1,282 @@
+/**
+ * Slow consumers over real sockets: a client that never reads is dropped
+ * when its bounded outbound queue overflows, or when a write makes no
+ * progress for `writeDeadlineMs`, with ERROR "slow consumer" after the
+ * whole frames that made it through; it is counted and logged, and everyone
+ * else still receives every message. A client that reads slowly but
+ * steadily is never mistaken for one.
+ */
+
+import assert from "node:assert/strict";
+import {
+  encodeFrame,
+  type Frame,
+  FrameReader,
+  LOBBY,
+  Tag,
+} from "../protocol/mod.ts";
+import {
+  barrier,
+  closeAll,
+  concat,
+  join,
+  nick,
+  RawClient,
+  readToEnd,
+  roomSizes,
+  takeUntil,
+  text,
+  waitForLog,
+} from "./_kit.ts";
+import { type LogLines, withServer } from "./_server.ts";
+
+const BODY_SIZE = 400;
+
+/** A CHAT body of BODY_SIZE bytes that starts with its index. */
+function numbered(index: number): Uint8Array {
+  const body = new Uint8Array(BODY_SIZE).fill(0x2e);
+  new DataView(body.buffer).setUint32(0, index);
+  return body;
+}
+
+function indexOf(frame: Frame): number {
+  return new DataView(frame.body.buffer, frame.body.byteOffset).getUint32(0);
+}
+
+function batchOf(start: number, count: number): Uint8Array {
+  return concat(
+    ...Array.from(
+      { length: count },
+      (_, i) => encodeFrame(Tag.CHAT, 0, numbered(start + i)),
+    ),
+  );
+}
+
+/**
+ * Take `count` CHAT frames from `client`, keeping the other frames that
+ * arrive meanwhile (unlike `RawClient.chats`, which skips them).
+ */
+async function drain(
+  client: RawClient,
+  count: number,
+  other: Frame[],
+): Promise<Frame[]> {
+  const chats: Frame[] = [];
+  await takeUntil(client, (frame) => {
+    if (frame.tag === Tag.CHAT) chats.push(frame);
+    else other.push(frame);
+    return chats.length === count;
+  }, 10_000);
+  return chats;
+}
+
+/**
+ * Send numbered chats from `sender` in batches (each received by every
+ * reader before the next) until a log line matches `dropped`, at most
+ * `maxBatches` batches. Returns how many were sent and, per reader, the
+ * frames other than CHAT it got meanwhile.
+ */
+async function floodUntil(
+  sender: RawClient,
+  readers: RawClient[],
+  logs: LogLines,
+  dropped: RegExp,
+  maxBatches: number,
+): Promise<{ sent: number; other: Frame[][] }> {
+  const batch = 500;
+  let sent = 0;
+  const other = readers.map(() => [] as Frame[]);
+  for (let i = 0; i < maxBatches; i++) {
+    if (logs.some((line) => dropped.test(line))) break;
+    await sender.write(batchOf(sent, batch));
+    sent += batch;
+    await Promise.all(
+      readers.map((reader, r) => drain(reader, batch, other[r])),
+    );
+  }
+  return { sent, other };
+}
+
+Deno.test("Slow consumer: a client that never reads is dropped with ERROR after whole frames; others get everything", async () => {
+  await withServer(
+    { maxPendingBytes: 64 * 1024, maxMessagesPerSecond: 0 },
+    async (server, logs) => {
+      const port = server.address.port;
+      const slow = await RawClient.connect(port, { read: false });
+      const a = await RawClient.connect(port);
+      const b = await RawClient.connect(port);
+      await barrier(a);
+      await barrier(b);
+      const slowId = 1;
+      const { sent, other } = await floodUntil(
+        a,
+        [a, b],
+        logs,
+        /reason=slow_consumer/,
+        40,
+      );
+      const line = await waitForLog(logs, /reason=slow_consumer/);
+      assert.ok(sent >= 2000, `dropped after only ${sent} messages`);
+      assert.match(line, /\bWARN\b/);
+      assert.match(line, new RegExp(`Client disconnected id=${slowId}\\b`));
+      const pending = Number(/detail="(\d+) bytes pending"/.exec(line)?.[1]);
+      assert.ok(
+        pending > 0 && pending <= 64 * 1024,
+        `pending ${pending} in: ${line}`,
+      );
+      assert.equal(server.hub.metrics.disconnects.get("slow_consumer"), 1);
+
+      // The others were told it left and still chat; nothing was lost.
+      await a.write(batchOf(sent, 500));
+      for (const [r, reader] of [a, b].entries()) {
+        const rest = await drain(reader, 500, other[r]);
+        assert.deepEqual(
+          rest.map(indexOf),
+          Array.from({ length: 500 }, (_, i) => sent + i),
+        );
+        assert.deepEqual(other[r].map((f) => JSON.parse(text(f))), [{
+          event: "leave",
+          room: LOBBY,
+          id: slowId,
+          nick: null,
+        }]);
+      }
+      assert.equal(server.hub.clientCount, 2);
+      assert.deepEqual(await roomSizes(a), { [LOBBY]: 2 });
+
+      // The slow client's stream: ISSUE_ID, whole CHAT frames in order
+      // without a gap, then ERROR "slow consumer", then the end.
+      const { frames, leftover } = await readToEnd(slow.conn);
+      assert.equal(leftover, 0, "the stream ended mid-frame");
+      assert.equal(frames[0].tag, Tag.ISSUE_ID);
+      assert.equal(frames[0].senderId, slowId);
+      const last = frames[frames.length - 1];
+      assert.equal(last.tag, Tag.ERROR);
+      assert.equal(text(last), "slow consumer");
+      const chats = frames.filter((f) => f.tag === Tag.CHAT);
+      assert.ok(chats.length > 0 && chats.length < sent);
+      chats.forEach((frame, i) => {
+        assert.equal(indexOf(frame), i);
+        assert.equal(frame.body.length, BODY_SIZE);
+      });
+      assert.deepEqual(
+        frames.slice(1, -1).filter((f) =>
+          f.tag !== Tag.CHAT && f.tag !== Tag.PRESENCE
+        ),
+        [],
+      );
+      await closeAll(slow, a, b);
+    },
+  );
+});
+
+Deno.test("Slow consumer: a write making no progress for writeDeadlineMs drops the client below the queue bound", async () => {
+  await withServer(
+    {
+      maxPendingBytes: 256 * 1024 * 1024,
+      writeDeadlineMs: 200,
+      maxMessagesPerSecond: 0,
+    },
+    async (server, logs) => {
+      const port = server.address.port;
+      const slow = await RawClient.connect(port, { read: false });
+      const a = await RawClient.connect(port);
+      await barrier(a);
+      const started = performance.now();
+      await floodUntil(a, [a], logs, /reason=slow_consumer/, 60);
+      const line = await waitForLog(logs, /reason=slow_consumer/, 5000);
+      assert.match(line, /Client disconnected id=1\b/);
+      assert.match(line, /write stalled with \d+ bytes pending/);
+      assert.ok(performance.now() - started >= 200);
+      const { frames, leftover } = await readToEnd(slow.conn);
+      assert.equal(leftover, 0);
+      assert.equal(text(frames[frames.length - 1]), "slow consumer");
+      assert.equal(server.hub.metrics.disconnects.get("slow_consumer"), 1);
+      assert.ok(!a.ended);
+      await closeAll(slow, a);
+    },
+  );
+});
+
+Deno.test("Slow consumer: a client reading slowly but steadily is not dropped by the write deadline", async () => {
+  await withServer(
+    {
+      maxPendingBytes: 256 * 1024 * 1024,
+      writeDeadlineMs: 150,
+      maxMessagesPerSecond: 0,
+    },
+    async (server, logs) => {
+      const port = server.address.port;
+      // A reader that pauses 40 ms between reads of at most 256 KiB: its
+      // socket is often full, but never for the 150 ms deadline.
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      const a = await RawClient.connect(port);
+      const count = 8_000; // about 3.4 MB
+      const reader = new FrameReader();
+      let chats = 0;
+      let next = 0;
+      const reading = (async () => {
+        const buffer = new Uint8Array(256 * 1024);
+        while (chats < count) {
+          const read = await conn.read(buffer);
+          if (read === null) throw new Error("dropped");
+          reader.push(buffer.slice(0, read));
+          for (let f = reader.next(); f; f = reader.next()) {
+            if (f.tag === Tag.CHAT) {
+              assert.equal(indexOf(f), next++);
+              chats++;
+            } else if (f.tag === Tag.ERROR) {
+              throw new Error(`ERROR ${text(f)}`);
+            }
+          }
+          await new Promise((resolve) => setTimeout(resolve, 40));
+        }
+      })();
+      for (let sent = 0; sent < count; sent += 1000) {
+        await a.write(batchOf(sent, 1000));
+        await a.chats(1000, 10_000);
+      }
+      await reading;
+      assert.equal(chats, count);
+      assert.deepEqual(logs.filter((l) => /slow_consumer/.test(l)), []);
+      conn.close();
+      await a.close();
+    },
+  );
+});
+
+Deno.test("Slow consumer: the dropped client's nickname and room are released, and its room hears it leave", async () => {
+  await withServer(
+    { maxPendingBytes: 128 * 1024, maxMessagesPerSecond: 0 },
+    async (server, logs) => {
+      const port = server.address.port;
+      // A client that never reads, with a nickname, in room "tree".
+      const never = await RawClient.connect(port, { read: false });
+      await never.write(concat(
+        encodeFrame(Tag.NICK, 0, "sloth"),
+        encodeFrame(Tag.JOIN, 0, "tree"),
+      ));
+      await waitForLog(logs, /Client joined room id=1 room=tree/);
+      const a = await RawClient.connect(port);
+      await join(a, "tree");
+      const { other } = await floodUntil(
+        a,
+        [a],
+        logs,
+        /reason=slow_consumer/,
+        40,
+      );
+      await waitForLog(logs, /id=1 nick=sloth .*reason=slow_consumer/);
+      const left = [...other[0], ...await barrier(a)]
+        .filter((f) => f.tag === Tag.PRESENCE)
+        .map((f) => JSON.parse(text(f)));
+      assert.deepEqual(left, [
+        { event: "leave", room: "tree", id: 1, nick: "sloth" },
+      ]);
+      assert.deepEqual(await roomSizes(a), { tree: 1, [LOBBY]: 0 });
+      await nick(a, "SLOTH");
+      assert.equal(server.hub.clientCount, 1);
+      await closeAll(never, a);
+    },
+  );
+});
