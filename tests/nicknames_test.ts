@@ -240,3 +240,18 @@ Deno.test("Hub: chats still carry the id; the nickname goes only in PRESENCE and
     await closeAll(a, b);
   });
 });
+
+Deno.test("Hub: NICK with the client's current nickname changes nothing and announces nothing to the room", async () => {
+  await withServer({}, async (server) => {
+    const a = await RawClient.connect(server.address.port);
+    const b = await RawClient.connect(server.address.port);
+    await nick(a, "same");
+    await barrier(b);
+    await a.send(Tag.NICK, "same");
+    await barrier(a);
+    // Like JOIN of the current room: at most a confirmation to the client
+    // itself, never a "same is now known as same" to everyone.
+    assert.deepEqual(presences(await barrier(b)), []);
+    await closeAll(a, b);
+  });
+});

@@ -386,3 +386,100 @@ Deno.test("Hub: an old client that only knows tags 0-2 chats in the lobby beside
     await closeAll(old, modern, elsewhere);
   });
 });
+
+Deno.test("Hub: frames of one write are handled in order: a CHAT before a JOIN goes to the old room, one after it to the new room", async () => {
+  await withServer({}, async (server) => {
+    const a = await RawClient.connect(server.address.port);
+    const lobby = await RawClient.connect(server.address.port);
+    const den = await RawClient.connect(server.address.port);
+    await join(den, "den");
+    await barrier(lobby);
+    await barrier(den);
+    await a.write(
+      new Uint8Array([
+        ...encodeFrame(Tag.CHAT, 0, "before"),
+        ...encodeFrame(Tag.JOIN, 0, "den"),
+        ...encodeFrame(Tag.CHAT, 0, "after"),
+        ...encodeFrame(Tag.NICK, 0, "ann"),
+        ...encodeFrame(Tag.CHAT, 0, "named"),
+      ]),
+    );
+    const inDen = await takeUntil(
+      den,
+      (f) => f.tag === Tag.CHAT && text(f) === "named",
+    );
+    assert.deepEqual(
+      inDen.map((f) => f.tag === Tag.CHAT ? text(f) : JSON.parse(text(f))),
+      [
+        { event: "join", room: "den", id: a.id, nick: null },
+        "after",
+        { event: "nick", room: "den", id: a.id, nick: "ann", old: null },
+        "named",
+      ],
+    );
+    const inLobby = await barrier(lobby);
+    assert.deepEqual(
+      inLobby.map((f) => f.tag === Tag.CHAT ? text(f) : JSON.parse(text(f))),
+      ["before", { event: "leave", room: LOBBY, id: a.id, nick: null }],
+    );
+    await closeAll(a, lobby, den);
+  });
+});
+
+Deno.test("Hub: around presenceMaxMembers, members never hear a leave for a join they were not told of", async () => {
+  await withServer({ presenceMaxMembers: 2 }, async (server) => {
+    const port = server.address.port;
+    const a = await RawClient.connect(port);
+    const b = await RawClient.connect(port);
+    const c = await RawClient.connect(port);
+    await join(a, "hall");
+    await join(b, "hall");
+    await barrier(a);
+    await join(c, "hall"); // the third member: not announced
+    await join(c, "elsewhere"); // and it leaves again
+    const heard = presences(await barrier(a));
+    const joins = heard.filter((p) => p.event === "join").map((p) => p.id);
+    const leaves = heard.filter((p) => p.event === "leave").map((p) => p.id);
+    for (const id of leaves) {
+      assert.ok(
+        joins.includes(id),
+        `a heard client ${id} leave, never having heard it join: ${
+          JSON.stringify(heard)
+        }`,
+      );
+    }
+    await closeAll(a, b, c);
+  });
+});
+
+Deno.test("Hub: WHO and ROOMS list at most 1000 entries, then {more: N}, then the empty frame", async () => {
+  await withServer({ presenceMaxMembers: 0 }, async (server) => {
+    const port = server.address.port;
+    const clients: RawClient[] = [];
+    try {
+      for (let i = 0; i < 1003; i++) {
+        clients.push(await RawClient.connect(port));
+      }
+      const who = await requestList<MemberEntry | { more: number }>(
+        clients[0],
+        Tag.WHO,
+      );
+      assert.equal(who.entries.length, 1001);
+      assert.deepEqual(who.entries[1000], { more: 3 });
+      const ids = new Set(
+        who.entries.slice(0, 1000).map((e) => (e as MemberEntry).id),
+      );
+      assert.equal(ids.size, 1000);
+      // Every client in a room of its own: 1003 rooms and the empty lobby.
+      await Promise.all(clients.map((client, i) => join(client, `r${i}`)));
+      const rooms = await requestList<RoomEntry | { more: number }>(
+        clients[0],
+        Tag.ROOMS,
+      );
+      assert.equal(rooms.entries.length, 1001);
+      assert.deepEqual(rooms.entries[1000], { more: 4 });
+    } finally {
+      await closeAll(...clients);
+    }
+  });
+});
