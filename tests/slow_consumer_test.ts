@@ -202,13 +202,13 @@ Deno.test("Slow consumer: a client reading slowly but steadily is not dropped by
   await withServer(
     {
       maxPendingBytes: 256 * 1024 * 1024,
-      writeDeadlineMs: 150,
+      writeDeadlineMs: 400,
       maxMessagesPerSecond: 0,
     },
     async (server, logs) => {
       const port = server.address.port;
-      // A reader that pauses 40 ms between reads of at most 256 KiB: its
-      // socket is often full, but never for the 150 ms deadline.
+      // A reader that pauses 30 ms between reads of at most 256 KiB: its
+      // socket is often full, but never for the 400 ms deadline.
       const conn = await Deno.connect({ hostname: "127.0.0.1", port });
       const a = await RawClient.connect(port);
       const count = 8_000; // about 3.4 MB
@@ -229,7 +229,7 @@ Deno.test("Slow consumer: a client reading slowly but steadily is not dropped by
               throw new Error(`ERROR ${text(f)}`);
             }
           }
-          await new Promise((resolve) => setTimeout(resolve, 40));
+          await new Promise((resolve) => setTimeout(resolve, 30));
         }
       })();
       for (let sent = 0; sent < count; sent += 1000) {
