@@ -820,7 +820,14 @@ export class Shard {
   #reportPublishedWhenIdle(): void {
     if (this.#reportedPublished) return;
     const now = sharedClockMs();
-    if (now < this.publishUntil) return;
+    if (now < this.publishUntil) {
+      // Timers may fire a fraction of a millisecond early: try again.
+      setTimeout(
+        () => this.#reportPublishedWhenIdle(),
+        this.publishUntil - now + 1,
+      );
+      return;
+    }
     if (
       this.plan.rate > 0 && now < this.sendBacklogUntil &&
       !this.#publishers.every((p) =>
