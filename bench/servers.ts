@@ -77,7 +77,8 @@ function handle(
 }
 
 /**
- * Start hubbub's server on a free port.
+ * Start hubbub's server on a free port, without its per-client CHAT rate
+ * limit.
  *
  * @param core Pin it to this core, or `null`.
  * @returns The running server.
@@ -95,6 +96,9 @@ export async function startHubbub(
     "--port",
     `${port}`,
     "--quiet",
+    // Redis has no per-client rate limit; neither should the comparison.
+    "--max-msgs-per-sec",
+    "0",
   ]);
   const child = new Deno.Command(command, {
     args,

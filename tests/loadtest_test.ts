@@ -109,7 +109,7 @@ function fieldAt(result: unknown, path: string): unknown {
 }
 
 Deno.test("Loadtest: a short run against our server reports zero loss and sensible figures", async () => {
-  const server = await spawnServer(["--quiet"]);
+  const server = await spawnServer(["--quiet", "--max-msgs-per-sec", "0"]);
   try {
     const run = await runLoadtestCli([
       ...SHORT_RUN,
@@ -149,7 +149,7 @@ Deno.test("Loadtest: a short run against our server reports zero loss and sensib
 });
 
 Deno.test("Loadtest: --json output parses and holds every documented field; --report is a self-contained page", async () => {
-  const server = await spawnServer(["--quiet"]);
+  const server = await spawnServer(["--quiet", "--max-msgs-per-sec", "0"]);
   try {
     const directory = await Deno.makeTempDir();
     const report = `${directory}/report.html`;
@@ -282,7 +282,7 @@ Deno.test("Loadtest: a sender id stamped wrong is reported", async () => {
 });
 
 Deno.test("Loadtest: the open-loop scheduler keeps the requested rate over a 3 s run", async () => {
-  const server = await spawnServer(["--quiet"]);
+  const server = await spawnServer(["--quiet", "--max-msgs-per-sec", "0"]);
   try {
     const run = await runLoadtestCli([
       "--port",
@@ -311,7 +311,7 @@ Deno.test("Loadtest: the open-loop scheduler keeps the requested rate over a 3 s
 });
 
 Deno.test("Loadtest: closed loop over two workers merges the figures exactly", async () => {
-  const server = await spawnServer(["--quiet"]);
+  const server = await spawnServer(["--quiet", "--max-msgs-per-sec", "0"]);
   try {
     const run = await runLoadtestCli([
       "--port",

@@ -147,6 +147,8 @@ export interface ShardTotals {
   cpuSeconds: number;
   /** Publish replies whose receiver count differed from the subscribers. */
   publishReplyMismatches: number;
+  /** Published messages the server refused (hubbub's rate limit). */
+  publishRefusals: number;
 }
 
 /** Main thread to worker. */

@@ -119,6 +119,8 @@ export interface LoadTestResult {
     wrongSender: number;
     /** Redis: PUBLISH replies reporting fewer subscribers than expected. */
     publishReplyMismatches: number;
+    /** Published messages the server refused (hubbub: its CHAT rate limit). */
+    publishRefusals: number;
   };
   /** What went wrong on the connections. */
   errors: {

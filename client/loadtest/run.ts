@@ -540,6 +540,7 @@ export async function runLoadTest(
         unexpected: sum((s) => s.unexpected),
         wrongSender: sum((s) => s.wrongSender),
         publishReplyMismatches: sum((s) => s.publishReplyMismatches),
+        publishRefusals: sum((s) => s.publishRefusals),
       },
       errors: {
         serverErrors,

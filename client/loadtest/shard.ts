@@ -124,6 +124,7 @@ class Connection implements StreamSink {
   isJoined = false;
   open = false;
   #lastServerError = "";
+  #pongs: Promise<void> = Promise.resolve();
   #joinWaiter: PromiseWithResolvers<void> | null = null;
 
   constructor(shard: Shard, role: RoleValue) {
@@ -286,6 +287,22 @@ class Connection implements StreamSink {
   serverError(text: string): void {
     this.#lastServerError = text;
     this.shard.countServerError(text);
+  }
+
+  publishRefused(): void {
+    this.shard.publishRefusals++;
+    // Closed loop: a refused message never comes back; free its slot.
+    this.ackPublisher?.acknowledge();
+  }
+
+  pinged(reply: Uint8Array): void {
+    const conn = this.conn;
+    // A publishing connection talks often enough to count as alive, and its
+    // writes must not interleave with a PONG; others answer.
+    if (conn === null || this.ackPublisher !== null) return;
+    this.#pongs = this.#pongs.then(() => writeAll(conn, reply)).catch(
+      () => {},
+    );
   }
 
   publishAcknowledged(receivers: number): void {
@@ -463,6 +480,7 @@ export class Shard {
   unexpected = 0;
   wrongSender = 0;
   publishReplyMismatches = 0;
+  publishRefusals = 0;
   tickSent = 0;
   tickDelivered = 0;
   tickPayloadBytes = 0;
@@ -989,6 +1007,7 @@ export class Shard {
       disconnects: Object.fromEntries(this.#disconnects),
       cpuSeconds: cpu < 0 || this.#loadCpu < 0 ? -1 : cpu - this.#loadCpu,
       publishReplyMismatches: this.publishReplyMismatches,
+      publishRefusals: this.publishRefusals,
     };
     for (const connection of this.#allConnections) connection.close();
     this.histogram.destroy();

@@ -97,6 +97,13 @@ export function formatSummary(result: LoadTestResult): string {
   if (delivery.wrongSender > 0) {
     lines.push(`  wrong sender id       ${formatCount(delivery.wrongSender)}`);
   }
+  if (delivery.publishRefusals > 0) {
+    lines.push(
+      `  refused by server     ${
+        formatCount(delivery.publishRefusals)
+      } published messages (a rate limit? hubbub: --max-msgs-per-sec 0 lifts it)`,
+    );
+  }
   if (delivery.publishReplyMismatches > 0) {
     lines.push(
       `  short PUBLISH replies ${formatCount(delivery.publishReplyMismatches)}`,

@@ -6,6 +6,7 @@
  */
 
 import {
+  encodeFrame,
   HEADER_SIZE,
   MAX_BODY_SIZE,
   Tag,
@@ -15,6 +16,9 @@ import { writePayloadTemplate } from "../payload.ts";
 import { ProtocolError, type StreamSink, type Target } from "./target.ts";
 
 const TWO_TO_32 = 0x1_0000_0000;
+/** Keepalive tags of hubbub's extensions (docs/PROTOCOL.md). */
+const PING_TAG = 4;
+const PONG_TAG = 5;
 const decoder = new TextDecoder();
 
 /**
@@ -50,6 +54,19 @@ function parseFrames(
       sink.delivered(view, offset + HEADER_SIZE, bodyLength, senderId);
     } else if (tag === Tag.ISSUE_ID) {
       sink.joined(senderId);
+    } else if (tag === PING_TAG) {
+      sink.pinged(
+        encodeFrame(
+          PONG_TAG,
+          0,
+          bytes.slice(offset + HEADER_SIZE, frameEnd),
+        ),
+      );
+    } else if (tag === Tag.ERROR && senderId === Tag.CHAT) {
+      sink.publishRefused();
+      sink.serverError(
+        decoder.decode(bytes.subarray(offset + HEADER_SIZE, frameEnd)),
+      );
     } else if (tag === Tag.ERROR || tag === Tag.CLOSE) {
       const text = decoder.decode(
         bytes.subarray(offset + HEADER_SIZE, frameEnd),

@@ -36,6 +36,17 @@ export interface StreamSink {
    */
   serverError(text: string): void;
   /**
+   * The server refused one of this connection's published messages (hubbub:
+   * ERROR whose sender id is the CHAT tag, as its rate limit sends).
+   */
+  publishRefused(): void;
+  /**
+   * The server asked whether the connection is alive (hubbub: PING).
+   *
+   * @param reply The bytes to send back (hubbub: a PONG frame).
+   */
+  pinged(reply: Uint8Array): void;
+  /**
    * A reply to a publish request arrived (Redis: the subscriber count).
    *
    * @param receivers The number the server reported.
