@@ -64,8 +64,7 @@ const command = defineCommand({
       default: 2000,
       min: 1,
       valueName: "MSGS",
-      description:
-        "Open loop: messages per second (the 10,000-idle row uses a tenth of it)",
+      description: "Open loop: messages per second",
     },
     workers: {
       type: "integer",
@@ -97,6 +96,8 @@ const command = defineCommand({
 const PAYLOAD_BYTES = 64;
 const PUBLISHERS = 10;
 const IDLE_CONNECTIONS = 10_000;
+/** Room (Redis: channel) the idle connections wait in, receiving nothing. */
+const IDLE_ROOM = "idle";
 const MEMORY_CONNECTIONS = 10_000;
 const BROADCAST_CONNECTIONS = 19_000;
 const BROADCAST_PROCESSES = 2;
@@ -136,7 +137,7 @@ function matrix(
         clients,
         idle,
         publishers: PUBLISHERS,
-        rate: mode === "open" ? (idle > 0 ? rate / 10 : rate) : 0,
+        rate: mode === "open" ? rate : 0,
         window,
         hubbub: null,
         redis: null,
@@ -200,31 +201,35 @@ await runCommand(command, Deno.args, async (options) => {
   }
   let step = 0;
   const steps = rows.length * targets.length;
-  for (const [target, start] of targets) {
-    await withServer(start, async (server) => {
-      for (const row of rows) {
-        step++;
-        const args = [
-          ...common,
-          "--clients",
-          `${row.clients}`,
-          "--idle",
-          `${row.idle}`,
-          ...(row.mode === "closed"
-            ? ["--rate", "0", "--window", `${row.window}`]
-            : ["--rate", `${row.rate}`]),
-        ];
-        const label = `[${step}/${steps}] ${target}: ${row.id}`;
-        log(`${label} ...`);
-        try {
-          const { figures } = await measureRun(server, args, placement);
-          row[target] = figures;
-          log(`${label}: ${describeFigures(figures)}`);
-        } catch (error) {
-          log(`${label} failed: ${(error as Error).message}`);
-        }
+  for (const row of rows) {
+    for (const [target, start] of targets) {
+      step++;
+      const args = [
+        ...common,
+        "--clients",
+        `${row.clients}`,
+        "--idle",
+        `${row.idle}`,
+        ...(row.idle > 0 ? ["--idle-room", IDLE_ROOM] : []),
+        ...(row.mode === "closed"
+          ? ["--rate", "0", "--window", `${row.window}`]
+          : ["--rate", `${row.rate}`]),
+      ];
+      const label = `[${step}/${steps}] ${target}: ${row.id}`;
+      log(`${label} ...`);
+      try {
+        // A fresh server per run: no run pays for the previous one's
+        // teardown.
+        const { figures } = await withServer(
+          start,
+          (server) => measureRun(server, args, placement),
+        );
+        row[target] = figures;
+        log(`${label}: ${describeFigures(figures)}`);
+      } catch (error) {
+        log(`${label} failed: ${(error as Error).message}`);
       }
-    });
+    }
   }
 
   let memory: BenchResults["memory"] = null;

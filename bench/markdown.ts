@@ -155,8 +155,8 @@ export function renderMarkdown(results: BenchResults): string {
   if (results.rows.some((row) => row.idle > 0)) {
     lines.push(
       "",
-      "In the idle rows the 10,000 extra connections join the room and receive every broadcast (hubbub has one room; on Redis they SUBSCRIBE to the same channel), " +
-        "but the generator only counts their bytes; deliveries/s and latency are those of the 1,000 checked clients, while server CPU per million counts every delivery the server made.",
+      "In the idle rows 10,000 more connections are held open in another room (hubbub: JOIN `idle`; Redis: SUBSCRIBE to channel `idle`), " +
+        "so they cost the server a connection each but receive nothing; the figures are those of the 1,000 active clients.",
     );
   }
 

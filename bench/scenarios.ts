@@ -51,7 +51,7 @@ export interface RunFigures {
   failures: string[];
   /** Server CPU seconds over the whole generator run. */
   serverCpuSeconds: number;
-  /** Deliveries the server made (published × every connection in the room). */
+  /** Deliveries the server made (published × the connections in the room). */
   serverDeliveries: number;
   /** Server CPU seconds per million deliveries. */
   serverCpuPerMillionDeliveries: number;
@@ -95,7 +95,9 @@ export async function measureRun(
   );
   const { result } = await run.finished;
   const serverCpu = server.cpuSeconds() - cpuBefore;
-  const room = result.options.clients + result.options.idle;
+  // Idle connections in a room of their own receive nothing.
+  const room = result.options.clients +
+    (result.options.idleRoom === "" ? result.options.idle : 0);
   const serverDeliveries = result.throughput.published * room;
   const busiest = Math.max(...result.generator.workerBusy);
   return {
@@ -293,7 +295,11 @@ export async function measureBroadcast(
     published = Math.max(published, result.throughput.published);
   }
   for (const { result } of results) {
-    expected += published * result.connections.opened;
+    // Receivers only: Redis publishers have a connection of their own.
+    const publishOnly = result.options.target === "redis"
+      ? result.options.publishers
+      : 0;
+    expected += published * (result.connections.opened - publishOnly);
   }
   const percentiles = percentilesOf(merged);
   merged.destroy();

@@ -24,6 +24,8 @@ export interface ShardPlan {
   clients: number;
   /** Idle connections in the whole process (`--idle`). */
   idle: number;
+  /** Room (Redis: channel) the idle connections join; "" for the test's. */
+  idleRoom: string;
   /** Publishers in the whole process (`--publishers`). */
   publishers: number;
   /** Payload index of this process's first publisher. */

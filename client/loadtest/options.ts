@@ -22,6 +22,8 @@ export interface LoadTestOptions {
   clients: number;
   /** Extra connections that join and read but are not checked. */
   idle: number;
+  /** Room (Redis: channel) the idle connections join; "": the test's room. */
+  idleRoom: string;
   /** How many of the clients publish. */
   publishers: number;
   /** Messages per second over all publishers (open loop); 0: closed loop. */
@@ -63,6 +65,7 @@ export const DEFAULT_OPTIONS: LoadTestOptions = {
   port: 9000,
   clients: 100,
   idle: 0,
+  idleRoom: "",
   publishers: 10,
   rate: 1000,
   window: 16,
@@ -134,6 +137,12 @@ export const loadtestCommand = defineCommand({
       valueName: "N",
       description:
         "Extra connections that join and read without being checked (on Redis they subscribe to the same channel)",
+    },
+    "idle-room": {
+      type: "string",
+      valueName: "NAME",
+      description:
+        "Room the idle connections JOIN (Redis: channel they SUBSCRIBE to), so they hold a connection but receive nothing; default: the test's room",
     },
     rate: {
       type: "number",
@@ -299,6 +308,7 @@ export function optionsFromFlags(flags: LoadtestFlags): LoadTestOptions {
     port: flags.port,
     clients: flags.clients,
     idle: flags.idle,
+    idleRoom: flags["idle-room"] ?? "",
     publishers: flags.publishers,
     rate: flags.rate,
     window: flags.window,
@@ -348,6 +358,9 @@ export function validateOptions(options: LoadTestOptions): void {
         options.clients + options.idle
       })`,
     );
+  }
+  if (options.idleRoom !== "" && options.idleRoom === options.channel) {
+    throw new UsageError("--idle-room must differ from --channel");
   }
   if (options.channel === "" || /[\r\n]/.test(options.channel)) {
     throw new UsageError("--channel must be a non-empty name on one line");

@@ -308,6 +308,7 @@ export async function runLoadTest(
       port: options.port,
       clients: options.clients,
       idle: options.idle,
+      idleRoom: options.idleRoom,
       publishers: options.publishers,
       publisherOffset: options.publisherOffset,
       publisherIndexes,

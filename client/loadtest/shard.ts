@@ -648,7 +648,10 @@ export class Shard {
       if (connection.role === Role.PublishOnly) {
         connection.joined(0);
       } else {
-        const request = this.target.joinRequest();
+        const idleRoom = connection.role === Role.Idle && plan.idleRoom !== ""
+          ? plan.idleRoom
+          : null;
+        const request = this.target.joinRequest(idleRoom ?? undefined);
         if (request !== null) await writeAll(conn, request);
         let timer: ReturnType<typeof setTimeout> | undefined;
         const remaining = Math.max(1, timeout - (sharedClockMs() - began));
@@ -661,6 +664,10 @@ export class Shard {
             );
           }),
         ]).finally(() => clearTimeout(timer));
+        const move = idleRoom === null
+          ? null
+          : this.target.moveRequest(idleRoom);
+        if (move !== null) await writeAll(conn, move);
       }
     } catch (error) {
       connection.close();

@@ -19,6 +19,8 @@ const TWO_TO_32 = 0x1_0000_0000;
 /** Keepalive tags of hubbub's extensions (docs/PROTOCOL.md). */
 const PING_TAG = 4;
 const PONG_TAG = 5;
+/** JOIN: move to another room (docs/PROTOCOL.md). */
+const JOIN_TAG = 6;
 const decoder = new TextDecoder();
 
 /**
@@ -110,6 +112,9 @@ export const hubbubTarget: Target = {
   },
   joinRequest(): Uint8Array | null {
     return null;
+  },
+  moveRequest(room: string): Uint8Array | null {
+    return encodeFrame(JOIN_TAG, 0, room);
   },
   parse: parseFrames,
 };

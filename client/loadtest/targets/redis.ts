@@ -271,8 +271,15 @@ export function redisTarget(channel: string): Target {
       bytes[payloadStart + payloadSize] = CR;
       bytes[payloadStart + payloadSize + 1] = 0x0a;
     },
-    joinRequest(): Uint8Array | null {
-      return subscribe;
+    joinRequest(room?: string): Uint8Array | null {
+      if (room === undefined) return subscribe;
+      const name = encoder.encode(room);
+      return encoder.encode(
+        `*2\r\n$9\r\nSUBSCRIBE\r\n$${name.length}\r\n${room}\r\n`,
+      );
+    },
+    moveRequest(): Uint8Array | null {
+      return null;
     },
     parse,
   };

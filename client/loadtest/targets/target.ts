@@ -94,9 +94,17 @@ export interface Target {
   /**
    * What a receiving connection sends right after it connects, if anything.
    *
+   * @param room Join this room (Redis: channel) instead of the test's one.
    * @returns The bytes, or `null`.
    */
-  joinRequest(): Uint8Array | null;
+  joinRequest(room?: string): Uint8Array | null;
+  /**
+   * What a connection sends, once joined, to move to another room.
+   *
+   * @param room The room.
+   * @returns The bytes, or `null` where the join request already chose it.
+   */
+  moveRequest(room: string): Uint8Array | null;
   /**
    * Find the complete server messages in `bytes[start..end)` and report them
    * to `sink`.
