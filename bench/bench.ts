@@ -83,6 +83,11 @@ const command = defineCommand({
       description:
         "Skip the 10,000-idle row, the memory test and the 19,000-connection broadcast",
     },
+    "markdown-only": {
+      type: "boolean",
+      description:
+        "Run nothing: rewrite docs/BENCHMARKS.md from the existing bench/results.json",
+    },
     out: {
       type: "string",
       default: ".",
@@ -160,6 +165,25 @@ async function withServer<T>(
 }
 
 await runCommand(command, Deno.args, async (options) => {
+  if (options["markdown-only"]) {
+    let results: BenchResults;
+    try {
+      results = JSON.parse(
+        await Deno.readTextFile(`${options.out}/bench/results.json`),
+      );
+      await Deno.writeTextFile(
+        `${options.out}/docs/BENCHMARKS.md`,
+        renderMarkdown(results),
+      );
+    } catch (error) {
+      throw new StartupError(
+        `Cannot rewrite the Markdown: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    log(`Wrote ${options.out}/docs/BENCHMARKS.md`);
+    return;
+  }
   const pinned = !options["no-pin"] && canPin() &&
     navigator.hardwareConcurrency >= 2;
   const placement: Placement = pinned

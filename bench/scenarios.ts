@@ -206,7 +206,7 @@ export async function measureIdleMemory(
 export interface BroadcastFigures {
   /** Connections asked for over every process. */
   connections: number;
-  /** Connections that joined. */
+  /** Receiving connections that joined. */
   opened: number;
   /** Generator processes. */
   processes: number;
@@ -289,7 +289,9 @@ export async function measureBroadcast(
   let published = 0;
   for (const { result } of results) {
     addEncodedHistogram(merged, result.latencyHistogram);
-    opened += result.connections.opened;
+    // Receivers only: Redis publishers have a connection of their own.
+    opened += result.connections.opened -
+      (result.options.target === "redis" ? result.options.publishers : 0);
     delivered += result.delivery.delivered;
     lost += result.delivery.lost;
     published = Math.max(published, result.throughput.published);
