@@ -24,10 +24,11 @@ async function helpFlags(main: string): Promise<string[]> {
 }
 
 for (
-  const [command, main] of [["serve", "server/main.ts"], [
-    "client",
-    "client/main.ts",
-  ]]
+  const [command, main] of [
+    ["serve", "server/main.ts"],
+    ["client", "client/main.ts"],
+    ["loadtest", "client/loadtest/main.ts"],
+  ]
 ) {
   Deno.test(`README: documents every flag of deno task ${command}`, async () => {
     const flags = await helpFlags(main);

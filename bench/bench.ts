@@ -1,0 +1,345 @@
+/**
+ * `deno task bench`: start our server and Redis, run a fixed matrix through
+ * the load generator against both in the same invocation, and write
+ * `docs/BENCHMARKS.md` and `bench/results.json`.
+ *
+ * Every row runs against hubbub and against Redis pub/sub (the generator's
+ * `--target redis`: every receiver SUBSCRIBEs to one channel, publishers
+ * PUBLISH), so each figure comes with Redis's and the ratio. With `taskset`,
+ * each server runs on core 0 and the generator on core 1.
+ *
+ * @module
+ */
+
+import { defineCommand, runCommand, StartupError } from "../cli/mod.ts";
+import { describeMachine } from "./machine.ts";
+import { renderMarkdown } from "./markdown.ts";
+import { canPin } from "./process_stats.ts";
+import type { BenchResults, MatrixRow } from "./results.ts";
+import {
+  measureBroadcast,
+  measureIdleMemory,
+  measureRun,
+  type Placement,
+  type RunFigures,
+} from "./scenarios.ts";
+import {
+  ensureRedis,
+  type ServerUnderTest,
+  startHubbub,
+  startRedis,
+} from "./servers.ts";
+
+const command = defineCommand({
+  usage: "deno task bench [options]",
+  name: "hubbub bench",
+  summary:
+    "Benchmark our server against Redis pub/sub with the load generator and write docs/BENCHMARKS.md and bench/results.json.",
+  options: {
+    duration: {
+      type: "number",
+      default: 5,
+      min: 0.5,
+      max: 120,
+      valueName: "SECONDS",
+      description: "Measured seconds per run",
+    },
+    warmup: {
+      type: "number",
+      default: 1,
+      min: 0,
+      max: 60,
+      valueName: "SECONDS",
+      description: "Warmup seconds per run",
+    },
+    window: {
+      type: "integer",
+      default: 64,
+      min: 1,
+      valueName: "W",
+      description: "Closed loop: messages outstanding per publisher",
+    },
+    rate: {
+      type: "number",
+      default: 2000,
+      min: 1,
+      valueName: "MSGS",
+      description: "Open loop: messages per second",
+    },
+    workers: {
+      type: "integer",
+      default: 1,
+      min: 1,
+      max: 16,
+      valueName: "K",
+      description: "Generator worker threads",
+    },
+    "no-pin": {
+      type: "boolean",
+      description: "Do not pin the server and the generator to separate cores",
+    },
+    "skip-large": {
+      type: "boolean",
+      description:
+        "Skip the 10,000-idle row, the memory test and the 19,000-connection broadcast",
+    },
+    "markdown-only": {
+      type: "boolean",
+      description:
+        "Run nothing: rewrite docs/BENCHMARKS.md from the existing bench/results.json",
+    },
+    out: {
+      type: "string",
+      default: ".",
+      valueName: "DIR",
+      description:
+        "Project directory to write docs/BENCHMARKS.md and bench/results.json under",
+    },
+  },
+});
+
+const PAYLOAD_BYTES = 64;
+const PUBLISHERS = 10;
+const IDLE_CONNECTIONS = 10_000;
+/** Room (Redis: channel) the idle connections wait in, receiving nothing. */
+const IDLE_ROOM = "idle";
+const MEMORY_CONNECTIONS = 10_000;
+const BROADCAST_CONNECTIONS = 19_000;
+const BROADCAST_PROCESSES = 2;
+const BROADCAST_COUNT = 3;
+
+const began = Date.now();
+
+function log(line: string): void {
+  const seconds = ((Date.now() - began) / 1000).toFixed(0).padStart(4);
+  console.error(`[${seconds}s] ${line}`);
+}
+
+function describeFigures(figures: RunFigures): string {
+  const busy = figures.generatorBusiest >= 0
+    ? `${Math.round(figures.generatorBusiest * 100)}%`
+    : `${figures.generatorCores} cores`;
+  return `${
+    (figures.deliveriesPerSecond / 1e6).toFixed(2)
+  }M deliveries/s, p99 ${figures.latencyMs.p99} ms, lost ${figures.lost}, server ${figures.serverCpuPerMillionDeliveries} CPU s/M, generator busy ${busy}${
+    figures.passed ? "" : ` (FAILED: ${figures.failures.join("; ")})`
+  }`;
+}
+
+function matrix(
+  rate: number,
+  window: number,
+  skipLarge: boolean,
+): MatrixRow[] {
+  const rows: MatrixRow[] = [];
+  const sizes: [number, number][] = [[10, 0], [100, 0], [1000, 0]];
+  if (!skipLarge) sizes.push([1000, IDLE_CONNECTIONS]);
+  for (const mode of ["closed", "open"] as const) {
+    for (const [clients, idle] of sizes) {
+      rows.push({
+        id: `${mode}-${clients}${idle > 0 ? `+${idle}idle` : ""}`,
+        mode,
+        clients,
+        idle,
+        publishers: PUBLISHERS,
+        rate: mode === "open" ? rate : 0,
+        window,
+        hubbub: null,
+        redis: null,
+      });
+    }
+  }
+  return rows;
+}
+
+async function withServer<T>(
+  start: () => Promise<ServerUnderTest>,
+  body: (server: ServerUnderTest) => Promise<T>,
+): Promise<T> {
+  const server = await start();
+  try {
+    return await body(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+await runCommand(command, Deno.args, async (options) => {
+  if (options["markdown-only"]) {
+    let results: BenchResults;
+    try {
+      results = JSON.parse(
+        await Deno.readTextFile(`${options.out}/bench/results.json`),
+      );
+      await Deno.writeTextFile(
+        `${options.out}/docs/BENCHMARKS.md`,
+        renderMarkdown(results),
+      );
+    } catch (error) {
+      throw new StartupError(
+        `Cannot rewrite the Markdown: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    log(`Wrote ${options.out}/docs/BENCHMARKS.md`);
+    return;
+  }
+  const pinned = !options["no-pin"] && canPin() &&
+    navigator.hardwareConcurrency >= 2;
+  const placement: Placement = pinned
+    ? { serverCore: 0, generatorCore: 1 }
+    : { serverCore: null, generatorCore: null };
+  const haveRedis = await ensureRedis(log);
+  if (!haveRedis) {
+    log("Redis could not be installed: its columns stay empty");
+  }
+  const machine = describeMachine();
+  log(
+    `${machine.cores} cores, ${machine.memoryGiB} GiB, Deno ${machine.deno}, Redis ${machine.redis}; ${
+      pinned ? "servers on core 0, generator on core 1" : "no core pinning"
+    }`,
+  );
+  const rows = matrix(options.rate, options.window, options["skip-large"]);
+  const common = [
+    "--publishers",
+    `${PUBLISHERS}`,
+    "--size",
+    `${PAYLOAD_BYTES}`,
+    "--duration",
+    `${options.duration}`,
+    "--warmup",
+    `${options.warmup}`,
+    "--drain",
+    "5",
+    "--workers",
+    `${options.workers}`,
+    "--connect-timeout",
+    "30",
+  ];
+  const targets: ["hubbub" | "redis", () => Promise<ServerUnderTest>][] = [[
+    "hubbub",
+    () => startHubbub(placement.serverCore),
+  ]];
+  if (haveRedis) {
+    targets.push(["redis", () => startRedis(placement.serverCore)]);
+  }
+  let step = 0;
+  const steps = rows.length * targets.length;
+  for (const row of rows) {
+    for (const [target, start] of targets) {
+      step++;
+      const args = [
+        ...common,
+        "--clients",
+        `${row.clients}`,
+        "--idle",
+        `${row.idle}`,
+        ...(row.idle > 0 ? ["--idle-room", IDLE_ROOM] : []),
+        ...(row.mode === "closed"
+          ? ["--rate", "0", "--window", `${row.window}`]
+          : ["--rate", `${row.rate}`]),
+      ];
+      const label = `[${step}/${steps}] ${target}: ${row.id}`;
+      log(`${label} ...`);
+      try {
+        // A fresh server per run: no run pays for the previous one's
+        // teardown.
+        const { figures } = await withServer(
+          start,
+          (server) => measureRun(server, args, placement),
+        );
+        row[target] = figures;
+        log(`${label}: ${describeFigures(figures)}`);
+      } catch (error) {
+        log(`${label} failed: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  let memory: BenchResults["memory"] = null;
+  let broadcast: BenchResults["broadcast"] = null;
+  if (!options["skip-large"]) {
+    memory = { hubbub: null, redis: null };
+    broadcast = { hubbub: null, redis: null };
+    for (const [target, start] of targets) {
+      log(
+        `${target}: memory per idle connection (${MEMORY_CONNECTIONS} connections) ...`,
+      );
+      try {
+        const figures = await withServer(
+          start,
+          (server) => measureIdleMemory(server, MEMORY_CONNECTIONS, placement),
+        );
+        memory[target] = figures;
+        log(
+          `${target}: ${figures.opened} connections cost ${figures.bytesPerConnection} bytes each`,
+        );
+      } catch (error) {
+        log(`${target}: memory test failed: ${(error as Error).message}`);
+      }
+      log(
+        `${target}: ${BROADCAST_COUNT} broadcasts to ${BROADCAST_CONNECTIONS} connections from ${BROADCAST_PROCESSES} processes ...`,
+      );
+      try {
+        const figures = await withServer(
+          target === "redis"
+            ? () =>
+              startRedis(placement.serverCore, BROADCAST_CONNECTIONS + 500)
+            : start,
+          (server) =>
+            measureBroadcast(
+              server,
+              BROADCAST_CONNECTIONS,
+              BROADCAST_PROCESSES,
+              BROADCAST_COUNT,
+              placement,
+            ),
+        );
+        broadcast[target] = figures;
+        log(
+          `${target}: ${figures.opened} connections, last delivery after ${figures.lastDeliveryMs} ms, lost ${figures.lost}`,
+        );
+      } catch (error) {
+        log(`${target}: broadcast test failed: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  const results: BenchResults = {
+    machine,
+    settings: {
+      durationSeconds: options.duration,
+      warmupSeconds: options.warmup,
+      window: options.window,
+      openLoopRate: options.rate,
+      workers: options.workers,
+      payloadBytes: PAYLOAD_BYTES,
+      pinned,
+    },
+    rows,
+    memory,
+    broadcast,
+    elapsedSeconds: Math.round((Date.now() - began) / 1000),
+  };
+  const root = options.out;
+  try {
+    await Deno.mkdir(`${root}/docs`, { recursive: true });
+    await Deno.mkdir(`${root}/bench`, { recursive: true });
+    await Deno.writeTextFile(
+      `${root}/bench/results.json`,
+      JSON.stringify(results, null, 2) + "\n",
+    );
+    await Deno.writeTextFile(
+      `${root}/docs/BENCHMARKS.md`,
+      renderMarkdown(results),
+    );
+  } catch (error) {
+    throw new StartupError(
+      `Cannot write the results: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  log(
+    `Wrote ${root}/docs/BENCHMARKS.md and ${root}/bench/results.json in ${results.elapsedSeconds} s`,
+  );
+});

@@ -1,0 +1,68 @@
+/**
+ * The layout of `bench/results.json`.
+ *
+ * @module
+ */
+
+import type { MachineInfo } from "./machine.ts";
+import type {
+  BroadcastFigures,
+  MemoryFigures,
+  RunFigures,
+} from "./scenarios.ts";
+
+/** One row of the matrix. */
+export interface MatrixRow {
+  /** Short identifier. */
+  id: string;
+  /** `closed` (maximum throughput) or `open` (fixed rate, latency). */
+  mode: "closed" | "open";
+  /** Checked receiving clients. */
+  clients: number;
+  /** Idle connections besides them. */
+  idle: number;
+  /** Publishers. */
+  publishers: number;
+  /** Open loop: messages per second. */
+  rate: number;
+  /** Closed loop: window per publisher. */
+  window: number;
+  /** Figures against hubbub. */
+  hubbub: RunFigures | null;
+  /** Figures against Redis. */
+  redis: RunFigures | null;
+}
+
+/** Everything `bench/results.json` holds. */
+export interface BenchResults {
+  /** The machine. */
+  machine: MachineInfo;
+  /** How the runs were made. */
+  settings: {
+    /** Measured seconds per run. */
+    durationSeconds: number;
+    /** Warmup seconds per run. */
+    warmupSeconds: number;
+    /** Closed loop: window per publisher. */
+    window: number;
+    /** Open loop: messages per second. */
+    openLoopRate: number;
+    /** Generator worker threads. */
+    workers: number;
+    /** Payload size, bytes. */
+    payloadBytes: number;
+    /** Whether servers and generator ran on separate cores. */
+    pinned: boolean;
+  };
+  /** The throughput and latency matrix. */
+  rows: MatrixRow[];
+  /** Memory per idle connection. */
+  memory: { hubbub: MemoryFigures | null; redis: MemoryFigures | null } | null;
+  /** One broadcast to 19,000 connections. */
+  broadcast: {
+    hubbub: BroadcastFigures | null;
+    redis: BroadcastFigures | null;
+  } | null;
+  /** Seconds the whole benchmark took. */
+  elapsedSeconds: number;
+}

@@ -1,0 +1,173 @@
+/**
+ * Latency histograms of the load generator: thin helpers over the npm
+ * package `hdr-histogram-js` (WebAssembly build when it loads, plain
+ * JavaScript otherwise), recording integer microseconds. Workers send their
+ * histograms to the main thread encoded, where they are merged exactly.
+ *
+ * @module
+ */
+
+import * as hdr from "hdr-histogram-js";
+
+/** A histogram of `hdr-histogram-js`. */
+export type Histogram = hdr.Histogram;
+
+/** Largest recordable value: one hour in microseconds. */
+export const HIGHEST_TRACKABLE_MICROSECONDS = 3_600_000_000;
+
+let useWebAssembly: boolean | undefined;
+
+function webAssemblyAvailable(): boolean {
+  if (useWebAssembly === undefined) {
+    try {
+      hdr.initWebAssemblySync();
+      useWebAssembly = true;
+    } catch {
+      useWebAssembly = false;
+    }
+  }
+  return useWebAssembly;
+}
+
+/**
+ * A new empty histogram of microseconds, 1 µs to one hour, three
+ * significant digits.
+ *
+ * @returns The histogram; call `destroy()` when done (it frees WebAssembly
+ * memory).
+ */
+export function createHistogram(): Histogram {
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: HIGHEST_TRACKABLE_MICROSECONDS,
+    numberOfSignificantValueDigits: 3,
+    autoResize: false,
+    bitBucketSize: 64,
+    useWebAssembly: webAssemblyAvailable(),
+  });
+}
+
+/**
+ * Record a duration in milliseconds as whole microseconds, clamped to the
+ * histogram's range (a negative duration, from clock jitter between
+ * processes, counts as zero).
+ *
+ * @param histogram Where to record.
+ * @param milliseconds The duration.
+ */
+export function recordMilliseconds(
+  histogram: Histogram,
+  milliseconds: number,
+): void {
+  let microseconds = Math.round(milliseconds * 1000);
+  if (microseconds < 0) microseconds = 0;
+  else if (microseconds > HIGHEST_TRACKABLE_MICROSECONDS) {
+    microseconds = HIGHEST_TRACKABLE_MICROSECONDS;
+  }
+  histogram.recordValue(microseconds);
+}
+
+/**
+ * Encode a histogram for another thread or a file (compressed, base64).
+ *
+ * @param histogram The histogram.
+ * @returns The encoded text; empty histograms encode too.
+ */
+export function encodeHistogram(histogram: Histogram): string {
+  return hdr.encodeIntoCompressedBase64(histogram);
+}
+
+/**
+ * Add an encoded histogram into `into`, exactly (bucket by bucket).
+ *
+ * @param into The histogram to add to.
+ * @param encoded Text from {@linkcode encodeHistogram}.
+ */
+export function addEncodedHistogram(into: Histogram, encoded: string): void {
+  const decoded = hdr.decodeFromCompressedBase64(
+    encoded,
+    64,
+    webAssemblyAvailable(),
+  );
+  into.add(decoded);
+  decoded.destroy();
+}
+
+/** Latency percentiles in milliseconds. */
+export interface LatencyPercentiles {
+  /** Number of values recorded. */
+  count: number;
+  /** Median. */
+  p50: number;
+  /** 90th percentile. */
+  p90: number;
+  /** 99th percentile. */
+  p99: number;
+  /** 99.9th percentile. */
+  p99_9: number;
+  /** Largest value. */
+  max: number;
+  /** Arithmetic mean. */
+  mean: number;
+}
+
+const MICROSECONDS_PER_MILLISECOND = 1000;
+
+function toMilliseconds(microseconds: number): number {
+  return Math.round(microseconds) / MICROSECONDS_PER_MILLISECOND;
+}
+
+/**
+ * The percentiles of a histogram of microseconds, in milliseconds.
+ *
+ * @param histogram The histogram.
+ * @returns Count, p50, p90, p99, p99.9, max and mean (all 0 when empty).
+ */
+export function percentilesOf(histogram: Histogram): LatencyPercentiles {
+  const count = histogram.totalCount;
+  if (count === 0) {
+    return { count: 0, p50: 0, p90: 0, p99: 0, p99_9: 0, max: 0, mean: 0 };
+  }
+  return {
+    count,
+    p50: toMilliseconds(histogram.getValueAtPercentile(50)),
+    p90: toMilliseconds(histogram.getValueAtPercentile(90)),
+    p99: toMilliseconds(histogram.getValueAtPercentile(99)),
+    p99_9: toMilliseconds(histogram.getValueAtPercentile(99.9)),
+    max: toMilliseconds(histogram.maxValue),
+    mean: toMilliseconds(histogram.mean),
+  };
+}
+
+/** One point of a latency distribution: a percentile and its value. */
+export interface DistributionPoint {
+  /** The percentile, 0 to 100. */
+  percentile: number;
+  /** The latency at that percentile, in milliseconds. */
+  ms: number;
+}
+
+/**
+ * The percentile spectrum of a histogram, for plots: points from the median
+ * towards the maximum, denser in the tail (50, 75, 87.5, ... by halving the
+ * distance to 100, with intermediate steps), ending with the maximum.
+ *
+ * @param histogram The histogram.
+ * @returns Points in increasing percentile order; empty when the histogram is.
+ */
+export function distributionOf(histogram: Histogram): DistributionPoint[] {
+  if (histogram.totalCount === 0) return [];
+  const points: DistributionPoint[] = [];
+  const count = histogram.totalCount;
+  for (let step = 0; step <= 40; step++) {
+    // Five points per halving of the distance to 100, from p0 up.
+    const percentile = 100 - 100 * Math.pow(0.5, step / 5);
+    if ((1 - percentile / 100) * count < 1) break;
+    points.push({
+      percentile: Math.round(percentile * 10000) / 10000,
+      ms: toMilliseconds(histogram.getValueAtPercentile(percentile)),
+    });
+  }
+  points.push({ percentile: 100, ms: toMilliseconds(histogram.maxValue) });
+  return points;
+}

@@ -1,0 +1,213 @@
+/**
+ * The figures of a load test run (what `--json` writes) and the verdict
+ * that decides the exit status.
+ *
+ * @module
+ */
+
+import type { ConnectFailures } from "./_messages.ts";
+import type {
+  DistributionPoint,
+  LatencyPercentiles,
+} from "./latency_histogram.ts";
+import type { LoadTestOptions } from "./options.ts";
+
+/** Where in the run a second of the timeline falls. */
+export type Phase = "connect" | "warmup" | "measure" | "drain";
+
+/** One second of the run. */
+export interface TimelineEntry {
+  /** Seconds since the run began (the end of this second). */
+  second: number;
+  /** The phase this second mostly belongs to. */
+  phase: Phase;
+  /** Connections open at the end of the second. */
+  connections: number;
+  /** Messages sent during the second. */
+  sent: number;
+  /** Deliveries received during the second. */
+  delivered: number;
+  /** Payload bytes delivered during the second. */
+  payloadBytes: number;
+  /** Bytes read from sockets during the second. */
+  wireBytes: number;
+  /** Latency of the second's deliveries (all of them, warmup included). */
+  latencyMs: LatencyPercentiles;
+  /** Generator worker threads' CPU use during the second, in cores (-1: unknown). */
+  generatorCores: number;
+  /** Connections lost during the second. */
+  disconnects: number;
+}
+
+/** Every figure of a run. */
+export interface LoadTestResult {
+  /** Which tool wrote this. */
+  tool: "hubbub loadtest";
+  /** Version of this layout. */
+  formatVersion: 1;
+  /** When the run began (ISO 8601). */
+  startedAt: string;
+  /** The settings of the run. */
+  options: LoadTestOptions;
+  /** The connect phase. */
+  connections: {
+    /** Connections asked for: clients, idle, and separate publisher connections. */
+    requested: number;
+    /** Connections that joined. */
+    opened: number;
+    /** Connections that did not. */
+    failed: number;
+    /** Failures by cause. */
+    failures: ConnectFailures;
+    /** The failures in plain words. */
+    failureText: string[];
+    /** Time to connect and join, per connection. */
+    connectTimeMs: LatencyPercentiles;
+    /** Wall time of the whole connect phase, seconds. */
+    connectPhaseSeconds: number;
+  };
+  /** Throughput over the measured window. */
+  throughput: {
+    /** `open` (fixed rate) or `closed` (window per publisher). */
+    mode: "open" | "closed";
+    /** Length of the measured window, seconds. */
+    measuredSeconds: number;
+    /** Messages published in all, warmup included. */
+    published: number;
+    /** Messages published in the measured window. */
+    publishedMeasured: number;
+    /** Messages published per second. */
+    publishedPerSecond: number;
+    /** Deliveries of measured messages. */
+    deliveredMeasured: number;
+    /** Deliveries per second (every receiver counts). */
+    deliveriesPerSecond: number;
+    /** Payload bytes delivered per second. */
+    payloadBytesPerSecond: number;
+    /** Bytes read from sockets per second over the load phase, framing included. */
+    wireBytesPerSecond: number;
+    /** Open loop: messages that were due but never sent (the rate was not kept). */
+    unsent: number;
+  };
+  /**
+   * Open loop: how late the generator sent each batch after its intended
+   * time (its own timer plus the server pushing back); included in the
+   * latency. Empty in closed loop.
+   */
+  sendLagMs: LatencyPercentiles;
+  /** End-to-end latency of measured deliveries, from the intended send time. */
+  latencyMs: LatencyPercentiles;
+  /** Percentile spectrum of the same latencies. */
+  latencyDistribution: DistributionPoint[];
+  /** The same latencies as an encoded HDR histogram (µs), to merge runs. */
+  latencyHistogram: string;
+  /** Exact delivery accounting over the whole run, warmup included. */
+  delivery: {
+    /** Deliveries expected: messages published × receivers that joined. */
+    expected: number;
+    /** Deliveries received. */
+    delivered: number;
+    /** Expected deliveries that never arrived. */
+    lost: number;
+    /** Deliveries that arrived more than once. */
+    duplicates: number;
+    /** Deliveries that arrived after a later one from the same publisher. */
+    reordered: number;
+    /** Deliveries from publishers outside the run, or not our payload. */
+    unexpected: number;
+    /** Deliveries stamped with another sender id than the publisher's. */
+    wrongSender: number;
+    /** Redis: PUBLISH replies reporting fewer subscribers than expected. */
+    publishReplyMismatches: number;
+    /** Published messages the server refused (hubbub: its CHAT rate limit). */
+    publishRefusals: number;
+  };
+  /** What went wrong on the connections. */
+  errors: {
+    /** Error texts the server sent, with counts. */
+    serverErrors: Record<string, number>;
+    /** Connections lost during the run, by cause. */
+    disconnects: Record<string, number>;
+    /** Connections lost during the run. */
+    disconnectCount: number;
+  };
+  /** The generator's own cost, to tell when it, not the server, was the limit. */
+  generator: {
+    /** Worker threads. */
+    workers: number;
+    /** CPU seconds of the whole generator process during the load phase. */
+    cpuSeconds: number;
+    /** Wall seconds of the load phase. */
+    wallSeconds: number;
+    /** Average cores the generator used during the load phase. */
+    cores: number;
+    /**
+     * Each worker thread's busy share of the load phase, 0 to 1; -1 where
+     * it could not be read (`/proc/thread-self` needs `--allow-all`).
+     */
+    workerBusy: number[];
+    /**
+     * True when a worker was busy 90% of the time or more (or, without
+     * per-thread figures, the process used 90% of a core per worker).
+     */
+    limitedByGenerator: boolean;
+  };
+  /** One entry per second. */
+  timeline: TimelineEntry[];
+  /** Pass or fail, and why. */
+  verdict: {
+    /** True when the run met every requirement. */
+    passed: boolean;
+    /** What failed, in plain words. */
+    failures: string[];
+  };
+}
+
+/**
+ * Decide whether a run passed: nothing lost (unless allowed), duplicated,
+ * reordered or from a stranger, every connection open to the end, the rate
+ * kept, and p99 within the limit.
+ *
+ * @param result The figures (its `verdict` is ignored).
+ * @returns The verdict.
+ */
+export function verdictOf(
+  result: Omit<LoadTestResult, "verdict">,
+): LoadTestResult["verdict"] {
+  const failures: string[] = [];
+  const { delivery, options } = result;
+  if (delivery.lost > 0 && !options.allowLoss) {
+    failures.push(`${delivery.lost} deliveries lost`);
+  }
+  if (delivery.duplicates > 0) {
+    failures.push(`${delivery.duplicates} deliveries duplicated`);
+  }
+  if (delivery.reordered > 0) {
+    failures.push(`${delivery.reordered} deliveries out of order`);
+  }
+  if (delivery.unexpected > 0) {
+    failures.push(`${delivery.unexpected} messages from unexpected senders`);
+  }
+  if (delivery.wrongSender > 0) {
+    failures.push(
+      `${delivery.wrongSender} deliveries stamped with the wrong sender id`,
+    );
+  }
+  if (result.connections.failed > 0) {
+    failures.push(`${result.connections.failed} connections failed`);
+  }
+  if (result.errors.disconnectCount > 0 && !options.allowLoss) {
+    failures.push(`${result.errors.disconnectCount} connections dropped`);
+  }
+  if (result.throughput.unsent > 0 && !options.allowLoss) {
+    failures.push(
+      `${result.throughput.unsent} messages were due but never sent (the rate was not kept)`,
+    );
+  }
+  if (options.maxP99Ms > 0 && result.latencyMs.p99 > options.maxP99Ms) {
+    failures.push(
+      `p99 latency ${result.latencyMs.p99} ms is over the ${options.maxP99Ms} ms limit`,
+    );
+  }
+  return { passed: failures.length === 0, failures };
+}

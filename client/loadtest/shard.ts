@@ -1,0 +1,1026 @@
+/**
+ * One worker's share of a load test: its connections, its publishers, their
+ * schedule and the exact accounting of what they receive. Runs inside a
+ * worker thread (see `worker.ts`); talks to the main thread only through the
+ * messages of `_messages.ts`.
+ *
+ * The hot path, a read of a receiving connection, parses the frames in place
+ * from the connection's own buffer and allocates nothing per delivery: the
+ * payload fields are read through a per-buffer `DataView`, the clock is read
+ * once per read, and the only work per delivery is a sequence check and two
+ * histogram records.
+ *
+ * @module
+ */
+
+import {
+  type ConnectFailures,
+  type FromShard,
+  type LoadSchedule,
+  type ShardPlan,
+  type ShardTotals,
+  type TickReport,
+  type ToShard,
+} from "./_messages.ts";
+import { threadCpuSeconds } from "./_thread_cpu.ts";
+import type { TickerPlan } from "./_ticker_worker.ts";
+import {
+  classifyConnectError,
+  ConnectTimeoutError,
+  noConnectFailures,
+  RejectedError,
+} from "./connect_failure.ts";
+import { DeliveryChecker } from "./delivery_checker.ts";
+import {
+  createHistogram,
+  encodeHistogram,
+  type Histogram,
+  recordMilliseconds,
+} from "./latency_histogram.ts";
+import { PAYLOAD_HEADER_SIZE, sharedClockMs } from "./payload.ts";
+import { targetNamed } from "./targets/mod.ts";
+import type { StreamSink, Target } from "./targets/target.ts";
+
+/** First read buffer of a connection. */
+const INITIAL_READ_BUFFER = 2048;
+/** Largest read buffer a busy connection grows to. */
+const MAX_READ_BUFFER = 256 * 1024;
+/** Bytes of one publisher's send buffer (a batch of messages). */
+const SEND_BUFFER_BYTES = 64 * 1024;
+/** Connects in flight at once per worker. */
+const CONNECT_CONCURRENCY = 128;
+/** Shortest time between two open-loop ticks, ms. */
+const MIN_TICK_PERIOD_MS = 0.1;
+/** Longest time between two open-loop ticks, ms. */
+const MAX_TICK_PERIOD_MS = 5;
+/** How often a draining worker checks whether everything arrived, ms. */
+const DRAIN_CHECK_PERIOD_MS = 10;
+
+/** A connection's part in the test. */
+const Role = {
+  /** Receives and checks every delivery; may also publish (hubbub). */
+  Receiver: 0,
+  /** Joins and then only reads, without checking. */
+  Idle: 1,
+  /** Only publishes (Redis: a subscribed connection cannot PUBLISH). */
+  PublishOnly: 2,
+} as const;
+type RoleValue = typeof Role[keyof typeof Role];
+
+function describeDisconnect(error: unknown): string {
+  if (error instanceof Deno.errors.ConnectionReset) return "connection reset";
+  if (error instanceof Deno.errors.BrokenPipe) return "broken pipe";
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+/** Write all of `bytes`, however many calls it takes. */
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let offset = await conn.write(bytes);
+  while (offset < bytes.length) {
+    offset += await conn.write(bytes.subarray(offset));
+  }
+}
+
+/** Connect, or reject with {@linkcode ConnectTimeoutError} after `ms`. */
+function connectWithin(
+  hostname: string,
+  port: number,
+  ms: number,
+): Promise<Deno.TcpConn> {
+  return new Promise((resolve, reject) => {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      reject(new ConnectTimeoutError(ms));
+    }, ms);
+    Deno.connect({ hostname, port, transport: "tcp" }).then(
+      (conn) => {
+        clearTimeout(timer);
+        if (timedOut) conn.close();
+        else resolve(conn);
+      },
+      (error) => {
+        clearTimeout(timer);
+        if (!timedOut) reject(error);
+      },
+    );
+  });
+}
+
+/** One socket of the shard, with its read buffer and parser state. */
+class Connection implements StreamSink {
+  readonly shard: Shard;
+  readonly role: RoleValue;
+  /** Index among the shard's receivers (the checker's), -1 if none. */
+  receiver = -1;
+  /** The publisher whose own messages arriving here are its acks. */
+  ackPublisher: Publisher | null = null;
+  /** Payload index of `ackPublisher`, -1 when there is none. */
+  ackIndex = -1;
+  conn: Deno.TcpConn | null = null;
+  /** The id the server issued (hubbub). */
+  id = 0;
+  isJoined = false;
+  open = false;
+  #lastServerError = "";
+  #pongs: Promise<void> = Promise.resolve();
+  #joinWaiter: PromiseWithResolvers<void> | null = null;
+
+  constructor(shard: Shard, role: RoleValue) {
+    this.shard = shard;
+    this.role = role;
+  }
+
+  /** Take over a connected socket and start reading it. */
+  attach(conn: Deno.TcpConn): void {
+    this.conn = conn;
+    this.open = true;
+    try {
+      conn.setNoDelay(true);
+    } catch {
+      // Already gone; the read loop will notice.
+    }
+    this.#readLoop(conn);
+  }
+
+  /** Wait until the server accepted the connection into the room. */
+  whenJoined(): Promise<void> {
+    if (this.isJoined) return Promise.resolve();
+    if (!this.open) {
+      return Promise.reject(new RejectedError(this.#closedReason()));
+    }
+    this.#joinWaiter ??= Promise.withResolvers<void>();
+    return this.#joinWaiter.promise;
+  }
+
+  close(): void {
+    if (this.conn === null) return;
+    try {
+      this.conn.close();
+    } catch {
+      // Already closed.
+    }
+    this.conn = null;
+  }
+
+  #closedReason(): string {
+    return this.#lastServerError === ""
+      ? "closed by the server"
+      : `closed by the server: ${this.#lastServerError}`;
+  }
+
+  async #readLoop(conn: Deno.TcpConn): Promise<void> {
+    const shard = this.shard;
+    const target = shard.target;
+    let buffer = new Uint8Array(INITIAL_READ_BUFFER);
+    let view = new DataView(buffer.buffer);
+    let start = 0;
+    let end = 0;
+    let failure: unknown = null;
+    try {
+      for (;;) {
+        const count = await conn.read(
+          end === 0 ? buffer : buffer.subarray(end),
+        );
+        if (count === null) break;
+        const filled = end + count === buffer.length;
+        end += count;
+        shard.wireBytes += count;
+        shard.tickWireBytes += count;
+        if (this.role === Role.Idle && this.isJoined) {
+          end = 0;
+          continue;
+        }
+        shard.now = sharedClockMs();
+        start = target.parse(buffer, view, start, end, this);
+        if (start === end) {
+          start = 0;
+          end = 0;
+        }
+        if (filled && buffer.length < MAX_READ_BUFFER) {
+          const grown = new Uint8Array(buffer.length * 2);
+          grown.set(buffer.subarray(start, end));
+          buffer = grown;
+          view = new DataView(buffer.buffer);
+          end -= start;
+          start = 0;
+        } else if (start > 0 && end === buffer.length) {
+          buffer.copyWithin(0, start, end);
+          end -= start;
+          start = 0;
+        }
+        if (shard.pumpQueue.length > 0) shard.runPumps();
+      }
+    } catch (error) {
+      failure = error;
+    }
+    this.open = false;
+    this.conn = null;
+    try {
+      conn.close();
+    } catch {
+      // Already closed.
+    }
+    shard.connectionEnded(this, failure, this.#closedReason());
+    const waiter = this.#joinWaiter;
+    if (waiter !== null && !this.isJoined) {
+      this.#joinWaiter = null;
+      waiter.reject(
+        failure instanceof Error &&
+          !(failure instanceof Deno.errors.BadResource)
+          ? failure
+          : new RejectedError(this.#closedReason()),
+      );
+    }
+  }
+
+  joined(id: number): void {
+    if (this.isJoined) return;
+    this.isJoined = true;
+    this.id = id;
+    const waiter = this.#joinWaiter;
+    this.#joinWaiter = null;
+    waiter?.resolve();
+  }
+
+  delivered(
+    view: DataView,
+    payloadOffset: number,
+    payloadLength: number,
+    senderId: number,
+  ): void {
+    const shard = this.shard;
+    if (this.receiver < 0) return;
+    shard.delivered++;
+    shard.tickDelivered++;
+    shard.tickPayloadBytes += payloadLength;
+    if (payloadLength < PAYLOAD_HEADER_SIZE) {
+      shard.unexpected++;
+      return;
+    }
+    const publisher = view.getUint32(payloadOffset, true);
+    if (publisher >= shard.publisherIndexes) {
+      shard.unexpected++;
+      return;
+    }
+    if (senderId >= 0) {
+      const issued = shard.senderIds[publisher];
+      if (issued !== senderId) {
+        if (issued === 0) shard.senderIds[publisher] = senderId;
+        else shard.wrongSender++;
+      }
+    }
+    const sequence = view.getUint32(payloadOffset + 4, true);
+    shard.checker!.record(this.receiver, publisher, sequence);
+    const intended = view.getFloat64(payloadOffset + 8, true);
+    const latency = shard.now - intended;
+    recordMilliseconds(shard.tickHistogram, latency);
+    if (intended >= shard.measureFrom && intended < shard.publishUntil) {
+      recordMilliseconds(shard.histogram, latency);
+      shard.deliveredMeasured++;
+      shard.payloadBytesMeasured += payloadLength;
+    }
+    if (publisher === this.ackIndex) this.ackPublisher!.acknowledge();
+  }
+
+  serverError(text: string): void {
+    this.#lastServerError = text;
+    this.shard.countServerError(text);
+  }
+
+  publishRefused(): void {
+    this.shard.publishRefusals++;
+    // Closed loop: a refused message never comes back; free its slot.
+    this.ackPublisher?.acknowledge();
+  }
+
+  pinged(reply: Uint8Array): void {
+    const conn = this.conn;
+    // A publishing connection talks often enough to count as alive, and its
+    // writes must not interleave with a PONG; others answer.
+    if (conn === null || this.ackPublisher !== null) return;
+    this.#pongs = this.#pongs.then(() => writeAll(conn, reply)).catch(
+      () => {},
+    );
+  }
+
+  publishAcknowledged(receivers: number): void {
+    if (receivers < this.shard.subscribers) this.shard.publishReplyMismatches++;
+  }
+}
+
+/** One publisher: its schedule, its send buffer and its window. */
+class Publisher {
+  readonly shard: Shard;
+  /** The payload's publisher index. */
+  readonly index: number;
+  /** Where its messages are written. */
+  readonly connection: Connection;
+  /** Messages in flight (closed loop). */
+  outstanding = 0;
+  /** Next sequence number to send; also the number sent so far. */
+  nextSequence = 0;
+  /** Open loop: sequence numbers below this are due within the run. */
+  lastSequence = 0;
+  /** Open loop: intended time of sequence 0. */
+  firstIntended = 0;
+  /** Open loop: ms between two messages. */
+  interval = 0;
+  pumpQueued = false;
+  #writing = false;
+  #failed = false;
+  #buffer: Uint8Array;
+  #view: DataView;
+  #slotSize: number;
+  #payloadOffset: number;
+  #capacity: number;
+
+  constructor(shard: Shard, index: number, connection: Connection) {
+    this.shard = shard;
+    this.index = index;
+    this.connection = connection;
+    const target = shard.target;
+    const size = shard.plan.size;
+    this.#slotSize = target.messageSize(size);
+    this.#payloadOffset = target.payloadOffset(size);
+    this.#capacity = Math.max(
+      1,
+      Math.floor(SEND_BUFFER_BYTES / this.#slotSize),
+    );
+    if (shard.plan.rate === 0) {
+      this.#capacity = Math.min(this.#capacity, shard.plan.window);
+    }
+    this.#buffer = new Uint8Array(this.#capacity * this.#slotSize);
+    this.#view = new DataView(this.#buffer.buffer);
+    for (let slot = 0; slot < this.#capacity; slot++) {
+      target.writeMessageTemplate(this.#buffer, slot * this.#slotSize, size);
+    }
+  }
+
+  get busy(): boolean {
+    return this.#writing;
+  }
+
+  get active(): boolean {
+    return !this.#failed && this.connection.open;
+  }
+
+  /** Closed loop: one of this publisher's messages came back. */
+  acknowledge(): void {
+    if (this.outstanding > 0) this.outstanding--;
+    if (!this.pumpQueued) {
+      this.pumpQueued = true;
+      this.shard.pumpQueue.push(this);
+    }
+  }
+
+  /** Send what is due, batch by batch, until nothing more is. */
+  async pump(): Promise<void> {
+    if (this.#writing || this.#failed) return;
+    const conn = this.connection.conn;
+    if (conn === null) return;
+    this.#writing = true;
+    try {
+      for (;;) {
+        const count = this.#fill(sharedClockMs());
+        if (count === 0) break;
+        await writeAll(conn, this.#buffer.subarray(0, count * this.#slotSize));
+      }
+    } catch (error) {
+      this.#failed = true;
+      this.shard.countSendFailure(error);
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  /** Fill the send buffer with the messages due now; returns how many. */
+  #fill(now: number): number {
+    const shard = this.shard;
+    const view = this.#view;
+    const slotSize = this.#slotSize;
+    let count: number;
+    let offset = this.#payloadOffset;
+    let sequence = this.nextSequence;
+    if (shard.plan.rate > 0) {
+      if (now < this.firstIntended || now >= shard.sendBacklogUntil) return 0;
+      const due = Math.min(
+        Math.floor((now - this.firstIntended) / this.interval) + 1,
+        this.lastSequence,
+      );
+      count = Math.min(due - sequence, this.#capacity);
+      if (count > 0) {
+        recordMilliseconds(
+          shard.sendLagHistogram,
+          now - (this.firstIntended + sequence * this.interval),
+        );
+      }
+      for (let slot = 0; slot < count; slot++, sequence++) {
+        const intended = this.firstIntended + sequence * this.interval;
+        view.setUint32(offset, this.index, true);
+        view.setUint32(offset + 4, sequence, true);
+        view.setFloat64(offset + 8, intended, true);
+        if (intended >= shard.measureFrom) shard.publishedMeasured++;
+        offset += slotSize;
+      }
+    } else {
+      if (now >= shard.publishUntil || now < shard.loadStart) return 0;
+      count = Math.min(shard.plan.window - this.outstanding, this.#capacity);
+      const measured = now >= shard.measureFrom;
+      for (let slot = 0; slot < count; slot++, sequence++) {
+        view.setUint32(offset, this.index, true);
+        view.setUint32(offset + 4, sequence, true);
+        view.setFloat64(offset + 8, now, true);
+        offset += slotSize;
+      }
+      this.outstanding += count;
+      if (measured) shard.publishedMeasured += count;
+    }
+    if (count <= 0) return 0;
+    this.nextSequence = sequence;
+    shard.sent += count;
+    shard.tickSent += count;
+    return count;
+  }
+}
+
+/**
+ * A worker's connections and publishers, driven by messages from the main
+ * thread: `plan` (connect), `start` (publish on a schedule), `stop`,
+ * `published-totals` (drain), `finish` (report totals and close).
+ */
+export class Shard {
+  readonly plan: ShardPlan;
+  readonly target: Target;
+  /** Size of the publisher index space. */
+  readonly publisherIndexes: number;
+  /** Subscribers a Redis PUBLISH should reach at least. */
+  readonly subscribers: number;
+  /** Issued id of each publisher index, 0 until known. */
+  senderIds: Float64Array;
+  checker: DeliveryChecker | null = null;
+  histogram: Histogram = createHistogram();
+  tickHistogram: Histogram = createHistogram();
+  /** How late each batch left after its first message's intended time. */
+  sendLagHistogram: Histogram = createHistogram();
+  /** Shared-clock time of the read being parsed. */
+  now = 0;
+  loadStart = Infinity;
+  measureFrom = Infinity;
+  publishUntil = Infinity;
+  sendBacklogUntil = Infinity;
+  pumpQueue: Publisher[] = [];
+  sent = 0;
+  publishedMeasured = 0;
+  delivered = 0;
+  deliveredMeasured = 0;
+  payloadBytesMeasured = 0;
+  wireBytes = 0;
+  unexpected = 0;
+  wrongSender = 0;
+  publishReplyMismatches = 0;
+  publishRefusals = 0;
+  tickSent = 0;
+  tickDelivered = 0;
+  tickPayloadBytes = 0;
+  tickWireBytes = 0;
+  tickDisconnects = 0;
+  #post: (message: FromShard) => void;
+  #receivers: Connection[] = [];
+  #idle: Connection[] = [];
+  #publishers: Publisher[] = [];
+  #allConnections: Connection[] = [];
+  #connectHistogram: Histogram = createHistogram();
+  #connectFailures: ConnectFailures = noConnectFailures();
+  #connectFailureSamples: string[] = [];
+  #connected = 0;
+  #serverErrors = new Map<string, number>();
+  #disconnects = new Map<string, number>();
+  #stopping = false;
+  #tick = 0;
+  #tickTimer: ReturnType<typeof setTimeout> | undefined;
+  #ticker: { port: MessagePort; cell: Int32Array } | null = null;
+  #tickerPort: MessagePort | null;
+  #drainTimer: ReturnType<typeof setTimeout> | undefined;
+  #tickCpu = -1;
+  #loadCpu = -1;
+  #published: number[] | null = null;
+  #drained = false;
+
+  /**
+   * @param plan What this worker is to do.
+   * @param post Sends a message to the main thread.
+   * @param tickerPort Open loop: the channel to this shard's ticker thread.
+   */
+  constructor(
+    plan: ShardPlan,
+    post: (message: FromShard) => void,
+    tickerPort: MessagePort | null = null,
+  ) {
+    this.plan = plan;
+    this.#tickerPort = tickerPort;
+    this.#post = post;
+    this.target = targetNamed(plan.target, plan.channel);
+    this.publisherIndexes = plan.publisherIndexes;
+    this.subscribers = plan.clients + plan.idle;
+    this.senderIds = new Float64Array(plan.publisherIndexes);
+  }
+
+  /**
+   * Handle a message from the main thread.
+   *
+   * @param message The message.
+   */
+  handle(message: ToShard): void {
+    switch (message.kind) {
+      case "plan":
+        break;
+      case "start":
+        this.#start(message.schedule);
+        break;
+      case "stop":
+        this.#stopPublishing();
+        break;
+      case "published-totals":
+        this.#published = message.published;
+        this.#checkDrained();
+        break;
+      case "finish":
+        this.#finish();
+        break;
+    }
+  }
+
+  /** Open this worker's connections, then report `connected`. */
+  async connect(): Promise<void> {
+    const plan = this.plan;
+    this.#scheduleTick();
+    for (let index = plan.shard; index < plan.clients; index += plan.shards) {
+      const connection = new Connection(this, Role.Receiver);
+      this.#receivers.push(connection);
+      this.#allConnections.push(connection);
+      if (index < plan.publishers) {
+        const payloadIndex = plan.publisherOffset + index;
+        const writer = this.target.separatePublishConnection
+          ? new Connection(this, Role.PublishOnly)
+          : connection;
+        if (writer !== connection) this.#allConnections.push(writer);
+        const publisher = new Publisher(this, payloadIndex, writer);
+        connection.ackPublisher = publisher;
+        connection.ackIndex = payloadIndex;
+        this.#publishers.push(publisher);
+      }
+    }
+    const totalConnections = plan.clients + plan.idle;
+    for (
+      let index = plan.clients + this.#firstIdleOffset();
+      index < totalConnections;
+      index += plan.shards
+    ) {
+      const connection = new Connection(this, Role.Idle);
+      this.#idle.push(connection);
+      this.#allConnections.push(connection);
+    }
+    const queue = this.#allConnections;
+    let next = 0;
+    const began = sharedClockMs();
+    const rate = plan.connectRate;
+    const runner = async () => {
+      while (next < queue.length && !this.#stopping) {
+        const position = next++;
+        if (rate > 0) {
+          const due = began + (position * 1000) / rate;
+          const wait = due - sharedClockMs();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        }
+        await this.#connectOne(queue[position]);
+      }
+    };
+    const runners: Promise<void>[] = [];
+    if (this.#tickerPort !== null) {
+      runners.push(this.#startTicker(this.#tickerPort));
+    }
+    for (let i = 0; i < Math.min(CONNECT_CONCURRENCY, queue.length); i++) {
+      runners.push(runner());
+    }
+    await Promise.all(runners);
+    // Receivers that joined get checker indexes, in order.
+    let receiver = 0;
+    for (const connection of this.#receivers) {
+      if (connection.isJoined) connection.receiver = receiver++;
+    }
+    const senderIds: [number, number][] = [];
+    if (this.target.stampsSender) {
+      for (const publisher of this.#publishers) {
+        if (publisher.active) {
+          senderIds.push([publisher.index, publisher.connection.id]);
+        }
+      }
+    }
+    this.#post({
+      kind: "connected",
+      connected: this.#connected,
+      failed: queue.length - this.#connected,
+      senderIds,
+    });
+  }
+
+  /** Offset of this shard's first idle connection after the receivers. */
+  #firstIdleOffset(): number {
+    const { clients, shard, shards } = this.plan;
+    return (shard - (clients % shards) + shards) % shards;
+  }
+
+  async #connectOne(connection: Connection): Promise<void> {
+    const plan = this.plan;
+    const began = sharedClockMs();
+    const timeout = plan.connectTimeoutMs;
+    let conn: Deno.TcpConn;
+    try {
+      conn = await connectWithin(plan.hostname, plan.port, timeout);
+    } catch (error) {
+      this.#countConnectFailure(error);
+      return;
+    }
+    connection.attach(conn);
+    try {
+      if (connection.role === Role.PublishOnly) {
+        connection.joined(0);
+      } else {
+        const idleRoom = connection.role === Role.Idle && plan.idleRoom !== ""
+          ? plan.idleRoom
+          : null;
+        const request = this.target.joinRequest(idleRoom ?? undefined);
+        if (request !== null) await writeAll(conn, request);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const remaining = Math.max(1, timeout - (sharedClockMs() - began));
+        await Promise.race([
+          connection.whenJoined(),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () => reject(new ConnectTimeoutError(timeout)),
+              remaining,
+            );
+          }),
+        ]).finally(() => clearTimeout(timer));
+        const move = idleRoom === null
+          ? null
+          : this.target.moveRequest(idleRoom);
+        if (move !== null) await writeAll(conn, move);
+      }
+    } catch (error) {
+      connection.close();
+      this.#countConnectFailure(error);
+      return;
+    }
+    this.#connected++;
+    recordMilliseconds(this.#connectHistogram, sharedClockMs() - began);
+  }
+
+  #countConnectFailure(error: unknown): void {
+    const cause = classifyConnectError(error);
+    this.#connectFailures[cause]++;
+    if (cause === "other" && this.#connectFailureSamples.length < 3) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (!this.#connectFailureSamples.includes(message)) {
+        this.#connectFailureSamples.push(message);
+      }
+    }
+  }
+
+  #start(schedule: LoadSchedule): void {
+    const plan = this.plan;
+    this.loadStart = schedule.start;
+    this.measureFrom = schedule.measureFrom;
+    this.publishUntil = schedule.publishUntil;
+    this.sendBacklogUntil = plan.rate > 0 ? schedule.sendBacklogUntil : 0;
+    for (let index = 0; index < schedule.senderIds.length; index++) {
+      this.senderIds[index] = schedule.senderIds[index];
+    }
+    const receivers = this.#receivers.filter((c) => c.receiver >= 0).length;
+    this.checker = new DeliveryChecker(receivers, plan.publisherIndexes);
+    this.#loadCpu = threadCpuSeconds();
+    const publishers = this.#publishers.filter((p) => p.active);
+    if (plan.rate > 0) {
+      const perPublisher = plan.rate / plan.publishers;
+      const interval = 1000 / perPublisher;
+      for (const publisher of publishers) {
+        const local = publisher.index - plan.publisherOffset;
+        publisher.interval = interval;
+        publisher.firstIntended = schedule.start +
+          (local / plan.publishers) * interval;
+        publisher.lastSequence = Math.max(
+          0,
+          Math.ceil(
+            (schedule.publishUntil - publisher.firstIntended) / interval,
+          ),
+        );
+      }
+      this.#runScheduler();
+    } else {
+      const wait = Math.max(0, schedule.start - sharedClockMs());
+      setTimeout(() => {
+        for (const publisher of publishers) publisher.pump();
+      }, wait);
+    }
+    const untilPublished = Math.max(
+      0,
+      Math.max(schedule.publishUntil, this.sendBacklogUntil) - sharedClockMs(),
+    );
+    // Report what was published once every send is done.
+    setTimeout(() => this.#reportPublishedWhenIdle(), untilPublished);
+    this.#watchBacklog();
+  }
+
+  /**
+   * Open loop: a ticker thread wakes the shard at each message's due time
+   * (or every 0.1 ms at high rates) and each publisher sends what is due.
+   */
+  #runScheduler(): void {
+    const ticker = this.#ticker;
+    if (ticker === null) return;
+    const period = Math.min(
+      MAX_TICK_PERIOD_MS,
+      Math.max(MIN_TICK_PERIOD_MS, 1000 / this.plan.rate),
+    );
+    ticker.port.postMessage(
+      {
+        cells: ticker.cell.buffer as SharedArrayBuffer,
+        start: this.loadStart,
+        period,
+        until: this.sendBacklogUntil,
+      } satisfies TickerPlan,
+    );
+  }
+
+  /**
+   * Open loop: connect to the ticker thread; resolves once it is ready.
+   *
+   * @param port This shard's end of the channel to its ticker.
+   */
+  #startTicker(port: MessagePort): Promise<void> {
+    const publishers = this.#publishers;
+    const cell = new Int32Array(new SharedArrayBuffer(8));
+    const ready = Promise.withResolvers<void>();
+    this.#ticker = { port, cell };
+    port.onmessage = (event: MessageEvent<number>) => {
+      if (event.data === -2) {
+        ready.resolve();
+        return;
+      }
+      if (event.data < 0) {
+        this.#stopTicker();
+        return;
+      }
+      for (const publisher of publishers) {
+        if (
+          publisher.active && !publisher.busy &&
+          publisher.nextSequence < publisher.lastSequence
+        ) {
+          publisher.pump();
+        }
+      }
+      Atomics.store(cell, 1, 0);
+    };
+    return ready.promise;
+  }
+
+  #stopTicker(): void {
+    const ticker = this.#ticker;
+    if (ticker === null) return;
+    this.#ticker = null;
+    Atomics.store(ticker.cell, 0, 1);
+    Atomics.notify(ticker.cell, 0);
+    ticker.port.close();
+  }
+
+  /** Open loop: stop waiting for the backlog once it is all sent. */
+  #watchBacklog(): void {
+    if (this.plan.rate === 0) return;
+    const check = () => {
+      const now = sharedClockMs();
+      if (now < this.publishUntil) {
+        setTimeout(check, Math.max(1, this.publishUntil - now));
+        return;
+      }
+      const done = this.#publishers.every((p) =>
+        !p.active || (p.nextSequence >= p.lastSequence && !p.busy)
+      );
+      if (done) {
+        this.sendBacklogUntil = Math.min(this.sendBacklogUntil, now);
+        this.#reportPublishedWhenIdle();
+      } else if (now < this.sendBacklogUntil) {
+        setTimeout(check, 5);
+      }
+    };
+    setTimeout(check, Math.max(1, this.publishUntil - sharedClockMs()));
+  }
+
+  #stopPublishing(): void {
+    const now = sharedClockMs();
+    if (now >= this.publishUntil) return;
+    this.publishUntil = Math.max(now, this.loadStart);
+    for (const publisher of this.#publishers) {
+      if (publisher.interval > 0) {
+        publisher.lastSequence = Math.min(
+          publisher.lastSequence,
+          Math.max(
+            publisher.nextSequence,
+            Math.ceil(
+              (this.publishUntil - publisher.firstIntended) /
+                publisher.interval,
+            ),
+          ),
+        );
+      }
+    }
+    this.sendBacklogUntil = Math.min(this.sendBacklogUntil, now + 1000);
+    this.#reportPublishedWhenIdle();
+  }
+
+  #reportedPublished = false;
+
+  /** Once no write is in flight, tell the main thread what was published. */
+  #reportPublishedWhenIdle(): void {
+    if (this.#reportedPublished) return;
+    const now = sharedClockMs();
+    if (now < this.publishUntil) {
+      // Timers may fire a fraction of a millisecond early: try again.
+      setTimeout(
+        () => this.#reportPublishedWhenIdle(),
+        this.publishUntil - now + 1,
+      );
+      return;
+    }
+    if (
+      this.plan.rate > 0 && now < this.sendBacklogUntil &&
+      !this.#publishers.every((p) =>
+        !p.active || (p.nextSequence >= p.lastSequence && !p.busy)
+      )
+    ) {
+      return;
+    }
+    if (this.#publishers.some((p) => p.busy)) {
+      setTimeout(() => this.#reportPublishedWhenIdle(), 2);
+      return;
+    }
+    this.#reportedPublished = true;
+    this.#stopTicker();
+    const highestSeen: number[] = [];
+    for (let index = 0; index < this.publisherIndexes; index++) {
+      highestSeen.push(this.checker?.highestSeen(index) ?? 0);
+    }
+    this.#post({
+      kind: "published",
+      published: this.#publishers.map((p) => [p.index, p.nextSequence]),
+      highestSeen,
+    });
+  }
+
+  /** Drain: report `drained` once every open receiver has everything. */
+  #checkDrained(): void {
+    this.#drainTimer = undefined;
+    if (this.#drained || this.#published === null || this.#stopping) return;
+    const checker = this.checker!;
+    const published = this.#published;
+    const complete = this.#receivers.every((connection) =>
+      connection.receiver < 0 || !connection.open ||
+      checker.isComplete(connection.receiver, published)
+    );
+    if (complete) {
+      this.#drained = true;
+      this.#post({ kind: "drained" });
+    } else {
+      this.#drainTimer = setTimeout(
+        () => this.#checkDrained(),
+        DRAIN_CHECK_PERIOD_MS,
+      );
+    }
+  }
+
+  /** Run the publishers whose window opened during the last read. */
+  runPumps(): void {
+    const queue = this.pumpQueue;
+    for (let i = 0; i < queue.length; i++) {
+      const publisher = queue[i];
+      publisher.pumpQueued = false;
+      publisher.pump();
+    }
+    queue.length = 0;
+  }
+
+  /** A connection ended: count it unless the shard is closing. */
+  connectionEnded(
+    connection: Connection,
+    error: unknown,
+    closedReason: string,
+  ): void {
+    if (this.#stopping || !connection.isJoined) return;
+    const reason = error === null ? closedReason : describeDisconnect(error);
+    this.#disconnects.set(reason, (this.#disconnects.get(reason) ?? 0) + 1);
+    this.tickDisconnects++;
+  }
+
+  /** Count a server error message. */
+  countServerError(text: string): void {
+    const key = text.length > 200 ? `${text.slice(0, 200)}…` : text;
+    this.#serverErrors.set(key, (this.#serverErrors.get(key) ?? 0) + 1);
+  }
+
+  /** Count a failed publish write. */
+  countSendFailure(error: unknown): void {
+    const reason = `send failed: ${describeDisconnect(error)}`;
+    this.#disconnects.set(reason, (this.#disconnects.get(reason) ?? 0) + 1);
+  }
+
+  #openConnections(): number {
+    let open = 0;
+    for (const connection of this.#allConnections) {
+      if (connection.open && connection.role !== Role.PublishOnly) open++;
+    }
+    return open;
+  }
+
+  #scheduleTick(): void {
+    const due = this.plan.origin + (this.#tick + 1) * 1000;
+    this.#tickTimer = setTimeout(
+      () => this.#emitTick(),
+      Math.max(0, due - sharedClockMs()),
+    );
+  }
+
+  #emitTick(): void {
+    const cpu = threadCpuSeconds();
+    const report: TickReport = {
+      tick: this.#tick,
+      connections: this.#openConnections(),
+      sent: this.tickSent,
+      delivered: this.tickDelivered,
+      payloadBytes: this.tickPayloadBytes,
+      wireBytes: this.tickWireBytes,
+      histogram: encodeHistogram(this.tickHistogram),
+      cpuSeconds: cpu < 0 || this.#tickCpu < 0 ? -1 : cpu - this.#tickCpu,
+      disconnects: this.tickDisconnects,
+    };
+    this.#tickCpu = cpu;
+    this.tickSent = 0;
+    this.tickDelivered = 0;
+    this.tickPayloadBytes = 0;
+    this.tickWireBytes = 0;
+    this.tickDisconnects = 0;
+    this.tickHistogram.reset();
+    this.#tick++;
+    this.#post({ kind: "tick", report });
+    if (!this.#stopping) this.#scheduleTick();
+  }
+
+  #finish(): void {
+    const cpu = threadCpuSeconds();
+    this.#stopping = true;
+    this.#stopTicker();
+    for (const timer of [this.#tickTimer, this.#drainTimer]) {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+    const published = this.#published ?? [];
+    const checker = this.checker;
+    const receivers = checker?.receivers ?? 0;
+    let publishedTotal = 0;
+    for (const count of published) publishedTotal += count;
+    const totals: ShardTotals = {
+      connected: this.#connected,
+      connectHistogram: encodeHistogram(this.#connectHistogram),
+      connectFailures: this.#connectFailures,
+      connectFailureSamples: this.#connectFailureSamples,
+      histogram: encodeHistogram(this.histogram),
+      sendLagHistogram: encodeHistogram(this.sendLagHistogram),
+      published: this.sent,
+      publishedMeasured: this.publishedMeasured,
+      unsent: this.#publishers.reduce(
+        (sum, p) => sum + Math.max(0, p.lastSequence - p.nextSequence),
+        0,
+      ),
+      delivered: this.delivered,
+      deliveredMeasured: this.deliveredMeasured,
+      payloadBytesMeasured: this.payloadBytesMeasured,
+      wireBytes: this.wireBytes,
+      expected: publishedTotal * receivers,
+      lost: checker?.lost(published) ?? 0,
+      duplicates: checker?.duplicates ?? 0,
+      reordered: checker?.reordered ?? 0,
+      unexpected: this.unexpected,
+      wrongSender: this.wrongSender,
+      serverErrors: Object.fromEntries(this.#serverErrors),
+      disconnects: Object.fromEntries(this.#disconnects),
+      cpuSeconds: cpu < 0 || this.#loadCpu < 0 ? -1 : cpu - this.#loadCpu,
+      publishReplyMismatches: this.publishReplyMismatches,
+      publishRefusals: this.publishRefusals,
+    };
+    for (const connection of this.#allConnections) connection.close();
+    this.histogram.destroy();
+    this.tickHistogram.destroy();
+    this.sendLagHistogram.destroy();
+    this.#connectHistogram.destroy();
+    this.#post({ kind: "totals", totals });
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * The wire formats the load generator can drive: hubbub's own (also the
+ * original Rust server's) and Redis pub/sub, for comparison.
+ *
+ * @module
+ */
+
+import { hubbubTarget } from "./hubbub.ts";
+import { redisTarget } from "./redis.ts";
+import type { Target } from "./target.ts";
+
+export { hubbubTarget } from "./hubbub.ts";
+export { redisTarget } from "./redis.ts";
+export { ProtocolError, type StreamSink, type Target } from "./target.ts";
+
+/** The names `--target` accepts. */
+export const TARGET_NAMES = ["hubbub", "redis"] as const;
+
+/** One of {@linkcode TARGET_NAMES}. */
+export type TargetName = typeof TARGET_NAMES[number];
+
+/**
+ * The target of a name.
+ *
+ * @param name `hubbub` or `redis`.
+ * @param channel The Redis channel (ignored for hubbub).
+ * @returns The target.
+ * @throws {RangeError} For an unknown name.
+ */
+export function targetNamed(name: string, channel: string): Target {
+  switch (name) {
+    case "hubbub":
+      return hubbubTarget;
+    case "redis":
+      return redisTarget(channel);
+    default:
+      throw new RangeError(`Unknown target '${name}'`);
+  }
+}

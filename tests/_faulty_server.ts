@@ -1,0 +1,164 @@
+/**
+ * A deliberately faulty chat server for testing the load generator: it
+ * speaks the hubbub protocol (issues ids, relays CHAT to every client, the
+ * sender included, stamped with the sender's id) but breaks one promise in a
+ * countable way, so a test can check that the generator reports exactly
+ * that.
+ */
+
+import { encodeFrame, FrameReader, Tag } from "../protocol/mod.ts";
+
+/** How the server misbehaves. */
+export type Fault =
+  /** Relay every CHAT faithfully (a control). */
+  | "none"
+  /** Drop every 10th delivery to each client. */
+  | "drop-every-10th"
+  /**
+   * Hold back every 10th delivery to each client and send it after the next
+   * one (or after 100 ms when no next one comes).
+   */
+  | "reorder-every-10th"
+  /** Send every 10th delivery to each client twice. */
+  | "duplicate-every-10th"
+  /** Stamp every CHAT with a sender id one too high. */
+  | "wrong-sender";
+
+/** A running faulty server. */
+export interface FaultyServer {
+  /** The port it listens on (127.0.0.1). */
+  port: number;
+  /** Stop listening and close every connection. */
+  close(): Promise<void>;
+}
+
+const HELD_MESSAGE_FLUSH_MS = 100;
+
+class FaultyClient {
+  readonly id: number;
+  readonly conn: Deno.Conn;
+  deliveries = 0;
+  held: Uint8Array | null = null;
+  heldTimer: ReturnType<typeof setTimeout> | undefined;
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(id: number, conn: Deno.Conn) {
+    this.id = id;
+    this.conn = conn;
+  }
+
+  send(bytes: Uint8Array): void {
+    const conn = this.conn;
+    this.#writing = this.#writing.then(async () => {
+      let offset = 0;
+      while (offset < bytes.length) {
+        offset += await conn.write(bytes.subarray(offset));
+      }
+    }).catch(() => {});
+  }
+}
+
+/**
+ * Start a faulty server on an ephemeral port of 127.0.0.1.
+ *
+ * @param fault The misbehaviour.
+ * @returns The server.
+ */
+export function startFaultyServer(fault: Fault): FaultyServer {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const clients = new Set<FaultyClient>();
+  const tasks: Promise<void>[] = [];
+  let nextId = 1;
+
+  const deliver = (client: FaultyClient, frame: Uint8Array) => {
+    client.deliveries++;
+    const tenth = client.deliveries % 10 === 0;
+    switch (fault) {
+      case "drop-every-10th":
+        if (!tenth) client.send(frame);
+        return;
+      case "duplicate-every-10th":
+        client.send(frame);
+        if (tenth) client.send(frame);
+        return;
+      case "reorder-every-10th": {
+        const held = client.held;
+        if (held !== null) {
+          clearTimeout(client.heldTimer);
+          client.held = null;
+          client.send(frame);
+          client.send(held);
+          return;
+        }
+        if (tenth) {
+          client.held = frame;
+          client.heldTimer = setTimeout(() => {
+            if (client.held !== null) client.send(client.held);
+            client.held = null;
+          }, HELD_MESSAGE_FLUSH_MS);
+          return;
+        }
+        client.send(frame);
+        return;
+      }
+      default:
+        client.send(frame);
+    }
+  };
+
+  const serve = async (client: FaultyClient) => {
+    client.send(encodeFrame(Tag.ISSUE_ID, client.id));
+    const reader = new FrameReader();
+    const buffer = new Uint8Array(16 * 1024);
+    try {
+      for (;;) {
+        const count = await client.conn.read(buffer);
+        if (count === null) break;
+        reader.push(buffer.subarray(0, count));
+        for (let frame = reader.next(); frame; frame = reader.next()) {
+          if (frame.tag !== Tag.CHAT) continue;
+          const sender = fault === "wrong-sender" ? client.id + 1 : client.id;
+          const relayed = encodeFrame(Tag.CHAT, sender, frame.body);
+          for (const member of clients) deliver(member, relayed);
+        }
+      }
+    } catch {
+      // Connection broken: drop the client.
+    }
+    clients.delete(client);
+    clearTimeout(client.heldTimer);
+    try {
+      client.conn.close();
+    } catch {
+      // Already closed.
+    }
+  };
+
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) {
+        const client = new FaultyClient(nextId++, conn);
+        clients.add(client);
+        tasks.push(serve(client));
+      }
+    } catch {
+      // Listener closed.
+    }
+  })();
+
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    async close() {
+      listener.close();
+      await accepting;
+      for (const client of clients) {
+        try {
+          client.conn.close();
+        } catch {
+          // Already closed.
+        }
+      }
+      await Promise.all(tasks);
+    },
+  };
+}

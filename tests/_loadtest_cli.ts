@@ -1,0 +1,77 @@
+/**
+ * Run `client/loadtest/main.ts` as a real subprocess, the way
+ * `deno task loadtest` does, and collect its exit code, output and JSON.
+ */
+
+import type { LoadTestResult } from "../client/loadtest/mod.ts";
+
+const LOADTEST_MAIN =
+  new URL("../client/loadtest/main.ts", import.meta.url).pathname;
+
+/** What a load generator run left behind. */
+export interface LoadtestRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** The `--json` output, when the run wrote one. */
+  result: LoadTestResult | null;
+  /** Where `--json` and `--report` went. */
+  directory: string;
+}
+
+/**
+ * Run the load generator with `args`, adding `--json` into a fresh temporary
+ * directory unless `json: false`.
+ *
+ * @param args The command-line arguments.
+ * @param options `json: false` to leave out `--json`.
+ */
+export async function runLoadtestCli(
+  args: string[],
+  options: { json?: boolean } = {},
+): Promise<LoadtestRun> {
+  const directory = await Deno.makeTempDir({ prefix: "hubbub-loadtest-" });
+  const jsonPath = `${directory}/result.json`;
+  const withJson = options.json ?? true;
+  const command = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-write",
+      "--allow-sys",
+      LOADTEST_MAIN,
+      ...args,
+      ...(withJson ? ["--json", jsonPath] : []),
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  });
+  const output = await command.output();
+  const decoder = new TextDecoder();
+  let result: LoadTestResult | null = null;
+  if (withJson) {
+    try {
+      result = JSON.parse(await Deno.readTextFile(jsonPath));
+    } catch {
+      result = null;
+    }
+  }
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+    result,
+    directory,
+  };
+}
+
+/** A port on 127.0.0.1 that nothing listens on (just released). */
+export function closedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}

@@ -1,0 +1,482 @@
+import assert from "node:assert/strict";
+import {
+  DeliveryChecker,
+  loadtestCommand,
+  type LoadTestResult,
+} from "../client/loadtest/mod.ts";
+import { startFaultyServer } from "./_faulty_server.ts";
+import { closedPort, runLoadtestCli } from "./_loadtest_cli.ts";
+import { spawnServer } from "./_server.ts";
+
+/** A short open-loop run: 20 clients, 5 publishers, 2 s measured. */
+const SHORT_RUN = [
+  "--clients",
+  "20",
+  "--publishers",
+  "5",
+  "--rate",
+  "500",
+  "--duration",
+  "2",
+  "--warmup",
+  "0.5",
+  "--drain",
+  "2",
+];
+
+function assertOrdered(values: number[], what: string): void {
+  for (let i = 1; i < values.length; i++) {
+    assert.ok(values[i - 1] <= values[i], `${what} out of order: ${values}`);
+  }
+}
+
+/** Every field the --json output documents, as dotted paths. */
+const DOCUMENTED_FIELDS = [
+  "tool",
+  "formatVersion",
+  "startedAt",
+  "options.target",
+  "options.clients",
+  "options.publishers",
+  "options.rate",
+  "options.window",
+  "options.size",
+  "options.durationSeconds",
+  "options.warmupSeconds",
+  "options.drainSeconds",
+  "options.workers",
+  "connections.requested",
+  "connections.opened",
+  "connections.failed",
+  "connections.failures.refused",
+  "connections.failures.timedOut",
+  "connections.failures.tooManyOpenFiles",
+  "connections.failures.addressNotAvailable",
+  "connections.failures.rejected",
+  "connections.failures.other",
+  "connections.failureText",
+  "connections.connectTimeMs.p50",
+  "connections.connectTimeMs.p99",
+  "connections.connectTimeMs.max",
+  "connections.connectPhaseSeconds",
+  "throughput.mode",
+  "throughput.measuredSeconds",
+  "throughput.published",
+  "throughput.publishedMeasured",
+  "throughput.publishedPerSecond",
+  "throughput.deliveredMeasured",
+  "throughput.deliveriesPerSecond",
+  "throughput.payloadBytesPerSecond",
+  "throughput.wireBytesPerSecond",
+  "throughput.unsent",
+  "sendLagMs.p99",
+  "latencyMs.count",
+  "latencyMs.p50",
+  "latencyMs.p90",
+  "latencyMs.p99",
+  "latencyMs.p99_9",
+  "latencyMs.max",
+  "latencyMs.mean",
+  "latencyDistribution",
+  "latencyHistogram",
+  "delivery.expected",
+  "delivery.delivered",
+  "delivery.lost",
+  "delivery.duplicates",
+  "delivery.reordered",
+  "delivery.unexpected",
+  "delivery.wrongSender",
+  "errors.serverErrors",
+  "errors.disconnects",
+  "errors.disconnectCount",
+  "generator.workers",
+  "generator.cpuSeconds",
+  "generator.wallSeconds",
+  "generator.cores",
+  "generator.workerBusy",
+  "generator.limitedByGenerator",
+  "timeline",
+  "verdict.passed",
+  "verdict.failures",
+];
+
+function fieldAt(result: unknown, path: string): unknown {
+  let value = result as Record<string, unknown> | undefined;
+  for (const key of path.split(".")) {
+    value = value?.[key] as Record<string, unknown> | undefined;
+  }
+  return value;
+}
+
+Deno.test("Loadtest: a short run against our server reports zero loss and sensible figures", async () => {
+  const server = await spawnServer(["--quiet", "--max-msgs-per-sec", "0"]);
+  try {
+    const run = await runLoadtestCli([
+      ...SHORT_RUN,
+      "--port",
+      `${server.port}`,
+    ]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const result = run.result!;
+    assert.equal(result.connections.opened, 20);
+    assert.equal(result.delivery.lost, 0);
+    assert.equal(result.delivery.duplicates, 0);
+    assert.equal(result.delivery.reordered, 0);
+    assert.equal(result.delivery.wrongSender, 0);
+    assert.equal(result.delivery.expected, result.throughput.published * 20);
+    assert.equal(result.delivery.delivered, result.delivery.expected);
+    assert.equal(
+      result.throughput.deliveredMeasured,
+      result.throughput.publishedMeasured * 20,
+    );
+    assert.ok(result.throughput.publishedPerSecond > 0);
+    assert.ok(result.latencyMs.count > 0);
+    assert.ok(result.latencyMs.p50 > 0);
+    const { p50, p90, p99, p99_9, max } = result.latencyMs;
+    assertOrdered([p50, p90, p99, p99_9, max], "latency percentiles");
+    assert.ok(result.timeline.length >= 2);
+    assert.ok(result.generator.cpuSeconds > 0);
+    assert.match(run.stdout, /PASSED/);
+    assert.match(run.stdout, /lost +0/);
+    // The progress lines went to stderr, one per second (not a terminal).
+    assert.match(
+      run.stderr,
+      /connections=20 sent\/s=\S+ delivered\/s=\S+ p99=/,
+    );
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("Loadtest: --json output parses and holds every documented field; --report is a self-contained page", async () => {
+  const server = await spawnServer(["--quiet", "--max-msgs-per-sec", "0"]);
+  try {
+    const directory = await Deno.makeTempDir();
+    const report = `${directory}/report.html`;
+    const run = await runLoadtestCli([
+      ...SHORT_RUN,
+      "--port",
+      `${server.port}`,
+      "--report",
+      report,
+    ]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const result = run.result as LoadTestResult;
+    for (const path of DOCUMENTED_FIELDS) {
+      assert.notEqual(fieldAt(result, path), undefined, `missing ${path}`);
+    }
+    const second = result.timeline.find((entry) => entry.phase === "measure")!;
+    for (
+      const key of [
+        "second",
+        "connections",
+        "sent",
+        "delivered",
+        "payloadBytes",
+        "latencyMs",
+        "generatorCores",
+      ]
+    ) {
+      assert.ok(key in second, `timeline entry lacks ${key}`);
+    }
+    const page = await Deno.readTextFile(report);
+    assert.match(page, /^<!doctype html>/i);
+    assert.match(page, /<svg/);
+    assert.doesNotMatch(page, /<script[^>]+src=|<link[^>]+href=|https?:\/\//);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("Loadtest: reports exactly the deliveries a faulty server drops, and exits non-zero", async () => {
+  const server = startFaultyServer("drop-every-10th");
+  try {
+    const run = await runLoadtestCli([
+      ...SHORT_RUN,
+      "--port",
+      `${server.port}`,
+      "--drain",
+      "1",
+    ]);
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    const result = run.result!;
+    const published = result.throughput.published;
+    assert.ok(published > 0);
+    // Every client gets every message but every 10th one.
+    assert.equal(result.delivery.lost, 20 * Math.floor(published / 10));
+    assert.equal(result.delivery.duplicates, 0);
+    assert.equal(result.delivery.reordered, 0);
+    assert.equal(result.verdict.passed, false);
+    assert.match(run.stdout, /FAILED: \d+ deliveries lost/);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("Loadtest: reports exactly the reordering and duplicates of a faulty server", async () => {
+  for (const fault of ["reorder-every-10th", "duplicate-every-10th"] as const) {
+    const server = startFaultyServer(fault);
+    try {
+      const run = await runLoadtestCli([
+        "--port",
+        `${server.port}`,
+        "--clients",
+        "10",
+        "--publishers",
+        "1",
+        "--rate",
+        "200",
+        "--duration",
+        "1",
+        "--warmup",
+        "0",
+        "--drain",
+        "1",
+      ]);
+      assert.equal(run.code, 1, run.stdout + run.stderr);
+      const result = run.result!;
+      const published = result.throughput.published;
+      assert.ok(published > 10);
+      assert.equal(result.delivery.lost, 0);
+      if (fault === "reorder-every-10th") {
+        // The held 10th message goes out after the 11th.
+        assert.equal(
+          result.delivery.reordered,
+          10 * Math.floor((published - 1) / 10),
+        );
+        assert.equal(result.delivery.duplicates, 0);
+        assert.match(run.stdout, /deliveries out of order/);
+      } else {
+        assert.equal(
+          result.delivery.duplicates,
+          10 * Math.floor(published / 10),
+        );
+        assert.equal(result.delivery.reordered, 0);
+        assert.match(run.stdout, /deliveries duplicated/);
+      }
+    } finally {
+      await server.close();
+    }
+  }
+});
+
+Deno.test("Loadtest: a sender id stamped wrong is reported", async () => {
+  const server = startFaultyServer("wrong-sender");
+  try {
+    const run = await runLoadtestCli([
+      ...SHORT_RUN,
+      "--port",
+      `${server.port}`,
+      "--duration",
+      "1",
+      "--warmup",
+      "0",
+    ]);
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    const result = run.result!;
+    assert.equal(result.delivery.lost, 0);
+    assert.equal(result.delivery.wrongSender, result.delivery.delivered);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("Loadtest: the open-loop scheduler keeps the requested rate over a 3 s run", async () => {
+  const server = await spawnServer(["--quiet", "--max-msgs-per-sec", "0"]);
+  try {
+    const run = await runLoadtestCli([
+      "--port",
+      `${server.port}`,
+      "--clients",
+      "10",
+      "--publishers",
+      "7",
+      "--rate",
+      "1500",
+      "--duration",
+      "3",
+      "--warmup",
+      "0.5",
+      "--drain",
+      "2",
+    ]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const { throughput } = run.result!;
+    const ratio = throughput.publishedPerSecond / 1500;
+    assert.ok(Math.abs(ratio - 1) < 0.03, `rate ratio ${ratio}`);
+    assert.equal(throughput.unsent, 0);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("Loadtest: closed loop over two workers merges the figures exactly", async () => {
+  const server = await spawnServer(["--quiet", "--max-msgs-per-sec", "0"]);
+  try {
+    const run = await runLoadtestCli([
+      "--port",
+      `${server.port}`,
+      "--clients",
+      "30",
+      "--publishers",
+      "4",
+      "--rate",
+      "0",
+      "--window",
+      "8",
+      "--workers",
+      "2",
+      "--duration",
+      "1",
+      "--warmup",
+      "0.5",
+    ]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const result = run.result!;
+    assert.equal(result.throughput.mode, "closed");
+    assert.equal(result.generator.workers, 2);
+    assert.equal(result.delivery.lost, 0);
+    assert.equal(result.delivery.delivered, result.throughput.published * 30);
+    assert.equal(result.latencyMs.count, result.throughput.deliveredMeasured);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("Loadtest: drives Redis pub/sub through the redis target", async (t) => {
+  const redis = await startRedis();
+  if (redis === null) {
+    t.step({ name: "redis-server is not installed", ignore: true, fn() {} });
+    return;
+  }
+  try {
+    const run = await runLoadtestCli([
+      "--target",
+      "redis",
+      "--port",
+      `${redis.port}`,
+      "--clients",
+      "20",
+      "--publishers",
+      "3",
+      "--rate",
+      "300",
+      "--duration",
+      "1",
+      "--warmup",
+      "0.2",
+    ]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const result = run.result!;
+    assert.equal(result.connections.opened, 23);
+    assert.equal(result.delivery.lost, 0);
+    assert.equal(result.delivery.delivered, result.throughput.published * 20);
+    assert.equal(result.delivery.publishReplyMismatches, 0);
+  } finally {
+    await redis.stop();
+  }
+});
+
+Deno.test("Loadtest: --help documents every flag", async () => {
+  const run = await runLoadtestCli(["--help"], { json: false });
+  assert.equal(run.code, 0);
+  for (const name of Object.keys(loadtestCommand.options)) {
+    assert.match(run.stdout, new RegExp(`--${name}\\b`), `--${name}`);
+  }
+  assert.match(run.stdout, /Exit status/);
+});
+
+Deno.test("Loadtest: bad flags give one clear line and exit 2", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--clients", "many"], /--clients needs a whole number/],
+    [["--size", "8"], /--size must be at least 16/],
+    [["--size", "489"], /--size must be at most 488/],
+    [["--clients", "5", "--publishers", "6"], /cannot exceed --clients/],
+    [["--target", "kafka"], /--target must be one of hubbub, redis/],
+    [["--frobnicate"], /Unknown option '--frobnicate'/],
+  ];
+  for (const [args, message] of cases) {
+    const run = await runLoadtestCli(args, { json: false });
+    assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
+    const lines = run.stderr.trim().split("\n");
+    assert.equal(lines.length, 1, run.stderr);
+    assert.match(lines[0], message);
+  }
+});
+
+Deno.test("Loadtest: a refused connection is reported in plain words, without a stack trace", async () => {
+  const run = await runLoadtestCli([
+    "--port",
+    `${closedPort()}`,
+    "--clients",
+    "5",
+    "--publishers",
+    "1",
+    "--quiet",
+  ], { json: false });
+  assert.equal(run.code, 1);
+  const lines = run.stderr.trim().split("\n");
+  assert.equal(lines.length, 1, run.stderr);
+  assert.match(lines[0], /Cannot connect to 127\.0\.0\.1:\d+: 5 refused/);
+});
+
+Deno.test("DeliveryChecker: counts loss, duplicates and reordering exactly", () => {
+  const checker = new DeliveryChecker(2, 2);
+  for (const sequence of [0, 1, 2, 3, 4]) checker.record(0, 0, sequence);
+  for (const sequence of [0, 2, 1, 1, 5]) checker.record(0, 1, sequence);
+  for (const sequence of [0, 1]) checker.record(1, 0, sequence);
+  assert.equal(checker.duplicates, 1);
+  assert.equal(checker.reordered, 1);
+  assert.equal(checker.missing, 2); // 3 and 4 from publisher 1 to receiver 0
+  // 6 published by each: receiver 0 lacks 5 from p0 and 3, 4 from p1;
+  // receiver 1 lacks 2..5 from p0 and all 6 from p1.
+  assert.equal(checker.lost([6, 6]), 1 + 2 + 4 + 6);
+  assert.equal(checker.isComplete(0, [5, 6]), false);
+  assert.equal(checker.highestSeen(1), 6);
+});
+
+async function startRedis(): Promise<
+  { port: number; stop: () => Promise<void> } | null
+> {
+  let child: Deno.ChildProcess;
+  const port = closedPort();
+  try {
+    child = new Deno.Command("redis-server", {
+      args: [
+        "--port",
+        `${port}`,
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+      ],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+  } catch {
+    return null;
+  }
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  const deadline = Date.now() + 10_000;
+  while (!/Ready to accept connections/.test(seen) && Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    seen += value;
+  }
+  const draining = (async () => {
+    while (!(await reader.read()).done) {
+      // Discard the rest of the log.
+    }
+  })();
+  return {
+    port,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+      await draining;
+    },
+  };
+}
