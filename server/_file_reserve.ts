@@ -14,6 +14,11 @@ export class FileReserve {
     this.restore();
   }
 
+  /** True when every descriptor of the reserve is held. */
+  get full(): boolean {
+    return this.#files.length === this.#size;
+  }
+
   /** Number of descriptors held now. */
   get held(): number {
     return this.#files.length;

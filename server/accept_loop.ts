@@ -45,6 +45,11 @@ export async function acceptConnections(
   const reserve = new FileReserve(RESERVED_FILES);
   let backoff = 0;
   let failures = 0;
+  const recovered = () => {
+    logger.warn("Accepting again", { failed_accepts: failures });
+    failures = 0;
+    backoff = 0;
+  };
   try {
     while (!signal.aborted) {
       let conn: Deno.Conn;
@@ -63,7 +68,7 @@ export async function acceptConnections(
           );
         }
         if (outOfFiles && reserve.release()) {
-          await refuseOne(listener, handlers, reserve);
+          if (await acceptAtCap(listener, handlers, reserve)) recovered();
           continue;
         }
         backoff = Math.min(
@@ -77,11 +82,7 @@ export async function acceptConnections(
         }
         continue;
       }
-      if (failures > 0) {
-        logger.warn("Accepting again", { failed_accepts: failures });
-        failures = 0;
-        backoff = 0;
-      }
+      if (failures > 0) recovered();
       handlers.onConnection(conn);
     }
   } finally {
@@ -89,18 +90,36 @@ export async function acceptConnections(
   }
 }
 
-/** With one reserved descriptor given back, accept and refuse a connection. */
-async function refuseOne(
+/**
+ * With one reserved descriptor given back, accept the next connection. If
+ * descriptors have been freed meanwhile (the reserve fills up again), it is
+ * served as usual; otherwise it is refused.
+ *
+ * @returns `true` when the connection was served.
+ */
+async function acceptAtCap(
   listener: Deno.Listener,
   handlers: AcceptHandlers,
   reserve: FileReserve,
-): Promise<void> {
+): Promise<boolean> {
+  let conn: Deno.Conn;
   try {
-    const conn = await listener.accept();
+    conn = await listener.accept();
+  } catch {
+    // The listener closed: nothing to accept.
+    reserve.restore();
+    return false;
+  }
+  reserve.restore();
+  if (reserve.full) {
+    handlers.onConnection(conn);
+    return true;
+  }
+  try {
     await handlers.onRefused(conn);
   } catch {
-    // The listener closed, or the newcomer left first: nothing to refuse.
-  } finally {
-    reserve.restore();
+    // The newcomer left first: nothing more to tell it.
   }
+  reserve.restore();
+  return false;
 }

@@ -18,6 +18,8 @@ export const DisconnectReason = {
   ServerFull: "server_full",
   /** The server shut down. */
   Shutdown: "shutdown",
+  /** A bug in the server; the client was dropped so that others carry on. */
+  InternalError: "internal_error",
 } as const;
 
 /** One of the values of {@linkcode DisconnectReason}. */

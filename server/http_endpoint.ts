@@ -1,4 +1,6 @@
+import { setTimeout as delay } from "node:timers/promises";
 import type { Hub } from "./hub.ts";
+import type { Logger } from "./logger.ts";
 import { formatMetrics } from "./prometheus.ts";
 import { collectStats } from "./stats.ts";
 
@@ -8,8 +10,8 @@ export interface HttpEndpointOptions {
   hostname: string;
   /** Port; 0 picks a free one. */
   port: number;
-  /** The chat listener's address, reported by `/healthz`. */
-  listenAddress?: string;
+  /** Where to log restarts of the listener. */
+  logger?: Logger;
 }
 
 /** A running HTTP endpoint. */
@@ -83,11 +85,19 @@ export function handleHttpRequest(hub: Hub, request: Request): Response {
   }
 }
 
+/** Longest pause before the HTTP listener is started again, in ms. */
+const MAX_RESTART_BACKOFF_MS = 1000;
+
 /**
  * Serve the hub's health, metrics and stats over HTTP (`Deno.serve`).
  *
+ * `Deno.serve` stops for good when its accept fails (for example when the
+ * process is out of file descriptors). The endpoint then logs a warning and
+ * starts listening again on the same port, backing off from 10 ms to 1 s,
+ * so a scrape at the descriptor cap never takes the chat server down.
+ *
  * @param hub The hub to report on.
- * @param options Address to listen on.
+ * @param options Address to listen on, and where to log restarts.
  * @returns The running endpoint.
  * @throws {Deno.errors.AddrInUse} When the port is taken.
  */
@@ -95,12 +105,51 @@ export function startHttpEndpoint(
   hub: Hub,
   options: HttpEndpointOptions,
 ): HttpEndpoint {
-  const server = Deno.serve(
-    { hostname: options.hostname, port: options.port, onListen: () => {} },
-    (request) => handleHttpRequest(hub, request),
-  );
+  const handler = (request: Request) => handleHttpRequest(hub, request);
+  const listen = (port: number) =>
+    Deno.serve(
+      { hostname: options.hostname, port, onListen: () => {} },
+      handler,
+    );
+  let server = listen(options.port);
+  const address = server.addr as Deno.NetAddr;
+  let closing = false;
+  const stopped = new AbortController();
+  const running = (async () => {
+    let backoff = 0;
+    for (;;) {
+      try {
+        await server.finished;
+        return;
+      } catch (error) {
+        if (closing) return;
+        options.logger?.warn("HTTP listener failed; starting it again", {
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+      for (;;) {
+        backoff = Math.min(
+          backoff === 0 ? 10 : backoff * 2,
+          MAX_RESTART_BACKOFF_MS,
+        );
+        try {
+          await delay(backoff, undefined, { signal: stopped.signal });
+          server = listen(address.port);
+          backoff = 0;
+          break;
+        } catch {
+          if (closing) return;
+        }
+      }
+    }
+  })();
   return {
-    address: server.addr as Deno.NetAddr,
-    close: () => server.shutdown(),
+    address,
+    async close() {
+      closing = true;
+      stopped.abort();
+      await server.shutdown().catch(() => {});
+      await running;
+    },
   };
 }

@@ -113,6 +113,8 @@ export class Hub {
   #logger: Logger;
   #clients = new Map<number, Client>();
   #awaitingAuth = new Set<Client>();
+  /** Dropped clients whose last frames are still leaving. */
+  #closing = new Set<Client>();
   #nicknames = new Map<string, Client>();
   #rooms = new RoomDirectory();
   #nextId = 1;
@@ -171,7 +173,13 @@ export class Hub {
         if (batch === null) return;
         const started = performance.now();
         this.#now = started;
-        for (let i = 0; i < batch.length; i++) this.#handle(batch[i]);
+        for (let i = 0; i < batch.length; i++) {
+          try {
+            this.#handle(batch[i]);
+          } catch (error) {
+            this.#onInternalError(batch[i], error);
+          }
+        }
         this.#flushWriters();
         metrics.batches++;
         metrics.events += batch.length;
@@ -210,6 +218,27 @@ export class Hub {
       case "shutdown":
         this.#onShutdown(event.reason, event.graceMs, event.done);
         break;
+    }
+  }
+
+  /**
+   * A bug surfaced while handling an event: log it with its stack, and drop
+   * the client concerned so that the hub itself carries on.
+   */
+  #onInternalError(event: HubEvent, error: unknown): void {
+    this.#logger.error("Internal error", {
+      event: event.kind,
+      error: error instanceof Error
+        ? error.stack ?? error.message
+        : String(error),
+    });
+    if ("client" in event) {
+      this.#drop(event.client, {
+        reason: DisconnectReason.InternalError,
+        detail: "internal error",
+        error: "internal server error",
+        warn: true,
+      });
     }
   }
 
@@ -299,8 +328,12 @@ export class Hub {
           runStart = -1;
           runFrames = 0;
         }
-        if (tag === Tag.CHAT) {
-          this.#onRateLimited(client);
+        if (
+          tag === Tag.CHAT ||
+          (rateLimit !== null && isRateLimitedRequest(tag) &&
+            !rateLimit.take(now))
+        ) {
+          this.#onRateLimited(client, tag);
         } else {
           this.#onControlFrame(
             client,
@@ -425,6 +458,14 @@ export class Hub {
       return;
     }
     const old = client.nickname;
+    if (old === nickname) {
+      // Unchanged: confirm to the client alone.
+      this.#send(
+        client,
+        this.#presenceFrame("nick", client, client.room!.name, old),
+      );
+      return;
+    }
     if (old !== null) this.#nicknames.delete(old.toLowerCase());
     this.#nicknames.set(key, client);
     client.nickname = nickname;
@@ -438,9 +479,13 @@ export class Hub {
     });
   }
 
-  /** Whether join/leave/nick changes in `room` are announced to all members. */
-  #announces(room: Room): boolean {
-    return room.size <= this.#options.presenceMaxMembers;
+  /**
+   * Whether join/leave/nick changes in `room` are announced to all members.
+   * A leave counts the leaver, so members hear a leave exactly when they
+   * heard the join.
+   */
+  #announces(room: Room, leaving = 0): boolean {
+    return room.size + leaving <= this.#options.presenceMaxMembers;
   }
 
   #presenceFrame(
@@ -470,7 +515,10 @@ export class Hub {
   /** Take a client out of its room and announce it to those who stay. */
   #exit(client: Client): void {
     const room = this.#rooms.leave(client);
-    if (room !== null && room.size > 0 && this.#announces(room)) {
+    if (
+      room !== null && room.size > 0 && !this.#stopping &&
+      this.#announces(room, 1)
+    ) {
       this.#deliver(room, this.#presenceFrame("leave", client, room.name), 1);
     }
   }
@@ -493,14 +541,15 @@ export class Hub {
     this.#send(client, encodeFrame(tag, 0));
   }
 
-  #onRateLimited(client: Client): void {
+  /** Count a frame dropped by the rate limit; tell the client once a second. */
+  #onRateLimited(client: Client, tag: number): void {
     client.rateLimitedFrames++;
     this.metrics.rateLimitedFrames++;
     if (this.#now - client.lastRateNoticeAt >= 1000) {
       client.lastRateNoticeAt = this.#now;
       this.#refuse(
         client,
-        Tag.CHAT,
+        tag,
         `rate limit of ${this.#options.maxMessagesPerSecond} messages per second exceeded; messages dropped`,
       );
     }
@@ -651,12 +700,21 @@ export class Hub {
     } else {
       if (farewell.discardQueued) writer.discardQueued();
       if (farewell.error !== undefined) {
-        writer.appendControl(encodeFrame(Tag.ERROR, 0, farewell.error));
+        this.#sendLast(client, encodeFrame(Tag.ERROR, 0, farewell.error));
       }
       if (farewell.close !== undefined) {
-        writer.appendControl(encodeFrame(Tag.CLOSE, client.id, farewell.close));
+        this.#sendLast(
+          client,
+          encodeFrame(Tag.CLOSE, client.id, farewell.close),
+        );
       }
       writer.closeWhenFlushed(farewell.lingerMs ?? this.#options.lingerMs);
+      if (!writer.closed) {
+        // Its last frames are still leaving: shutdown must wait for them too.
+        const closing = this.#closing;
+        closing.add(client);
+        writer.whenClosed().then(() => closing.delete(client));
+      }
     }
     this.#logger.log(
       farewell.warn ? "warn" : "info",
@@ -671,20 +729,45 @@ export class Hub {
     );
   }
 
+  /** Queue a farewell frame (ERROR, CLOSE) past the queue bound, and count it. */
+  #sendLast(client: Client, frame: Uint8Array): void {
+    if (client.writer.appendControl(frame)) {
+      client.framesOut++;
+      this.metrics.framesOut++;
+    }
+  }
+
   #onShutdown(reason: string, graceMs: number, done: () => void): void {
     this.#stopping = true;
-    const closed: Promise<void>[] = [];
     for (const client of [...this.#awaitingAuth, ...this.#clients.values()]) {
       this.#drop(client, {
         reason: DisconnectReason.Shutdown,
         close: reason,
         lingerMs: graceMs,
       });
-      closed.push(client.writer.whenClosed());
     }
-    // Each writer closes once flushed, or when the grace period runs out.
-    Promise.all(closed).then(done);
+    // Everyone still closing, clients dropped earlier included, closes once
+    // flushed or when the grace period runs out.
+    const closing = [...this.#closing];
+    const timer = setTimeout(() => {
+      for (const client of closing) client.writer.close();
+    }, graceMs);
+    Promise.all(closing.map((client) => client.writer.whenClosed())).then(
+      () => {
+        clearTimeout(timer);
+        done();
+      },
+    );
   }
+}
+
+/**
+ * Requests that cost the server work for others (presence to a room, long
+ * lists) and so share the CHAT rate limit. PING, PONG and CLOSE do not.
+ */
+function isRateLimitedRequest(tag: number): boolean {
+  return tag === Tag.JOIN || tag === Tag.NICK || tag === Tag.ROOMS ||
+    tag === Tag.WHO;
 }
 
 function decodeStrict(bytes: Uint8Array): string | null {

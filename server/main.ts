@@ -10,7 +10,7 @@ import {
   StartupError,
   UsageError,
 } from "../cli/mod.ts";
-import { MAX_BODY_SIZE } from "../protocol/mod.ts";
+import { MAX_NICKNAME_BYTES, MAX_ROOM_NAME_BYTES } from "../protocol/mod.ts";
 import { type HttpEndpoint, startHttpEndpoint } from "./http_endpoint.ts";
 import {
   LOG_FORMATS,
@@ -19,7 +19,12 @@ import {
   Logger,
   type LogLevel,
 } from "./logger.ts";
-import { DEFAULT_HUB_OPTIONS, type Server, startServer } from "./server.ts";
+import {
+  DEFAULT_HUB_OPTIONS,
+  MIN_PENDING_BYTES,
+  type Server,
+  startServer,
+} from "./server.ts";
 import { TokenSet } from "./token_set.ts";
 
 const defaults = DEFAULT_HUB_OPTIONS;
@@ -80,7 +85,7 @@ const command = defineCommand({
     "max-pending-bytes": {
       type: "integer",
       default: defaults.maxPendingBytes,
-      min: 1024,
+      min: MIN_PENDING_BYTES,
       valueName: "BYTES",
       description:
         "Outbound queue bound per client; over it the client is dropped as a slow consumer",
@@ -113,17 +118,17 @@ const command = defineCommand({
       type: "integer",
       default: defaults.maxRoomNameBytes,
       min: 1,
-      max: MAX_BODY_SIZE,
+      max: MAX_ROOM_NAME_BYTES,
       valueName: "BYTES",
-      description: "Longest room name",
+      description: "Longest room name (at most the protocol's 64)",
     },
     "max-nickname-bytes": {
       type: "integer",
       default: defaults.maxNicknameBytes,
       min: 1,
-      max: MAX_BODY_SIZE,
+      max: MAX_NICKNAME_BYTES,
       valueName: "BYTES",
-      description: "Longest nickname",
+      description: "Longest nickname (at most the protocol's 32)",
     },
     "presence-max-members": {
       type: "integer",
@@ -336,6 +341,19 @@ await runCommand(command, Deno.args, async (options) => {
       handshakeTimeoutMs: options["handshake-timeout"] * 1000,
     });
   } catch (error) {
+    if (error instanceof RangeError) throw new UsageError(error.message);
+    const addressProblem = error instanceof Deno.errors.AddrInUse ||
+      error instanceof Deno.errors.AddrNotAvailable ||
+      error instanceof Deno.errors.PermissionDenied;
+    if (tls !== undefined && !addressProblem) {
+      // Anything else listenTls refuses is the certificate or the key.
+      throw new StartupError(
+        `Cannot use the TLS certificate and key: ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+        { cause: error },
+      );
+    }
     listenError(error, address);
   }
 
@@ -347,7 +365,7 @@ await runCommand(command, Deno.args, async (options) => {
       http = startHttpEndpoint(server.hub, {
         hostname: options["http-host"],
         port: httpPort,
-        listenAddress: `${server.address.hostname}:${server.address.port}`,
+        logger,
       });
     } catch (error) {
       await server.shutdown({ graceMs: 0 });

@@ -41,10 +41,12 @@ export { TokenBucket } from "./token_bucket.ts";
 export { TokenSet } from "./token_set.ts";
 export {
   DEFAULT_HUB_OPTIONS,
+  MIN_PENDING_BYTES,
   Server,
   type ServerOptions,
   type ShutdownOptions,
   startServer,
+  validateHubOptions,
 } from "./server.ts";
 export {
   collectStats,

@@ -70,6 +70,9 @@ export class Server {
   #stopping: Promise<void> | null = null;
   #hubDone: Promise<void>;
   #maxPendingBytes: number;
+  #handshakeTimeoutMs: number;
+  /** TLS connections still negotiating, not yet handed to the hub. */
+  #handshaking = new Set<Deno.Conn>();
 
   /** Use {@linkcode startServer}. */
   constructor(
@@ -81,6 +84,7 @@ export class Server {
     this.hub = hub;
     this.address = listener.addr as Deno.NetAddr;
     this.#maxPendingBytes = options.maxPendingBytes;
+    this.#handshakeTimeoutMs = options.handshakeTimeoutMs || 10_000;
     this.#hubDone = hub.run();
     const accepting = acceptConnections(
       listener,
@@ -95,6 +99,41 @@ export class Server {
   }
 
   #onConnection(conn: Deno.Conn): void {
+    if (typeof (conn as Deno.TlsConn).handshake === "function") {
+      this.#admitAfterHandshake(conn as Deno.TlsConn);
+    } else {
+      this.#admit(conn);
+    }
+  }
+
+  /**
+   * A TLS connection becomes a client only once its handshake is done, so a
+   * peer that never completes one takes no id, no room and no client slot.
+   */
+  async #admitAfterHandshake(conn: Deno.TlsConn): Promise<void> {
+    this.#handshaking.add(conn);
+    const timer = setTimeout(() => conn.close(), this.#handshakeTimeoutMs);
+    try {
+      await conn.handshake();
+    } catch {
+      this.hub.metrics.connects++;
+      this.hub.metrics.countDisconnect(DisconnectReason.Gone);
+      try {
+        conn.close();
+      } catch {
+        // Closed by the timer already.
+      }
+      return;
+    } finally {
+      clearTimeout(timer);
+      this.#handshaking.delete(conn);
+    }
+    if (this.#stop.signal.aborted) conn.close();
+    else this.#admit(conn);
+  }
+
+  /** Hand an accepted connection to the hub and start its reader. */
+  #admit(conn: Deno.Conn): void {
     const tcp = conn as Deno.TcpConn;
     if (typeof tcp.setNoDelay === "function") {
       try {
@@ -122,6 +161,7 @@ export class Server {
 
   /** Refuse a connection at the open-file cap: ERROR "server full", close. */
   async #refuse(conn: Deno.Conn): Promise<void> {
+    this.hub.metrics.connects++;
     this.hub.metrics.countDisconnect(DisconnectReason.ServerFull);
     try {
       await conn.write(SERVER_FULL);
@@ -149,6 +189,13 @@ export class Server {
   async #shutdown(reason: string, graceMs: number): Promise<void> {
     this.#stop.abort();
     this.#listener.close();
+    for (const conn of this.#handshaking) {
+      try {
+        conn.close();
+      } catch {
+        // Already closed.
+      }
+    }
     const done = Promise.withResolvers<void>();
     this.hub.channel.push({
       kind: "shutdown",
@@ -167,6 +214,7 @@ export class Server {
  *
  * @param options Address, limits and logger.
  * @returns The running server.
+ * @throws {RangeError} When a setting is out of range.
  * @throws {Deno.errors.AddrInUse} When the port is taken.
  * @throws {Deno.errors.PermissionDenied} Without `--allow-net`, or for a
  * privileged port.
@@ -188,6 +236,7 @@ export function startServer(options: ServerOptions = {}): Promise<Server> {
     ...withoutUndefined(rest),
   };
   try {
+    validateHubOptions(settings);
     const listener = tls === undefined
       ? Deno.listen({ hostname, port, transport: "tcp" })
       : Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key });
@@ -195,6 +244,66 @@ export function startServer(options: ServerOptions = {}): Promise<Server> {
   } catch (error) {
     return Promise.reject(error);
   }
+}
+
+/** Smallest accepted outbound queue bound: a whole read chunk (64 KiB). */
+export const MIN_PENDING_BYTES = 64 * 1024;
+
+/**
+ * Check hub settings before anything starts.
+ *
+ * @param options The settings.
+ * @throws {RangeError} Naming the first setting out of range.
+ */
+export function validateHubOptions(options: HubOptions): void {
+  const check = (ok: boolean, message: string) => {
+    if (!ok) throw new RangeError(message);
+  };
+  const whole = (value: number, min: number) =>
+    Number.isInteger(value) && value >= min;
+  const duration = (value: number) => Number.isFinite(value) && value >= 0;
+  check(
+    whole(options.maxClients, 0),
+    "maxClients must be a whole number, 0 or more",
+  );
+  check(
+    whole(options.maxPendingBytes, MIN_PENDING_BYTES),
+    `maxPendingBytes must be a whole number, at least ${MIN_PENDING_BYTES}`,
+  );
+  check(
+    whole(options.inputHighWater, 1),
+    "inputHighWater must be a whole number, 1 or more",
+  );
+  for (
+    const name of [
+      "writeDeadlineMs",
+      "lingerMs",
+      "pingIntervalMs",
+      "idleTimeoutMs",
+      "handshakeTimeoutMs",
+      "maxMessagesPerSecond",
+    ] as const
+  ) {
+    check(duration(options[name]), `${name} must be a number, 0 or more`);
+  }
+  check(
+    whole(options.messageBurst, 1),
+    "messageBurst must be a whole number, 1 or more",
+  );
+  check(
+    whole(options.maxRoomNameBytes, 1) &&
+      options.maxRoomNameBytes <= MAX_ROOM_NAME_BYTES,
+    `maxRoomNameBytes must be from 1 to ${MAX_ROOM_NAME_BYTES}`,
+  );
+  check(
+    whole(options.maxNicknameBytes, 1) &&
+      options.maxNicknameBytes <= MAX_NICKNAME_BYTES,
+    `maxNicknameBytes must be from 1 to ${MAX_NICKNAME_BYTES}`,
+  );
+  check(
+    whole(options.presenceMaxMembers, 0),
+    "presenceMaxMembers must be a whole number, 0 or more",
+  );
 }
 
 function withoutUndefined<T extends object>(value: T): Partial<T> {
