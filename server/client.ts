@@ -1,4 +1,4 @@
-import { ClientWriter } from "./client_writer.ts";
+import { ClientWriter, type WriteTotals } from "./client_writer.ts";
 import type { Room } from "./room.ts";
 import type { TokenBucket } from "./token_bucket.ts";
 import type { Transport } from "./transport.ts";
@@ -63,13 +63,13 @@ export class Client {
    * @param transport The connection.
    * @param maxPendingBytes Bound of the outbound queue in bytes.
    * @param onWriteFailure Called once when a write to the transport fails.
-   * @param totals A server-wide counter of bytes written.
+   * @param totals Server-wide counters of bytes and writes.
    */
   constructor(
     transport: Transport,
     maxPendingBytes: number,
     onWriteFailure: (error: unknown) => void,
-    totals?: { bytesOut: number },
+    totals?: WriteTotals,
   ) {
     this.transport = transport;
     this.writer = new ClientWriter(

@@ -1,5 +1,13 @@
 import type { Transport } from "./transport.ts";
 
+/** Server-wide counters a writer adds to. */
+export interface WriteTotals {
+  /** Bytes written to clients. */
+  bytesOut: number;
+  /** Socket writes made. */
+  writes: number;
+}
+
 /** Size of the first outgoing buffer a writer allocates. */
 const INITIAL_BUFFER_SIZE = 256;
 
@@ -44,20 +52,20 @@ export class ClientWriter {
   /** Bytes handed to the transport so far. */
   bytesWritten = 0;
 
-  #totals: { bytesOut: number };
+  #totals: WriteTotals;
 
   /**
    * @param transport Where the bytes go.
    * @param maxPendingBytes The most bytes that may wait to be written.
    * @param onFailure Called once if a write fails (not after
    * {@linkcode close}).
-   * @param totals A server-wide counter to add written bytes to.
+   * @param totals Server-wide counters of bytes and writes.
    */
   constructor(
     transport: Transport,
     maxPendingBytes: number,
     onFailure: (error: unknown) => void,
-    totals: { bytesOut: number } = { bytesOut: 0 },
+    totals: WriteTotals = { bytesOut: 0, writes: 0 },
   ) {
     this.#transport = transport;
     this.#maxPendingBytes = maxPendingBytes;
@@ -68,6 +76,11 @@ export class ClientWriter {
   /** Bytes queued or in flight, not yet written. */
   get pendingBytes(): number {
     return this.#length + this.#inFlight;
+  }
+
+  /** Bytes queued and not yet handed to the transport. */
+  get queuedBytes(): number {
+    return this.#length;
   }
 
   /** Bytes of buffer memory this writer holds now. */
@@ -235,6 +248,7 @@ export class ClientWriter {
           this.#inFlight -= written;
           this.bytesWritten += written;
           this.#totals.bytesOut += written;
+          this.#totals.writes++;
         }
         if (this.#closed) return;
         this.#spare = buffer;

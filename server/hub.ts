@@ -21,6 +21,8 @@ import type { Logger } from "./logger.ts";
 import { Metrics } from "./metrics.ts";
 import type { Room } from "./room.ts";
 import { RoomDirectory } from "./room_directory.ts";
+import { COALESCE_DELAY_MS, FlushPolicy } from "./flush_policy.ts";
+import { PreciseTimer } from "./precise_timer.ts";
 import { TokenBucket } from "./token_bucket.ts";
 import type { TokenSet } from "./token_set.ts";
 
@@ -55,6 +57,11 @@ export interface HubOptions {
   maxRoomNameBytes: number;
   /** Longest nickname in UTF-8 bytes. */
   maxNicknameBytes: number;
+  /**
+   * Writes per second (were every batch flushed at once) above which small
+   * batches are held back briefly and sent together; 0 never holds back.
+   */
+  coalesceWriteRate: number;
   /** Rooms larger than this get no join/leave PRESENCE frames (0: never any). */
   presenceMaxMembers: number;
   /** Accepted tokens; `null` when no authentication is required. */
@@ -122,12 +129,19 @@ export class Hub {
   #slowConsumers: Client[] = [];
   #stopping = false;
   #now = performance.now();
+  #urgentBytes: number;
+  #flushPolicy: FlushPolicy;
+  /** CHAT messages relayed in the current batch. */
+  #batchMessages = 0;
+  #flushTimer = new PreciseTimer(() => this.#flushAll());
 
   /** @param options Limits, timers and the logger. */
   constructor(options: HubOptions) {
     this.#options = options;
     this.#logger = options.logger;
     this.channel = new Channel<HubEvent>(options.inputHighWater);
+    this.#urgentBytes = options.maxPendingBytes / 4;
+    this.#flushPolicy = new FlushPolicy(options.coalesceWriteRate);
   }
 
   /** Most clients at once, 0 for no limit. */
@@ -143,6 +157,11 @@ export class Hub {
   /** Number of rooms, the lobby included. */
   get roomCount(): number {
     return this.#rooms.size;
+  }
+
+  /** True while the hub holds output back briefly to batch writes (see {@linkcode FlushPolicy}). */
+  get coalescing(): boolean {
+    return this.#flushPolicy.coalescing;
   }
 
   /** Connections waiting to authenticate. */
@@ -180,13 +199,14 @@ export class Hub {
             this.#onInternalError(batch[i], error);
           }
         }
-        this.#flushWriters();
+        this.#flushSoon();
         metrics.batches++;
         metrics.events += batch.length;
         metrics.batchSeconds.observe((performance.now() - started) / 1000);
       }
     } finally {
       clearInterval(ticker);
+      this.#flushTimer.close();
     }
   }
 
@@ -568,6 +588,7 @@ export class Hub {
     frames: number,
   ): void {
     this.metrics.chatsRelayed += frames;
+    this.#batchMessages += frames;
     this.metrics.deliveries += frames * room.members.length;
     this.#deliver(room, bytes.subarray(start, end), frames);
   }
@@ -575,18 +596,10 @@ export class Hub {
   /** Copy frames into every member's outbound queue. */
   #deliver(room: Room, frames: Uint8Array, count: number): void {
     const members = room.members;
-    const toFlush = this.#toFlush;
     for (let i = 0; i < members.length; i++) {
       const member = members[i];
-      if (!member.writer.append(frames)) {
-        this.#slowConsumers.push(member);
-        continue;
-      }
-      member.framesOut += count;
-      if (!member.flushPending) {
-        member.flushPending = true;
-        toFlush.push(member);
-      }
+      if (member.writer.append(frames)) this.#queued(member, count);
+      else this.#slowConsumers.push(member);
     }
     this.metrics.framesOut += count * members.length;
     if (this.#slowConsumers.length > 0) this.#dropSlowConsumers();
@@ -613,15 +626,45 @@ export class Hub {
       this.#dropSlowConsumers();
       return;
     }
-    client.framesOut++;
+    this.#queued(client, 1);
     this.metrics.framesOut++;
+  }
+
+  /**
+   * Bookkeeping after `count` frames joined a client's queue: put it on the
+   * list of the next flush round, or write at once when its queue is already
+   * large (a quarter of the bound), so holding frames back to batch them
+   * never makes a fast reader look like a slow consumer.
+   */
+  #queued(client: Client, count: number): void {
+    client.framesOut += count;
     if (!client.flushPending) {
       client.flushPending = true;
       this.#toFlush.push(client);
     }
+    if (client.writer.queuedBytes >= this.#urgentBytes) client.writer.flush();
   }
 
-  #flushWriters(): void {
+  /**
+   * Flush every client with something queued: at once, or, when the
+   * {@linkcode FlushPolicy} says the load is many small batches, after
+   * {@linkcode COALESCE_DELAY_MS} so that several batches leave in one write
+   * per client. A client whose queue grows large meanwhile is written at
+   * once anyway (see `#queued`).
+   */
+  #flushSoon(): void {
+    const recipients = this.#toFlush.length;
+    const messages = this.#batchMessages;
+    this.#batchMessages = 0;
+    if (recipients === 0) return;
+    this.#flushPolicy.observeBatch(this.#now, messages, recipients);
+    if (this.#flushTimer.scheduled) return;
+    if (this.#flushPolicy.coalescing) {
+      this.#flushTimer.schedule(COALESCE_DELAY_MS);
+    } else this.#flushAll();
+  }
+
+  #flushAll(): void {
     const toFlush = this.#toFlush;
     for (let i = 0; i < toFlush.length; i++) {
       const client = toFlush[i];

@@ -138,6 +138,14 @@ const command = defineCommand({
       description:
         "Announce joins, leaves and renames only in rooms of at most N members",
     },
+    "coalesce-write-rate": {
+      type: "number",
+      default: defaults.coalesceWriteRate,
+      min: 0,
+      valueName: "N",
+      description:
+        "Over N socket writes a second of small batches, hold output back 0.5 ms to send it in fewer writes (0: never)",
+    },
     "ping-interval": {
       type: "number",
       default: defaults.pingIntervalMs / 1000,
@@ -336,6 +344,7 @@ await runCommand(command, Deno.args, async (options) => {
       maxRoomNameBytes: options["max-room-name-bytes"],
       maxNicknameBytes: options["max-nickname-bytes"],
       presenceMaxMembers: options["presence-max-members"],
+      coalesceWriteRate: options["coalesce-write-rate"],
       pingIntervalMs: options["ping-interval"] * 1000,
       idleTimeoutMs: options["idle-timeout"] * 1000,
       handshakeTimeoutMs: options["handshake-timeout"] * 1000,

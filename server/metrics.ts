@@ -67,6 +67,8 @@ export class Metrics {
   framesOut = 0;
   /** Bytes written to clients. */
   bytesOut = 0;
+  /** Socket writes made (each carries every frame pending for a client). */
+  writes = 0;
   /** CHAT frames accepted for relay (each once, however many recipients). */
   chatsRelayed = 0;
   /** CHAT frames queued to recipients (one per recipient). */

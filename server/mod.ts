@@ -24,6 +24,13 @@ export {
   type HttpEndpointOptions,
   startHttpEndpoint,
 } from "./http_endpoint.ts";
+export {
+  COALESCE_DELAY_MS,
+  COALESCE_WRITE_RATE,
+  FlushPolicy,
+  SMALL_BATCH_MESSAGES,
+} from "./flush_policy.ts";
+export { PreciseTimer } from "./precise_timer.ts";
 export { Hub, type HubOptions, LIST_LIMIT } from "./hub.ts";
 export {
   LOG_FORMATS,

@@ -101,6 +101,12 @@ export function formatMetrics(hub: Hub): string {
     m.bytesOut,
   );
   out.single(
+    "hubbub_socket_writes_total",
+    "counter",
+    "Socket writes to clients (each carries every frame pending for one client).",
+    m.writes,
+  );
+  out.single(
     "hubbub_chats_relayed_total",
     "counter",
     "CHAT frames accepted for relay.",
@@ -129,6 +135,12 @@ export function formatMetrics(hub: Hub): string {
     "gauge",
     "Bytes queued to clients and not yet written.",
     pending,
+  );
+  out.single(
+    "hubbub_write_coalescing",
+    "gauge",
+    "1 while the hub batches many small messages into fewer writes, else 0.",
+    hub.coalescing ? 1 : 0,
   );
   out.single(
     "hubbub_event_queue_depth",

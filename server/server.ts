@@ -7,9 +7,10 @@ import {
 } from "../protocol/mod.ts";
 import { Client } from "./client.ts";
 import { DisconnectReason } from "./events.ts";
+import { COALESCE_WRITE_RATE } from "./flush_policy.ts";
 import { Hub, type HubOptions } from "./hub.ts";
 import { Logger } from "./logger.ts";
-import { readConnection } from "./tcp_reader.ts";
+import { MAX_READ_BUFFER, readConnection } from "./tcp_reader.ts";
 import { TcpTransport } from "./tcp_transport.ts";
 
 const SERVER_FULL = encodeFrame(Tag.ERROR, 0, "server full");
@@ -44,6 +45,7 @@ export const DEFAULT_HUB_OPTIONS: Readonly<
   maxRoomNameBytes: MAX_ROOM_NAME_BYTES,
   maxNicknameBytes: MAX_NICKNAME_BYTES,
   presenceMaxMembers: 1000,
+  coalesceWriteRate: COALESCE_WRITE_RATE,
 };
 
 /** Options of {@linkcode Server.shutdown}. */
@@ -246,8 +248,12 @@ export function startServer(options: ServerOptions = {}): Promise<Server> {
   }
 }
 
-/** Smallest accepted outbound queue bound: a whole read chunk (64 KiB). */
-export const MIN_PENDING_BYTES = 64 * 1024;
+/**
+ * Smallest accepted outbound queue bound: four of the largest chunks a
+ * reader hands the hub at once, so that a client reading at full speed always
+ * has room for one chunk in flight and the next ones queued.
+ */
+export const MIN_PENDING_BYTES = 4 * MAX_READ_BUFFER;
 
 /**
  * Check hub settings before anything starts.

@@ -33,6 +33,7 @@ export interface ServerStats {
     bytes_in: number;
     frames_out: number;
     bytes_out: number;
+    socket_writes: number;
     chats_relayed: number;
     deliveries: number;
     rate_limited_frames: number;
@@ -107,6 +108,7 @@ export function collectStats(hub: Hub, query: StatsQuery = {}): ServerStats {
       bytes_in: m.bytesIn,
       frames_out: m.framesOut,
       bytes_out: m.bytesOut,
+      socket_writes: m.writes,
       chats_relayed: m.chatsRelayed,
       deliveries: m.deliveries,
       rate_limited_frames: m.rateLimitedFrames,

@@ -287,7 +287,7 @@ Deno.test("HTTP: /metrics histogram of handler batches is cumulative and consist
 
 Deno.test("HTTP: /metrics shows the event queue depth, pending bytes and slow-consumer disconnects", async () => {
   await withHttp(
-    { maxPendingBytes: 64 * 1024, maxMessagesPerSecond: 0 },
+    { maxPendingBytes: 256 * 1024, maxMessagesPerSecond: 0 },
     async (server, http, logs) => {
       const port = server.address.port;
       const slow = await RawClient.connect(port, { read: false });

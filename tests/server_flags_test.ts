@@ -117,7 +117,7 @@ Deno.test("Server flags: a bad flag or value costs one line naming it and exit 2
     [["--max-msgs-per-sec=-5"], /--max-msgs-per-sec must be at least 0/],
     [
       ["--max-pending-bytes", "10"],
-      /--max-pending-bytes must be at least 65536/,
+      /--max-pending-bytes must be at least 262144/,
     ],
     [
       ["--max-room-name-bytes", "65"],

@@ -177,7 +177,7 @@ Deno.test("Shutdown: a client that never reads holds shutdown no longer than gra
 Deno.test("Shutdown: a client dropped just before is closed too: nothing is written after shutdown() resolves", async () => {
   // A long linger keeps a dropped slow consumer's last bytes waiting.
   await withServer(
-    { maxPendingBytes: 64 * 1024, maxMessagesPerSecond: 0, lingerMs: 10_000 },
+    { maxPendingBytes: 256 * 1024, maxMessagesPerSecond: 0, lingerMs: 10_000 },
     async (server, logs) => {
       const port = server.address.port;
       const slow = await RawClient.connect(port, { read: false });

@@ -1,0 +1,77 @@
+/**
+ * A one-shot timer with sub-millisecond resolution.
+ *
+ * Deno's `setTimeout` fires a millisecond or two late at best, too coarse to
+ * hold frames back for half a millisecond. This timer hands the waiting to a
+ * worker thread that sleeps in `Atomics.wait` for exactly the delay and then
+ * posts a message, which wakes the event loop within tens of microseconds.
+ * The worker starts on the first `schedule`, so a timer that is never used
+ * costs no thread.
+ *
+ * @example Usage
+ * ```ts no-eval
+ * const timer = new PreciseTimer(() => console.log("0.5 ms later"));
+ * timer.schedule(0.5);
+ * // …
+ * timer.close();
+ * ```
+ */
+export class PreciseTimer {
+  #callback: () => void;
+  #cells = new Int32Array(
+    new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT),
+  );
+  #worker: Worker | null = null;
+  #scheduled = false;
+  #closed = false;
+
+  /** @param callback Called on the event loop each time a delay has passed. */
+  constructor(callback: () => void) {
+    this.#callback = callback;
+  }
+
+  /** True while a delay is running. */
+  get scheduled(): boolean {
+    return this.#scheduled;
+  }
+
+  /**
+   * Call the callback after `delayMs`, unless a delay is already running
+   * (then nothing changes).
+   *
+   * @param delayMs The delay in milliseconds (fractions allowed).
+   */
+  schedule(delayMs: number): void {
+    if (this.#scheduled || this.#closed) return;
+    this.#scheduled = true;
+    this.#worker ??= this.#start();
+    Atomics.store(this.#cells, 1, Math.max(0, Math.round(delayMs * 1000)));
+    Atomics.add(this.#cells, 0, 1);
+    Atomics.notify(this.#cells, 0);
+  }
+
+  /** Cancel any delay and stop the worker. */
+  close(): void {
+    this.#closed = true;
+    this.#scheduled = false;
+    Atomics.store(this.#cells, 2, 1);
+    Atomics.notify(this.#cells, 0);
+    Atomics.notify(this.#cells, 2);
+    this.#worker?.terminate();
+    this.#worker = null;
+  }
+
+  #start(): Worker {
+    const worker = new Worker(
+      new URL("./_precise_timer_worker.ts", import.meta.url).href,
+      { type: "module" },
+    );
+    worker.onmessage = () => {
+      if (!this.#scheduled) return;
+      this.#scheduled = false;
+      this.#callback();
+    };
+    worker.postMessage(this.#cells.buffer);
+    return worker;
+  }
+}

@@ -1,0 +1,113 @@
+import assert from "node:assert/strict";
+import {
+  COALESCE_WRITE_RATE,
+  FlushPolicy,
+  PreciseTimer,
+  SMALL_BATCH_MESSAGES,
+} from "../server/mod.ts";
+import { Tag } from "../protocol/mod.ts";
+import { RawClient, text } from "./_raw_client.ts";
+import { withServer } from "./_server.ts";
+
+/** Feed the policy `batches` batches evenly over `ms` milliseconds. */
+function feed(
+  policy: FlushPolicy,
+  from: number,
+  ms: number,
+  batches: number,
+  messages: number,
+  recipients: number,
+): number {
+  for (let i = 1; i <= batches; i++) {
+    policy.observeBatch(from + ms * i / batches, messages, recipients);
+  }
+  return from + ms;
+}
+
+Deno.test("FlushPolicy: a quiet server writes at once", () => {
+  const policy = new FlushPolicy();
+  feed(policy, 0, 200, 20, 1, 100); // 10,000 writes/s
+  assert.equal(policy.coalescing, false);
+});
+
+Deno.test("FlushPolicy: many small batches to many clients turn coalescing on, and off again", () => {
+  const policy = new FlushPolicy();
+  let now = feed(policy, 0, 200, 400, 1, 100); // 200,000 writes/s of one message
+  assert.equal(policy.coalescing, true);
+  assert.ok(400 * 100 / 0.2 > COALESCE_WRITE_RATE);
+  now = feed(policy, now, 200, 10, 1, 100);
+  assert.equal(policy.coalescing, false);
+});
+
+Deno.test("FlushPolicy: a write rate of 0 never coalesces", () => {
+  const policy = new FlushPolicy(0);
+  feed(policy, 0, 200, 400, 1, 100);
+  assert.equal(policy.coalescing, false);
+});
+
+Deno.test("FlushPolicy: large batches are written at once however many writes they make", () => {
+  const policy = new FlushPolicy();
+  feed(policy, 0, 200, 400, SMALL_BATCH_MESSAGES * 4, 100);
+  assert.equal(policy.coalescing, false);
+});
+
+Deno.test("PreciseTimer: calls back once after the delay, and close cancels", async () => {
+  let calls = 0;
+  let fired = Promise.withResolvers<void>();
+  const timer = new PreciseTimer(() => {
+    calls++;
+    fired.resolve();
+  });
+  try {
+    const started = performance.now();
+    timer.schedule(5);
+    timer.schedule(0); // ignored: a delay is already running
+    assert.equal(timer.scheduled, true);
+    await fired.promise;
+    assert.ok(performance.now() - started >= 5);
+    assert.equal(calls, 1);
+    assert.equal(timer.scheduled, false);
+    fired = Promise.withResolvers<void>();
+    timer.schedule(0.2);
+    await fired.promise;
+    assert.equal(calls, 2);
+    timer.schedule(10_000);
+  } finally {
+    timer.close();
+  }
+  assert.equal(timer.scheduled, false);
+  assert.equal(calls, 2);
+});
+
+Deno.test("Hub: while coalescing writes, every member still gets every message in order", async () => {
+  // Any rate of small batches coalesces here.
+  await withServer(
+    { maxMessagesPerSecond: 0, coalesceWriteRate: 1 },
+    async (server) => {
+      const port = server.address.port;
+      const members = await Promise.all(
+        Array.from({ length: 60 }, () => RawClient.connect(port)),
+      );
+      const sender = members[0];
+      const count = 3000;
+      let sawCoalescing = false;
+      for (let i = 0; i < count; i++) {
+        // One frame per write: batches of one message, to 60 clients.
+        await sender.send(Tag.CHAT, String(i));
+        if (i % 50 === 0) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+        }
+        sawCoalescing ||= server.hub.coalescing;
+      }
+      for (const member of members) {
+        const frames = await member.chats(count, 20_000);
+        assert.deepEqual(
+          frames.map(text),
+          Array.from({ length: count }, (_, i) => String(i)),
+        );
+      }
+      assert.ok(sawCoalescing, "the load did not turn coalescing on");
+      await Promise.all(members.map((member) => member.close()));
+    },
+  );
+});
