@@ -30,7 +30,20 @@ export interface ServerUnderTest {
   stop(): Promise<void>;
 }
 
-const SERVER_MAIN = new URL("../server/main.ts", import.meta.url).pathname;
+const ROOT = new URL("../", import.meta.url);
+
+/**
+ * The arguments `deno task serve` runs the server with (permissions, V8
+ * flags, entry point), read from deno.json so that the benchmark measures
+ * exactly what users run.
+ */
+function serveTaskArgs(): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)));
+  const [, ...args] = (config.tasks.serve as string).trim().split(/\s+/);
+  return args.map((arg) =>
+    arg.endsWith(".ts") ? new URL(arg, ROOT).pathname : arg
+  );
+}
 const STARTUP_TIMEOUT_MS = 15_000;
 
 function pinned(core: number | null, command: string, args: string[]) {
@@ -89,10 +102,7 @@ export async function startHubbub(
 ): Promise<ServerUnderTest> {
   const port = freePort();
   const { command, args } = pinned(core, Deno.execPath(), [
-    "run",
-    "--allow-net",
-    "--allow-read",
-    SERVER_MAIN,
+    ...serveTaskArgs(),
     "--port",
     `${port}`,
     "--quiet",

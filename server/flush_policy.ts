@@ -69,10 +69,23 @@ export class FlushPolicy {
     this.#batches++;
     this.#messages += messages;
     this.#writes += recipients;
+    this.tick(now);
+  }
+
+  /**
+   * Close the measuring window if it is over, and decide again. Called with
+   * every batch, and periodically so that a server that fell quiet stops
+   * coalescing even when no batch comes.
+   *
+   * @param now The hub clock, in ms.
+   */
+  tick(now: number): void {
     const elapsed = now - this.#windowStart;
     if (elapsed < FLUSH_WINDOW_MS) return;
     const writeRate = this.#writes * 1000 / elapsed;
-    const messagesPerBatch = this.#messages / this.#batches;
+    const messagesPerBatch = this.#batches === 0
+      ? 0
+      : this.#messages / this.#batches;
     this.#coalescing = this.#writeRate > 0 && writeRate > this.#writeRate &&
       messagesPerBatch < SMALL_BATCH_MESSAGES;
     this.#windowStart = now;

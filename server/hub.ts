@@ -298,14 +298,6 @@ export class Hub {
     const id = this.#nextId++;
     client.id = id;
     client.state = ClientState.Open;
-    const options = this.#options;
-    if (options.maxMessagesPerSecond > 0) {
-      client.rateLimit = new TokenBucket(
-        options.maxMessagesPerSecond,
-        options.messageBurst,
-        this.#now,
-      );
-    }
     this.#clients.set(id, client);
     this.#send(client, encodeFrame(Tag.ISSUE_ID, id));
     this.#enter(client, this.#rooms.lobby.name);
@@ -330,7 +322,7 @@ export class Hub {
       offset = this.#authenticate(client, bytes);
       frames = 1;
     }
-    const rateLimit = client.rateLimit;
+    const rateLimit = client.rateLimit ?? this.#startRateLimit(client);
     let runStart = -1;
     let runFrames = 0;
     while (offset < end && client.state === ClientState.Open) {
@@ -372,6 +364,22 @@ export class Hub {
     this.metrics.framesIn += frames;
     this.metrics.bytesIn += end;
     client.returnReadBuffer(bytes);
+  }
+
+  /**
+   * Give a client its token bucket when it first sends something (a full
+   * bucket, as it would be after any quiet spell), so that clients that
+   * only listen cost nothing for it.
+   */
+  #startRateLimit(client: Client): TokenBucket | null {
+    const options = this.#options;
+    if (options.maxMessagesPerSecond <= 0) return null;
+    client.rateLimit = new TokenBucket(
+      options.maxMessagesPerSecond,
+      options.messageBurst,
+      this.#now,
+    );
+    return client.rateLimit;
   }
 
   /**
@@ -677,6 +685,7 @@ export class Hub {
   /** Keepalive, handshake and write deadlines, and idle buffer release. */
   #onTick(): void {
     const now = this.#now;
+    this.#flushPolicy.tick(now);
     const options = this.#options;
     for (const client of [...this.#clients.values()]) {
       const silentFor = now - client.lastInboundAt;

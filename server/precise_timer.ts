@@ -45,23 +45,32 @@ export class PreciseTimer {
     if (this.#scheduled || this.#closed) return;
     this.#scheduled = true;
     this.#worker ??= this.#start();
-    Atomics.store(this.#cells, 1, Math.max(0, Math.round(delayMs * 1000)));
-    Atomics.add(this.#cells, 0, 1);
-    Atomics.notify(this.#cells, 0);
+    const cells = this.#cells!;
+    Atomics.store(cells, 1, Math.max(0, Math.round(delayMs * 1000)));
+    Atomics.add(cells, 0, 1);
+    Atomics.notify(cells, 0);
   }
 
   /** Cancel any delay and stop the worker. */
   close(): void {
     this.#closed = true;
     this.#scheduled = false;
-    Atomics.store(this.#cells, 2, 1);
-    Atomics.notify(this.#cells, 0);
-    Atomics.notify(this.#cells, 2);
+    const cells = this.#cells;
+    if (cells !== null) {
+      Atomics.store(cells, 2, 1);
+      Atomics.notify(cells, 0);
+      Atomics.notify(cells, 2);
+    }
     this.#worker?.terminate();
     this.#worker = null;
   }
 
   #start(): Worker {
+    // Created only now: the shared memory, like the thread, is paid for
+    // only by a timer that is used.
+    this.#cells = new Int32Array(
+      new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT),
+    );
     const worker = new Worker(
       new URL("./_precise_timer_worker.ts", import.meta.url).href,
       { type: "module" },

@@ -44,7 +44,7 @@ export const DEFAULT_HUB_OPTIONS: Readonly<
   messageBurst: 1000,
   maxRoomNameBytes: MAX_ROOM_NAME_BYTES,
   maxNicknameBytes: MAX_NICKNAME_BYTES,
-  presenceMaxMembers: 1000,
+  presenceMaxMembers: 100,
   coalesceWriteRate: COALESCE_WRITE_RATE,
 };
 

@@ -39,6 +39,16 @@ Deno.test("FlushPolicy: many small batches to many clients turn coalescing on, a
   assert.equal(policy.coalescing, false);
 });
 
+Deno.test("FlushPolicy: a server that falls quiet stops coalescing at the next tick", () => {
+  const policy = new FlushPolicy();
+  const now = feed(policy, 0, 200, 400, 1, 100);
+  assert.equal(policy.coalescing, true);
+  policy.tick(now + 50);
+  assert.equal(policy.coalescing, true, "the window is not over yet");
+  policy.tick(now + 150);
+  assert.equal(policy.coalescing, false);
+});
+
 Deno.test("FlushPolicy: a write rate of 0 never coalesces", () => {
   const policy = new FlushPolicy(0);
   feed(policy, 0, 200, 400, 1, 100);
