@@ -99,7 +99,7 @@ export function renderMarkdown(results: BenchResults): string {
   lines.push(
     "## Maximum throughput (closed loop)",
     "",
-    `Each publisher keeps ${settings.window} messages outstanding until each comes back to it; deliveries/s counts every receiver. ` +
+    `Each publisher keeps ${settings.window} messages in flight, each until every receiver has it; deliveries/s counts every receiver. ` +
       "Server CPU is the server process's user + system time over the whole run, per million deliveries it made. " +
       "Generator busy is its busiest worker thread's share of the run: at 90% or more the generator, not the server, may have been the limit, and the figure (marked ≥) is a lower bound of what the server can do.",
     "",

@@ -22,7 +22,12 @@ export type Fault =
   /** Send every 10th delivery to each client twice. */
   | "duplicate-every-10th"
   /** Stamp every CHAT with a sender id one too high. */
-  | "wrong-sender";
+  | "wrong-sender"
+  /**
+   * Never deliver anything to one client: at the first CHAT, the one with
+   * the highest id other than the sender's.
+   */
+  | "starve-one";
 
 /** A running faulty server. */
 export interface FaultyServer {
@@ -69,6 +74,7 @@ export function startFaultyServer(fault: Fault): FaultyServer {
   const clients = new Set<FaultyClient>();
   const tasks: Promise<void>[] = [];
   let nextId = 1;
+  let starved: FaultyClient | null = null;
 
   const deliver = (client: FaultyClient, frame: Uint8Array) => {
     client.deliveries++;
@@ -119,7 +125,16 @@ export function startFaultyServer(fault: Fault): FaultyServer {
           if (frame.tag !== Tag.CHAT) continue;
           const sender = fault === "wrong-sender" ? client.id + 1 : client.id;
           const relayed = encodeFrame(Tag.CHAT, sender, frame.body);
-          for (const member of clients) deliver(member, relayed);
+          if (fault === "starve-one" && starved === null) {
+            for (const member of clients) {
+              if (member !== client && member.id > (starved?.id ?? 0)) {
+                starved = member;
+              }
+            }
+          }
+          for (const member of clients) {
+            if (member !== starved) deliver(member, relayed);
+          }
         }
       }
     } catch {

@@ -343,6 +343,38 @@ Deno.test("Loadtest: closed loop over two workers merges the figures exactly", a
   }
 });
 
+Deno.test("Loadtest: in closed loop a window slot opens only once every receiver has the message", async () => {
+  // One receiver never gets anything: the publisher must stop after exactly
+  // one window, however fast the others are.
+  const server = startFaultyServer("starve-one");
+  try {
+    const run = await runLoadtestCli([
+      "--port",
+      `${server.port}`,
+      "--clients",
+      "6",
+      "--publishers",
+      "1",
+      "--rate",
+      "0",
+      "--window",
+      "4",
+      "--duration",
+      "1",
+      "--warmup",
+      "0",
+      "--drain",
+      "0.5",
+    ]);
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    const result = run.result!;
+    assert.equal(result.throughput.published, 4);
+    assert.equal(result.delivery.lost, 4);
+  } finally {
+    await server.close();
+  }
+});
+
 Deno.test("Loadtest: drives Redis pub/sub through the redis target", async (t) => {
   const redis = await startRedis();
   if (redis === null) {

@@ -159,7 +159,7 @@ export const loadtestCommand = defineCommand({
       max: 100_000,
       valueName: "W",
       description:
-        "Closed loop (--rate 0): messages outstanding per publisher until each comes back",
+        "Closed loop (--rate 0): messages per publisher in flight until every receiver (of its worker) has each one",
     },
     size: {
       type: "integer",

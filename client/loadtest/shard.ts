@@ -114,10 +114,8 @@ class Connection implements StreamSink {
   readonly role: RoleValue;
   /** Index among the shard's receivers (the checker's), -1 if none. */
   receiver = -1;
-  /** The publisher whose own messages arriving here are its acks. */
-  ackPublisher: Publisher | null = null;
-  /** Payload index of `ackPublisher`, -1 when there is none. */
-  ackIndex = -1;
+  /** The publisher that writes on (or beside) this connection, if any. */
+  publisher: Publisher | null = null;
   conn: Deno.TcpConn | null = null;
   /** The id the server issued (hubbub). */
   id = 0;
@@ -281,7 +279,7 @@ class Connection implements StreamSink {
       shard.deliveredMeasured++;
       shard.payloadBytesMeasured += payloadLength;
     }
-    if (publisher === this.ackIndex) this.ackPublisher!.acknowledge();
+    shard.localPublishers[publisher]?.received(sequence);
   }
 
   serverError(text: string): void {
@@ -292,14 +290,14 @@ class Connection implements StreamSink {
   publishRefused(): void {
     this.shard.publishRefusals++;
     // Closed loop: a refused message never comes back; free its slot.
-    this.ackPublisher?.acknowledge();
+    this.publisher?.acknowledge();
   }
 
   pinged(reply: Uint8Array): void {
     const conn = this.conn;
     // A publishing connection talks often enough to count as alive, and its
     // writes must not interleave with a PONG; others answer.
-    if (conn === null || this.ackPublisher !== null) return;
+    if (conn === null || this.publisher !== null) return;
     this.#pongs = this.#pongs.then(() => writeAll(conn, reply)).catch(
       () => {},
     );
@@ -335,6 +333,8 @@ class Publisher {
   #slotSize: number;
   #payloadOffset: number;
   #capacity: number;
+  /** Closed loop: receivers that got each in-flight sequence (by sequence % window). */
+  #receivedBy: Int32Array | null = null;
 
   constructor(shard: Shard, index: number, connection: Connection) {
     this.shard = shard;
@@ -350,6 +350,7 @@ class Publisher {
     );
     if (shard.plan.rate === 0) {
       this.#capacity = Math.min(this.#capacity, shard.plan.window);
+      this.#receivedBy = new Int32Array(shard.plan.window);
     }
     this.#buffer = new Uint8Array(this.#capacity * this.#slotSize);
     this.#view = new DataView(this.#buffer.buffer);
@@ -366,7 +367,35 @@ class Publisher {
     return !this.#failed && this.connection.open;
   }
 
-  /** Closed loop: one of this publisher's messages came back. */
+  /**
+   * Closed loop: a receiver of this shard got message `sequence`. Once every
+   * receiver of the shard has it, its window slot opens again, so no
+   * receiver can fall behind by more than the window (a publisher that only
+   * waited for its own copy would let slower receivers lag without bound).
+   */
+  received(sequence: number): void {
+    const counts = this.#receivedBy;
+    if (counts === null) return;
+    const slot = sequence % counts.length;
+    if (++counts[slot] >= this.shard.receiversToAck) {
+      counts[slot] = 0;
+      this.acknowledge();
+    }
+  }
+
+  /** Closed loop: a receiver left; messages all others have are done. */
+  receiversChanged(): void {
+    const counts = this.#receivedBy;
+    if (counts === null) return;
+    for (let slot = 0; slot < counts.length; slot++) {
+      if (counts[slot] > 0 && counts[slot] >= this.shard.receiversToAck) {
+        counts[slot] = 0;
+        this.acknowledge();
+      }
+    }
+  }
+
+  /** Closed loop: one of this publisher's messages is done (or refused). */
   acknowledge(): void {
     if (this.outstanding > 0) this.outstanding--;
     if (!this.pumpQueued) {
@@ -459,6 +488,13 @@ export class Shard {
   readonly subscribers: number;
   /** Issued id of each publisher index, 0 until known. */
   senderIds: Float64Array;
+  /** This shard's publishers by payload index. */
+  localPublishers: (Publisher | undefined)[] = [];
+  /**
+   * Closed loop: receivers of this shard that must get a message before its
+   * publisher's window slot opens again (the joined ones still open).
+   */
+  receiversToAck = 0;
   checker: DeliveryChecker | null = null;
   histogram: Histogram = createHistogram();
   tickHistogram: Histogram = createHistogram();
@@ -567,8 +603,8 @@ export class Shard {
           : connection;
         if (writer !== connection) this.#allConnections.push(writer);
         const publisher = new Publisher(this, payloadIndex, writer);
-        connection.ackPublisher = publisher;
-        connection.ackIndex = payloadIndex;
+        connection.publisher = publisher;
+        this.localPublishers[payloadIndex] = publisher;
         this.#publishers.push(publisher);
       }
     }
@@ -700,6 +736,7 @@ export class Shard {
     }
     const receivers = this.#receivers.filter((c) => c.receiver >= 0).length;
     this.checker = new DeliveryChecker(receivers, plan.publisherIndexes);
+    this.receiversToAck = receivers;
     this.#loadCpu = threadCpuSeconds();
     const publishers = this.#publishers.filter((p) => p.active);
     if (plan.rate > 0) {
@@ -917,6 +954,11 @@ export class Shard {
     closedReason: string,
   ): void {
     if (this.#stopping || !connection.isJoined) return;
+    if (connection.receiver >= 0 && this.receiversToAck > 0) {
+      // One receiver fewer to wait for: release what it was holding up.
+      this.receiversToAck--;
+      for (const publisher of this.#publishers) publisher.receiversChanged();
+    }
     const reason = error === null ? closedReason : describeDisconnect(error);
     this.#disconnects.set(reason, (this.#disconnects.get(reason) ?? 0) + 1);
     this.tickDisconnects++;
