@@ -1,7 +1,8 @@
 /**
  * The thread behind {@linkcode PreciseTimer}: it sleeps in `Atomics.wait`
  * (no spinning) until a delay is requested, waits that long, and posts a
- * message. Shared cells (Int32): [0] request count, [1] delay in µs, [2] stop.
+ * message (-1 once, when it is ready; then the request count it served).
+ * Shared cells (Int32): [0] request count, [1] delay in µs, [2] stop.
  *
  * @module
  */
@@ -10,6 +11,7 @@
 
 self.onmessage = (event: MessageEvent<SharedArrayBuffer>) => {
   const cells = new Int32Array(event.data);
+  self.postMessage(-1); // Ready.
   let handled = 0;
   for (;;) {
     Atomics.wait(cells, 0, handled);

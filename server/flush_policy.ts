@@ -13,6 +13,14 @@ export const COALESCE_WRITE_RATE = 50_000;
 export const SMALL_BATCH_MESSAGES = 16;
 /** How long the hub holds small batches back when coalescing, in ms. */
 export const COALESCE_DELAY_MS = 0.5;
+/**
+ * Flush rounds of more writes than this on average (big rooms: a write per
+ * member, a few microseconds each) already batch naturally, since batches
+ * pile up while a round runs; holding them back longer only adds latency
+ * (measured: p99 0.5-0.8 s instead of 0.3-0.5 s at 1,000 members and 2,000
+ * messages a second), so the policy leaves them alone.
+ */
+export const MAX_COALESCED_ROUND_WRITES = 256;
 
 /**
  * Decides whether the hub writes each batch's output at once or holds it for
@@ -23,7 +31,9 @@ export const COALESCE_DELAY_MS = 0.5;
  * 100 members) costs one write per member per message and most of a core.
  * When the last window shows many writes per second *and* small batches,
  * the policy says coalesce: the hub then flushes on a short timer and each
- * write carries several messages. It measures the input (batches as they
+ * write carries several messages. Rooms so big that one round is hundreds
+ * of writes are left alone: batches pile up while a round runs anyway, and
+ * holding them back longer only adds latency. It measures the input (batches as they
  * arrive, and what flushing each at once would cost), not the effect of its
  * own decision, so it does not oscillate. A quiet server, or one whose
  * batches are already large (throughput runs, bursts), writes at once.
@@ -73,6 +83,16 @@ export class FlushPolicy {
   }
 
   /**
+   * How long to hold output back now: {@linkcode COALESCE_DELAY_MS} while
+   * coalescing, else 0.
+   *
+   * @returns The delay in ms.
+   */
+  delay(): number {
+    return this.#coalescing ? COALESCE_DELAY_MS : 0;
+  }
+
+  /**
    * Close the measuring window if it is over, and decide again. Called with
    * every batch, and periodically so that a server that fell quiet stops
    * coalescing even when no batch comes.
@@ -86,8 +106,12 @@ export class FlushPolicy {
     const messagesPerBatch = this.#batches === 0
       ? 0
       : this.#messages / this.#batches;
+    const writesPerBatch = this.#batches === 0
+      ? 0
+      : this.#writes / this.#batches;
     this.#coalescing = this.#writeRate > 0 && writeRate > this.#writeRate &&
-      messagesPerBatch < SMALL_BATCH_MESSAGES;
+      messagesPerBatch < SMALL_BATCH_MESSAGES &&
+      writesPerBatch <= MAX_COALESCED_ROUND_WRITES;
     this.#windowStart = now;
     this.#batches = 0;
     this.#messages = 0;

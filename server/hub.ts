@@ -21,7 +21,7 @@ import type { Logger } from "./logger.ts";
 import { Metrics } from "./metrics.ts";
 import type { Room } from "./room.ts";
 import { RoomDirectory } from "./room_directory.ts";
-import { COALESCE_DELAY_MS, FlushPolicy } from "./flush_policy.ts";
+import { FlushPolicy } from "./flush_policy.ts";
 import { PreciseTimer } from "./precise_timer.ts";
 import { TokenBucket } from "./token_bucket.ts";
 import type { TokenSet } from "./token_set.ts";
@@ -655,9 +655,8 @@ export class Hub {
 
   /**
    * Flush every client with something queued: at once, or, when the
-   * {@linkcode FlushPolicy} says the load is many small batches, after
-   * {@linkcode COALESCE_DELAY_MS} so that several batches leave in one write
-   * per client. A client whose queue grows large meanwhile is written at
+   * {@linkcode FlushPolicy} says the load is many small batches, after half
+   * a millisecond so that several batches leave in one write per client. A client whose queue grows large meanwhile is written at
    * once anyway (see `#queued`).
    */
   #flushSoon(): void {
@@ -667,9 +666,9 @@ export class Hub {
     if (recipients === 0) return;
     this.#flushPolicy.observeBatch(this.#now, messages, recipients);
     if (this.#flushTimer.scheduled) return;
-    if (this.#flushPolicy.coalescing) {
-      this.#flushTimer.schedule(COALESCE_DELAY_MS);
-    } else this.#flushAll();
+    const delay = this.#flushPolicy.delay();
+    if (delay > 0) this.#flushTimer.schedule(delay);
+    else this.#flushAll();
   }
 
   #flushAll(): void {

@@ -28,6 +28,7 @@ export {
   COALESCE_DELAY_MS,
   COALESCE_WRITE_RATE,
   FlushPolicy,
+  MAX_COALESCED_ROUND_WRITES,
   SMALL_BATCH_MESSAGES,
 } from "./flush_policy.ts";
 export { PreciseTimer } from "./precise_timer.ts";

@@ -6,7 +6,8 @@
  * worker thread that sleeps in `Atomics.wait` for exactly the delay and then
  * posts a message, which wakes the event loop within tens of microseconds.
  * The worker starts on the first `schedule`, so a timer that is never used
- * costs no thread.
+ * costs no thread; until it is up (loading it takes a while on a busy
+ * process), delays fall back to `setTimeout`.
  *
  * @example Usage
  * ```ts no-eval
@@ -24,6 +25,8 @@ export class PreciseTimer {
   #worker: Worker | null = null;
   #scheduled = false;
   #closed = false;
+  #ready = false;
+  #fallback: ReturnType<typeof setTimeout> | undefined;
 
   /** @param callback Called on the event loop each time a delay has passed. */
   constructor(callback: () => void) {
@@ -45,6 +48,10 @@ export class PreciseTimer {
     if (this.#scheduled || this.#closed) return;
     this.#scheduled = true;
     this.#worker ??= this.#start();
+    if (!this.#ready) {
+      this.#fallback = setTimeout(() => this.#fire(), delayMs);
+      return;
+    }
     const cells = this.#cells!;
     Atomics.store(cells, 1, Math.max(0, Math.round(delayMs * 1000)));
     Atomics.add(cells, 0, 1);
@@ -55,6 +62,7 @@ export class PreciseTimer {
   close(): void {
     this.#closed = true;
     this.#scheduled = false;
+    clearTimeout(this.#fallback);
     const cells = this.#cells;
     if (cells !== null) {
       Atomics.store(cells, 2, 1);
@@ -63,6 +71,12 @@ export class PreciseTimer {
     }
     this.#worker?.terminate();
     this.#worker = null;
+  }
+
+  #fire(): void {
+    if (!this.#scheduled) return;
+    this.#scheduled = false;
+    this.#callback();
   }
 
   #start(): Worker {
@@ -75,10 +89,9 @@ export class PreciseTimer {
       new URL("./_precise_timer_worker.ts", import.meta.url).href,
       { type: "module" },
     );
-    worker.onmessage = () => {
-      if (!this.#scheduled) return;
-      this.#scheduled = false;
-      this.#callback();
+    worker.onmessage = (event: MessageEvent<number>) => {
+      if (event.data === -1) this.#ready = true;
+      else this.#fire();
     };
     worker.postMessage(this.#cells.buffer);
     return worker;

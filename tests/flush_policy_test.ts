@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import {
+  COALESCE_DELAY_MS,
   COALESCE_WRITE_RATE,
   FlushPolicy,
+  MAX_COALESCED_ROUND_WRITES,
   PreciseTimer,
   SMALL_BATCH_MESSAGES,
 } from "../server/mod.ts";
@@ -47,6 +49,16 @@ Deno.test("FlushPolicy: a server that falls quiet stops coalescing at the next t
   assert.equal(policy.coalescing, true, "the window is not over yet");
   policy.tick(now + 150);
   assert.equal(policy.coalescing, false);
+});
+
+Deno.test("FlushPolicy: rooms so big that a round is hundreds of writes are not held back", () => {
+  const policy = new FlushPolicy();
+  let now = feed(policy, 0, 200, 400, 1, MAX_COALESCED_ROUND_WRITES + 1);
+  assert.equal(policy.coalescing, false);
+  assert.equal(policy.delay(), 0);
+  now = feed(policy, now, 200, 400, 1, MAX_COALESCED_ROUND_WRITES);
+  assert.equal(policy.coalescing, true);
+  assert.equal(policy.delay(), COALESCE_DELAY_MS);
 });
 
 Deno.test("FlushPolicy: a write rate of 0 never coalesces", () => {
