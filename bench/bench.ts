@@ -66,6 +66,15 @@ const command = defineCommand({
       valueName: "MSGS",
       description: "Open loop: messages per second",
     },
+    repeat: {
+      type: "integer",
+      default: 3,
+      min: 1,
+      max: 9,
+      valueName: "N",
+      description:
+        "Open loop: runs per row and server, alternating servers; the run with the median p99 is reported",
+    },
     workers: {
       type: "integer",
       default: 1,
@@ -152,6 +161,16 @@ function matrix(
   return rows;
 }
 
+/**
+ * The run with the median p99 (lower middle for an even count), carrying the
+ * p99 of every run so the spread is on record.
+ */
+function medianRun(runs: RunFigures[]): RunFigures {
+  const sorted = [...runs].sort((a, b) => a.latencyMs.p99 - b.latencyMs.p99);
+  const median = sorted[(sorted.length - 1) >> 1];
+  return { ...median, p99Runs: runs.map((run) => run.latencyMs.p99) };
+}
+
 async function withServer<T>(
   start: () => Promise<ServerUnderTest>,
   body: (server: ServerUnderTest) => Promise<T>,
@@ -224,36 +243,44 @@ await runCommand(command, Deno.args, async (options) => {
     targets.push(["redis", () => startRedis(placement.serverCore)]);
   }
   let step = 0;
-  const steps = rows.length * targets.length;
+  const runsOf = (row: MatrixRow) => row.mode === "open" ? options.repeat : 1;
+  const steps = rows.reduce((sum, row) => sum + runsOf(row), 0) *
+    targets.length;
   for (const row of rows) {
-    for (const [target, start] of targets) {
-      step++;
-      const args = [
-        ...common,
-        "--clients",
-        `${row.clients}`,
-        "--idle",
-        `${row.idle}`,
-        ...(row.idle > 0 ? ["--idle-room", IDLE_ROOM] : []),
-        ...(row.mode === "closed"
-          ? ["--rate", "0", "--window", `${row.window}`]
-          : ["--rate", `${row.rate}`]),
-      ];
-      const label = `[${step}/${steps}] ${target}: ${row.id}`;
-      log(`${label} ...`);
-      try {
-        // A fresh server per run: no run pays for the previous one's
-        // teardown.
-        const { figures } = await withServer(
-          start,
-          (server) => measureRun(server, args, placement),
-        );
-        row[target] = figures;
-        log(`${label}: ${describeFigures(figures)}`);
-      } catch (error) {
-        log(`${label} failed: ${(error as Error).message}`);
+    const args = [
+      ...common,
+      "--clients",
+      `${row.clients}`,
+      "--idle",
+      `${row.idle}`,
+      ...(row.idle > 0 ? ["--idle-room", IDLE_ROOM] : []),
+      ...(row.mode === "closed"
+        ? ["--rate", "0", "--window", `${row.window}`]
+        : ["--rate", `${row.rate}`]),
+    ];
+    const runs = new Map<"hubbub" | "redis", RunFigures[]>();
+    // Alternate the servers run by run, so that a slow spell of the machine
+    // does not land on one server's runs only.
+    for (let repetition = 0; repetition < runsOf(row); repetition++) {
+      for (const [target, start] of targets) {
+        step++;
+        const label = `[${step}/${steps}] ${target}: ${row.id}`;
+        log(`${label} ...`);
+        try {
+          // A fresh server per run: no run pays for the previous one's
+          // teardown.
+          const { figures } = await withServer(
+            start,
+            (server) => measureRun(server, args, placement),
+          );
+          runs.set(target, [...(runs.get(target) ?? []), figures]);
+          log(`${label}: ${describeFigures(figures)}`);
+        } catch (error) {
+          log(`${label} failed: ${(error as Error).message}`);
+        }
       }
     }
+    for (const [target, figures] of runs) row[target] = medianRun(figures);
   }
 
   let memory: BenchResults["memory"] = null;

@@ -61,6 +61,8 @@ export interface RunFigures {
   generatorBusiest: number;
   /** True when the generator may have been the limit. */
   limitedByGenerator: boolean;
+  /** Open loop, repeated rows: the p99 of every run, in run order. */
+  p99Runs?: number[];
 }
 
 function round(value: number, digits = 3): number {
