@@ -7,6 +7,7 @@ import {
 import { startFaultyServer } from "./_faulty_server.ts";
 import { closedPort, runLoadtestCli } from "./_loadtest_cli.ts";
 import { spawnServer } from "./_server.ts";
+import { makeCertificate } from "./_tls.ts";
 
 /** A short open-loop run: 20 clients, 5 publishers, 2 s measured. */
 const SHORT_RUN = [
@@ -373,6 +374,77 @@ Deno.test("Loadtest: in closed loop a window slot opens only once every receiver
   } finally {
     await server.close();
   }
+});
+
+Deno.test("Loadtest: runs over TLS with --ca, and authenticates with --token", async () => {
+  const certificate = await makeCertificate();
+  const tokenFile = await Deno.makeTempFile({ suffix: ".tokens" });
+  await Deno.writeTextFile(tokenFile, "# test\nload-secret\n");
+  const server = await spawnServer([
+    "--quiet",
+    "--max-msgs-per-sec",
+    "0",
+    "--tls-cert",
+    certificate.certFile,
+    "--tls-key",
+    certificate.keyFile,
+    "--token-file",
+    tokenFile,
+  ]);
+  try {
+    const args = [
+      "--port",
+      `${server.port}`,
+      "--clients",
+      "10",
+      "--publishers",
+      "2",
+      "--rate",
+      "200",
+      "--duration",
+      "0.5",
+      "--warmup",
+      "0",
+    ];
+    const run = await runLoadtestCli([
+      ...args,
+      "--ca",
+      certificate.certFile,
+      "--token",
+      "load-secret",
+    ]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.equal(run.result!.delivery.lost, 0);
+    assert.ok(run.result!.delivery.delivered > 0);
+    // Without the token the server lets nobody in.
+    const refused = await runLoadtestCli([
+      ...args,
+      "--ca",
+      certificate.certFile,
+      "--connect-timeout",
+      "0.5",
+    ]);
+    assert.equal(refused.code, 1);
+    assert.equal(refused.result?.connections.opened ?? 0, 0);
+  } finally {
+    await server.stop();
+    await certificate.remove();
+    await Deno.remove(tokenFile);
+  }
+});
+
+Deno.test("Loadtest: a missing CA file costs one line and exit 1", async () => {
+  const run = await runLoadtestCli([
+    "--ca",
+    "/nonexistent/ca.pem",
+    "--port",
+    "1",
+  ], { json: false });
+  assert.equal(run.code, 1);
+  assert.match(
+    run.stderr.trim(),
+    /^hubbub loadtest: Cannot read the CA file \/nonexistent\/ca\.pem: it does not exist$/,
+  );
 });
 
 Deno.test("Loadtest: drives Redis pub/sub through the redis target", async (t) => {

@@ -42,6 +42,12 @@ export interface ShardPlan {
   connectRate: number;
   /** Connect and join timeout, ms. */
   connectTimeoutMs: number;
+  /** Connect with TLS. */
+  tls: boolean;
+  /** PEM certificates to trust for TLS. */
+  caCerts: string[];
+  /** hubbub: AUTH token, "" for none. */
+  token: string;
   /** Shared-clock time of tick 0 (ticks are one second apart). */
   origin: number;
 }

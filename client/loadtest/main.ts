@@ -29,8 +29,26 @@ async function writeOutput(path: string, text: string): Promise<void> {
   }
 }
 
+async function readCaFile(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw new StartupError(
+      `Cannot read the CA file ${path}: ${
+        error instanceof Deno.errors.NotFound
+          ? "it does not exist"
+          : error instanceof Error
+          ? error.message
+          : error
+      }`,
+      { cause: error },
+    );
+  }
+}
+
 await runCommand(loadtestCommand, Deno.args, async (flags) => {
   const options = optionsFromFlags(flags);
+  if (flags.ca !== undefined) options.caCerts = [await readCaFile(flags.ca)];
   const progress = new ProgressLine();
   const connections = options.clients + options.idle +
     (options.target === "redis" ? options.publishers : 0);

@@ -56,6 +56,12 @@ export interface LoadTestOptions {
   allowLoss: boolean;
   /** Fail the run when the p99 latency is over this many ms; 0: no limit. */
   maxP99Ms: number;
+  /** Connect with TLS. */
+  tls: boolean;
+  /** PEM certificates to trust for TLS besides the system's. */
+  caCerts: string[];
+  /** hubbub: authenticate every connection with this token ("" for none). */
+  token: string;
 }
 
 /** The defaults of {@linkcode LoadTestOptions}, as on the command line. */
@@ -82,6 +88,9 @@ export const DEFAULT_OPTIONS: LoadTestOptions = {
   startAt: 0,
   allowLoss: false,
   maxP99Ms: 0,
+  tls: false,
+  caCerts: [],
+  token: "",
 };
 
 /** The `deno task loadtest` command: usage, summary and every flag. */
@@ -220,6 +229,22 @@ export const loadtestCommand = defineCommand({
       description:
         "Worker threads to spread the connections over (figures are merged exactly)",
     },
+    tls: {
+      type: "boolean",
+      description: "Connect with TLS",
+    },
+    ca: {
+      type: "string",
+      valueName: "FILE",
+      description:
+        "With TLS: also trust the PEM certificate(s) in FILE (implies --tls)",
+    },
+    token: {
+      type: "string",
+      valueName: "TOKEN",
+      description:
+        "hubbub: authenticate every connection with AUTH TOKEN (servers with --token-file)",
+    },
     channel: {
       type: "string",
       default: DEFAULT_OPTIONS.channel,
@@ -325,6 +350,9 @@ export function optionsFromFlags(flags: LoadtestFlags): LoadTestOptions {
     startAt: flags["start-at"],
     allowLoss: flags["allow-loss"],
     maxP99Ms: flags["max-p99"],
+    tls: flags.tls || flags.ca !== undefined,
+    caCerts: [],
+    token: flags.token ?? "",
   };
   validateOptions(options);
   return options;
@@ -361,6 +389,9 @@ export function validateOptions(options: LoadTestOptions): void {
   }
   if (options.idleRoom !== "" && options.idleRoom === options.channel) {
     throw new UsageError("--idle-room must differ from --channel");
+  }
+  if (options.token !== "" && options.target !== "hubbub") {
+    throw new UsageError("--token is for --target hubbub");
   }
   if (options.channel === "" || /[\r\n]/.test(options.channel)) {
     throw new UsageError("--channel must be a non-empty name on one line");

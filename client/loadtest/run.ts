@@ -317,6 +317,9 @@ export async function runLoadTest(
       window: options.window,
       connectRate: options.connectRate / workerCount,
       connectTimeoutMs: options.connectTimeoutSeconds * 1000,
+      tls: options.tls,
+      caCerts: options.caCerts,
+      token: options.token,
       origin,
     };
     let tickerPort: MessagePort | null = null;

@@ -84,17 +84,20 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
 
 /** Connect, or reject with {@linkcode ConnectTimeoutError} after `ms`. */
 function connectWithin(
-  hostname: string,
-  port: number,
+  plan: ShardPlan,
   ms: number,
-): Promise<Deno.TcpConn> {
+): Promise<Deno.Conn> {
   return new Promise((resolve, reject) => {
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       reject(new ConnectTimeoutError(ms));
     }, ms);
-    Deno.connect({ hostname, port, transport: "tcp" }).then(
+    const { hostname, port } = plan;
+    const connecting: Promise<Deno.Conn> = plan.tls
+      ? Deno.connectTls({ hostname, port, caCerts: plan.caCerts })
+      : Deno.connect({ hostname, port, transport: "tcp" });
+    connecting.then(
       (conn) => {
         clearTimeout(timer);
         if (timedOut) conn.close();
@@ -116,7 +119,7 @@ class Connection implements StreamSink {
   receiver = -1;
   /** The publisher that writes on (or beside) this connection, if any. */
   publisher: Publisher | null = null;
-  conn: Deno.TcpConn | null = null;
+  conn: Deno.Conn | null = null;
   /** The id the server issued (hubbub). */
   id = 0;
   isJoined = false;
@@ -131,13 +134,16 @@ class Connection implements StreamSink {
   }
 
   /** Take over a connected socket and start reading it. */
-  attach(conn: Deno.TcpConn): void {
+  attach(conn: Deno.Conn): void {
     this.conn = conn;
     this.open = true;
-    try {
-      conn.setNoDelay(true);
-    } catch {
-      // Already gone; the read loop will notice.
+    const tcp = conn as Deno.TcpConn;
+    if (typeof tcp.setNoDelay === "function") {
+      try {
+        tcp.setNoDelay(true);
+      } catch {
+        // Already gone; the read loop will notice.
+      }
     }
     this.#readLoop(conn);
   }
@@ -168,7 +174,7 @@ class Connection implements StreamSink {
       : `closed by the server: ${this.#lastServerError}`;
   }
 
-  async #readLoop(conn: Deno.TcpConn): Promise<void> {
+  async #readLoop(conn: Deno.Conn): Promise<void> {
     const shard = this.shard;
     const target = shard.target;
     let buffer = new Uint8Array(INITIAL_READ_BUFFER);
@@ -557,7 +563,7 @@ export class Shard {
     this.plan = plan;
     this.#tickerPort = tickerPort;
     this.#post = post;
-    this.target = targetNamed(plan.target, plan.channel);
+    this.target = targetNamed(plan.target, plan.channel, plan.token);
     this.publisherIndexes = plan.publisherIndexes;
     this.subscribers = plan.clients + plan.idle;
     this.senderIds = new Float64Array(plan.publisherIndexes);
@@ -672,9 +678,9 @@ export class Shard {
     const plan = this.plan;
     const began = sharedClockMs();
     const timeout = plan.connectTimeoutMs;
-    let conn: Deno.TcpConn;
+    let conn: Deno.Conn;
     try {
-      conn = await connectWithin(plan.hostname, plan.port, timeout);
+      conn = await connectWithin(plan, timeout);
     } catch (error) {
       this.#countConnectFailure(error);
       return;

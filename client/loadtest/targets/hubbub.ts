@@ -16,11 +16,6 @@ import { writePayloadTemplate } from "../payload.ts";
 import { ProtocolError, type StreamSink, type Target } from "./target.ts";
 
 const TWO_TO_32 = 0x1_0000_0000;
-/** Keepalive tags of hubbub's extensions (docs/PROTOCOL.md). */
-const PING_TAG = 4;
-const PONG_TAG = 5;
-/** JOIN: move to another room (docs/PROTOCOL.md). */
-const JOIN_TAG = 6;
 const decoder = new TextDecoder();
 
 /**
@@ -56,10 +51,10 @@ function parseFrames(
       sink.delivered(view, offset + HEADER_SIZE, bodyLength, senderId);
     } else if (tag === Tag.ISSUE_ID) {
       sink.joined(senderId);
-    } else if (tag === PING_TAG) {
+    } else if (tag === Tag.PING) {
       sink.pinged(
         encodeFrame(
-          PONG_TAG,
+          Tag.PONG,
           0,
           bytes.slice(offset + HEADER_SIZE, frameEnd),
         ),
@@ -114,7 +109,20 @@ export const hubbubTarget: Target = {
     return null;
   },
   moveRequest(room: string): Uint8Array | null {
-    return encodeFrame(JOIN_TAG, 0, room);
+    return encodeFrame(Tag.JOIN, 0, room);
   },
   parse: parseFrames,
 };
+
+/**
+ * The hubbub target for a server started with `--token-file`: every
+ * connection sends AUTH with the token first (the server issues its id only
+ * then).
+ *
+ * @param token The token.
+ * @returns The target.
+ */
+export function authenticatingHubbubTarget(token: string): Target {
+  const auth = encodeFrame(Tag.AUTH, 0, token);
+  return { ...hubbubTarget, joinRequest: () => auth };
+}

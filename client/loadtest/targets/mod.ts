@@ -5,11 +5,11 @@
  * @module
  */
 
-import { hubbubTarget } from "./hubbub.ts";
+import { authenticatingHubbubTarget, hubbubTarget } from "./hubbub.ts";
 import { redisTarget } from "./redis.ts";
 import type { Target } from "./target.ts";
 
-export { hubbubTarget } from "./hubbub.ts";
+export { authenticatingHubbubTarget, hubbubTarget } from "./hubbub.ts";
 export { redisTarget } from "./redis.ts";
 export { ProtocolError, type StreamSink, type Target } from "./target.ts";
 
@@ -24,13 +24,15 @@ export type TargetName = typeof TARGET_NAMES[number];
  *
  * @param name `hubbub` or `redis`.
  * @param channel The Redis channel (ignored for hubbub).
+ * @param token hubbub: the AUTH token every connection sends first ("" for
+ * none).
  * @returns The target.
  * @throws {RangeError} For an unknown name.
  */
-export function targetNamed(name: string, channel: string): Target {
+export function targetNamed(name: string, channel: string, token = ""): Target {
   switch (name) {
     case "hubbub":
-      return hubbubTarget;
+      return token === "" ? hubbubTarget : authenticatingHubbubTarget(token);
     case "redis":
       return redisTarget(channel);
     default:
