@@ -1,6 +1,6 @@
 /**
- * Test side of a connection: a real TCP socket that records every frame the
- * server sends, so tests can await the next frame of a tag (with a deadline)
+ * Test side of a connection: a real TCP (or TLS) socket that records every
+ * frame the server sends, so tests can await the next frame of a tag (with a deadline)
  * instead of sleeping.
  */
 
@@ -14,7 +14,7 @@ export const FRAME_TIMEOUT_MS = 5000;
 
 /** A test client over a real socket. */
 export class RawClient {
-  readonly conn: Deno.TcpConn;
+  readonly conn: Deno.Conn;
   /** Frames received and not yet taken by `next`. */
   readonly inbox: Frame[] = [];
   /** Set once the server has closed the connection (or it broke). */
@@ -28,7 +28,7 @@ export class RawClient {
   #skipTags: ReadonlySet<number>;
 
   private constructor(
-    conn: Deno.TcpConn,
+    conn: Deno.Conn,
     read: boolean,
     skipTags: readonly number[] = [],
   ) {
@@ -67,6 +67,18 @@ export class RawClient {
       const issued = await client.next(Tag.ISSUE_ID);
       client.id = issued.senderId;
     }
+    return client;
+  }
+
+  /** Connect with TLS trusting `caCert`, and wait for ISSUE_ID. */
+  static async connectTls(port: number, caCert: string): Promise<RawClient> {
+    const conn = await Deno.connectTls({
+      hostname: "127.0.0.1",
+      port,
+      caCerts: [caCert],
+    });
+    const client = new RawClient(conn, true);
+    client.id = (await client.next(Tag.ISSUE_ID)).senderId;
     return client;
   }
 

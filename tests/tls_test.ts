@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { LOBBY, Tag } from "../protocol/mod.ts";
-import { FrameClient, text } from "./_kit.ts";
+import { RawClient, text } from "./_kit.ts";
 import { CLIENT_MAIN, spawnDeno, startServerProcess } from "./_process.ts";
 import { withServer } from "./_server.ts";
 import { makeCertificate } from "./_tls.ts";
@@ -18,8 +18,8 @@ Deno.test("TLS: a round trip with Deno.connectTls against startServer({tls})", a
       { tls: { cert: certificate.cert, key: certificate.key } },
       async (server) => {
         const port = server.address.port;
-        const a = await FrameClient.connectTls(port, certificate.cert);
-        const b = await FrameClient.connectTls(port, certificate.cert);
+        const a = await RawClient.connectTls(port, certificate.cert);
+        const b = await RawClient.connectTls(port, certificate.cert);
         assert.deepEqual([a.id, b.id], [1, 2]);
         const join = await a.next(Tag.PRESENCE);
         assert.deepEqual(JSON.parse(text(join)), {
@@ -57,7 +57,7 @@ Deno.test("TLS: a plain TCP client on the TLS port gets no frames and cannot cha
       { tls: { cert: certificate.cert, key: certificate.key } },
       async (server) => {
         const port = server.address.port;
-        const tls = await FrameClient.connectTls(port, certificate.cert);
+        const tls = await RawClient.connectTls(port, certificate.cert);
         const plain = await Deno.connect({ hostname: "127.0.0.1", port });
         await plain.write(
           new Uint8Array([0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1]),
@@ -92,14 +92,14 @@ Deno.test("TLS: a connection that has not finished the TLS handshake is not anno
       { tls: { cert: certificate.cert, key: certificate.key } },
       async (server) => {
         const port = server.address.port;
-        const member = await FrameClient.connectTls(port, certificate.cert);
+        const member = await RawClient.connectTls(port, certificate.cert);
         await member.next(Tag.PRESENCE); // its own join
         // A TCP connection that never starts the TLS handshake.
         const silent = await Deno.connect({ hostname: "127.0.0.1", port });
         try {
           // A later client that does complete its handshake: the member hears
           // its join, and nothing before it about the silent connection.
-          const late = await FrameClient.connectTls(port, certificate.cert);
+          const late = await RawClient.connectTls(port, certificate.cert);
           const frames: string[] = [];
           for (;;) {
             const frame = await member.next();
@@ -128,7 +128,7 @@ Deno.test("TLS: the server process serves TLS with --tls-cert/--tls-key, and the
     "--tls-key",
     certificate.keyFile,
   ]);
-  let peer: FrameClient | null = null;
+  let peer: RawClient | null = null;
   const client = spawnDeno(CLIENT_MAIN, [
     "--port",
     String(server.port),
@@ -139,7 +139,7 @@ Deno.test("TLS: the server process serves TLS with --tls-cert/--tls-key, and the
   try {
     assert.match(server.lines[0], /Listening .*tls=true/);
     await client.waitForLine("stdout", /Connected to .* as client 1\b/);
-    peer = await FrameClient.connectTls(server.port, certificate.cert);
+    peer = await RawClient.connectTls(server.port, certificate.cert);
     await client.writeLine("/nick tlsuser");
     await client.waitForLine("stdout", /You are now known as tlsuser/);
     await client.writeLine("hello over tls");
