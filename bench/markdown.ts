@@ -29,6 +29,96 @@ function ratio(ours: number | undefined, theirs: number | undefined): string {
   return `${(ours / theirs).toFixed(2)}×`;
 }
 
+/**
+ * The performance issue's targets against this run's figures: ratios to
+ * Redis measured in the same run, and the absolute limits.
+ */
+function targetTable(results: BenchResults): string[] {
+  const row = (id: string) => results.rows.find((r) => r.id === id);
+  const lines = [
+    "## Against the targets",
+    "",
+    "| Target | Required | Measured | Met |",
+    "| --- | --- | --- | --- |",
+  ];
+  const push = (
+    target: string,
+    required: string,
+    measured: number | undefined,
+    ok: (value: number) => boolean,
+    shown: (value: number) => string,
+  ) => {
+    lines.push(
+      `| ${target} | ${required} | ${
+        measured === undefined ? "–" : shown(measured)
+      } | ${measured === undefined ? "–" : ok(measured) ? "yes" : "no"} |`,
+    );
+  };
+  const times = (value: number) => `${value.toFixed(2)}× Redis`;
+  const deliveriesRatio = (id: string) => {
+    const r = row(id);
+    return r?.hubbub && r.redis
+      ? r.hubbub.deliveriesPerSecond / r.redis.deliveriesPerSecond
+      : undefined;
+  };
+  for (
+    const [id, clients, floor] of [["closed-10", "10", 1.5], [
+      "closed-100",
+      "100",
+      1.3,
+    ], ["closed-1000", "1,000", 1.1]] as const
+  ) {
+    push(
+      `Closed-loop deliveries/s, ${clients} clients`,
+      `≥ ${floor}× Redis`,
+      deliveriesRatio(id),
+      (v) => v >= floor,
+      times,
+    );
+  }
+  const open = row("open-100");
+  const p99 = open?.hubbub && open.redis
+    ? open.hubbub.latencyMs.p99 / open.redis.latencyMs.p99
+    : undefined;
+  push(
+    "Open loop 2,000 msg/s to 100 clients: p99",
+    "≤ Redis",
+    p99,
+    (v) => v <= 1,
+    times,
+  );
+  const cpu = open?.hubbub && open.redis
+    ? open.hubbub.serverCpuPerMillionDeliveries /
+      open.redis.serverCpuPerMillionDeliveries
+    : undefined;
+  push(
+    "Open loop 2,000 msg/s to 100 clients: server CPU per delivery",
+    "≤ Redis",
+    cpu,
+    (v) => v <= 1,
+    times,
+  );
+  push(
+    "Memory per idle connection (10,000)",
+    "≤ 10 KB",
+    results.memory?.hubbub?.bytesPerConnection,
+    (v) => v <= 10_240,
+    (v) => `${count(v)} bytes`,
+  );
+  const broadcast = results.broadcast?.hubbub;
+  push(
+    "One broadcast reaching 19,000 connections",
+    "every delivery",
+    broadcast ? broadcast.delivered / broadcast.expected : undefined,
+    (v) => v === 1,
+    () =>
+      `${count(broadcast!.delivered)} / ${
+        count(broadcast!.expected)
+      }, last after ${broadcast!.lastDeliveryMs} ms`,
+  );
+  return lines;
+}
+
 function rowLabel(row: MatrixRow): string {
   const clients = row.idle > 0
     ? `${count(row.clients)} + ${count(row.idle)} idle`
@@ -94,6 +184,8 @@ export function renderMarkdown(results: BenchResults): string {
     } |`,
     "",
   );
+
+  lines.push(...targetTable(results), "");
 
   const closed = results.rows.filter((row) => row.mode === "closed");
   lines.push(
@@ -244,6 +336,42 @@ export function renderMarkdown(results: BenchResults): string {
       }`,
     );
   }
+  lines.push("", WHERE_THE_TIME_GOES);
   lines.push("", `The whole benchmark took ${results.elapsedSeconds} s.`, "");
   return lines.join("\n");
 }
+
+/**
+ * What profiling the server showed (written by hand, not measured by this
+ * run; the commands are given so anyone can repeat them).
+ */
+const WHERE_THE_TIME_GOES = `## Where the time goes
+
+Profiled on the machine above with \`deno run --cpu-prof\` on the server (pinned to core 0) while
+\`deno task loadtest\` ran on core 1, with \`strace -c\` and \`perf record\`, and with the server's own
+\`hubbub_socket_writes_total\` counter:
+
+- **A socket write costs about 5 µs, whatever it carries.** On loopback, \`sendto\` does the
+  receiver's TCP work and wakes it; a plain loop of 88-byte writes to 100 sockets measured 5.5 µs a
+  write from Deno and from Python alike. Almost everything else in the server is cheap: in closed
+  loop the samples are ~30–70% socket writes (\`op_write\`), ~15% copying frames into client buffers
+  (\`ClientWriter.append\`), a few percent parsing and bookkeeping. So the design counts writes: a run
+  of CHAT frames from one read is copied into each member's buffer as one block, each client gets one
+  write per event-loop turn, and closed-loop throughput is limited by the generator (≥ marks).
+- **Open loop at 2,000 messages/s to 100 clients** was, before write coalescing, one write per
+  delivery (1.07 deliveries a write: each message arrives alone), 4.8 µs of server CPU per delivery
+  against Redis's 4.2. The flush policy (\`server/flush_policy.ts\`) now holds output back 0.5 ms when
+  many small batches go to many clients, for about 4 deliveries a write and 0.6× Redis's CPU; p99
+  moves within the run-to-run spread (listed above).
+- **Big rooms** (1,000 clients and more) pay Deno's per-operation cost: a write to one of 5,000
+  sockets measured 11–21 µs from Deno against 7.8 µs from Python, the difference being the async
+  op and promise around each write. At 2,000 messages/s to 1,000 clients the server then runs near
+  one full core (0.5 CPU s per million deliveries against Redis's 0.45) and its p99 swings between
+  0.2 and 0.6 s from run to run where Redis stays under 0.1 s; the broadcast to 19,000 connections
+  (one write each) shows the same cost. Closing that gap needs a vectored or synchronous socket write
+  that Deno does not offer today.
+- **Memory.** A bare Deno server holding 10,000 idle connections with a 1 KiB read buffer costs
+  ~7.3 KB a connection; ours adds client state, its writer and room membership (~1.5 KB). V8's young
+  generation is capped at 2 MB (\`--max-semi-space-size=2\` in \`deno task serve\`): with the default,
+  10,000 idle connections measured 15.8–17.9 KB each right after connecting, because the heap grown
+  during the connection storm is kept; closed-loop throughput measured the same either way.`;
