@@ -146,6 +146,27 @@ function busy(figures: RunFigures | null): string {
 }
 
 /**
+ * The cells both result tables end a row with, ours beside Redis's: server
+ * CPU seconds per million deliveries and their ratio, the check, and how
+ * busy the generator was.
+ */
+function cpuCheckAndBusyCells(
+  ours: RunFigures | null,
+  theirs: RunFigures | null,
+): string {
+  return [
+    ours?.serverCpuPerMillionDeliveries ?? "–",
+    theirs?.serverCpuPerMillionDeliveries ?? "–",
+    ratio(
+      ours?.serverCpuPerMillionDeliveries,
+      theirs?.serverCpuPerMillionDeliveries,
+    ),
+    `${check(ours)} / ${check(theirs)}`,
+    `${busy(ours)} / ${busy(theirs)}`,
+  ].join(" | ");
+}
+
+/**
  * Render the results as Markdown.
  *
  * @param results The benchmark's results.
@@ -204,16 +225,7 @@ export function renderMarkdown(results: BenchResults): string {
     lines.push(
       `| ${rowLabel(row)} | ${throughput(ours)} | ${throughput(theirs)} | ${
         ratio(ours?.deliveriesPerSecond, theirs?.deliveriesPerSecond)
-      } | ${ours?.serverCpuPerMillionDeliveries ?? "–"} | ${
-        theirs?.serverCpuPerMillionDeliveries ?? "–"
-      } | ${
-        ratio(
-          ours?.serverCpuPerMillionDeliveries,
-          theirs?.serverCpuPerMillionDeliveries,
-        )
-      } | ${check(ours)} / ${check(theirs)} | ${busy(ours)} / ${
-        busy(theirs)
-      } |`,
+      } | ${cpuCheckAndBusyCells(ours, theirs)} |`,
     );
   }
 
@@ -242,16 +254,7 @@ export function renderMarkdown(results: BenchResults): string {
         count(row.rate * row.clients)
       } | ${latency(ours)} | ${latency(theirs)} | ${
         ratio(ours?.latencyMs.p99, theirs?.latencyMs.p99)
-      } | ${ours?.serverCpuPerMillionDeliveries ?? "–"} | ${
-        theirs?.serverCpuPerMillionDeliveries ?? "–"
-      } | ${
-        ratio(
-          ours?.serverCpuPerMillionDeliveries,
-          theirs?.serverCpuPerMillionDeliveries,
-        )
-      } | ${check(ours)} / ${check(theirs)} | ${busy(ours)} / ${
-        busy(theirs)
-      } |`,
+      } | ${cpuCheckAndBusyCells(ours, theirs)} |`,
     );
   }
   const spread = (figures: RunFigures | null) =>

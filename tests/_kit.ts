@@ -1,23 +1,27 @@
 /**
  * Helpers for the production-server tests (rooms, nicknames, keepalive,
- * limits, slow consumers, shutdown, HTTP, TLS, auth): barriers that prove a
- * negative without sleeping, list requests, log waits, raw stream reads and
- * a tiny HTTP client that leaves no connection behind.
+ * limits, slow consumers, shutdown, HTTP, TLS, auth): a server with clients
+ * connected, barriers that prove a negative without sleeping, list
+ * requests, log waits, hand-built headers, numbered CHAT batches, raw stream
+ * reads and a tiny HTTP client that leaves no connection behind.
  */
 
 import { deadline } from "./_deadline.ts";
 import { RawClient, text } from "./_raw_client.ts";
+import { withServer } from "./_server.ts";
 import {
   decodeJsonBody,
   encodeFrame,
   type Frame,
   FrameReader,
+  HEADER_SIZE,
   type MemberEntry,
   type MoreEntry,
   type Presence,
   type RoomEntry,
   Tag,
 } from "../protocol/mod.ts";
+import type { Server, ServerOptions } from "../server/mod.ts";
 
 export { RawClient, text };
 
@@ -27,6 +31,29 @@ export type LogLines = string[];
 /** Close every client (and wait for their read loops). */
 export async function closeAll(...clients: RawClient[]): Promise<void> {
   await Promise.all(clients.map((client) => client.close()));
+}
+
+/**
+ * Run `body` against a fresh in-process server (see `withServer`) with
+ * `count` clients connected one after another, so that their ids and their
+ * joins to the lobby come in that order; close them all afterwards.
+ */
+export async function withClients(
+  options: ServerOptions,
+  count: number,
+  body: (clients: RawClient[], server: Server, logs: LogLines) => Promise<void>,
+): Promise<void> {
+  await withServer(options, async (server, logs) => {
+    const clients: RawClient[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        clients.push(await RawClient.connect(server.address.port));
+      }
+      await body(clients, server, logs);
+    } finally {
+      await closeAll(...clients);
+    }
+  });
 }
 
 /**
@@ -212,6 +239,64 @@ export async function nick(client: RawClient, name: string): Promise<void> {
     const presence = presenceOf(frame);
     return presence.event === "nick" && presence.id === client.id;
   });
+}
+
+/**
+ * A frame header built by hand with `DataView`, independent of the protocol
+ * module under test (fields as BigInt, so any 64-bit value can be written).
+ */
+export function rawHeader(
+  bodyLength: bigint,
+  tag: bigint,
+  senderId = 0n,
+): Uint8Array {
+  const header = new Uint8Array(HEADER_SIZE);
+  const view = new DataView(header.buffer);
+  view.setBigUint64(0, bodyLength);
+  view.setBigUint64(8, tag);
+  view.setBigUint64(16, senderId);
+  return header;
+}
+
+/** The body size of {@linkcode numberedChats}' frames. */
+export const NUMBERED_BODY_SIZE = 400;
+
+/**
+ * `count` CHAT frames, back to back, whose bodies of
+ * {@linkcode NUMBERED_BODY_SIZE} bytes start with their index (a 32-bit
+ * integer): `start`, `start + 1`, …
+ */
+export function numberedChats(start: number, count: number): Uint8Array {
+  return concat(
+    ...Array.from({ length: count }, (_, i) => {
+      const body = new Uint8Array(NUMBERED_BODY_SIZE).fill(0x2e);
+      new DataView(body.buffer).setUint32(0, start + i);
+      return encodeFrame(Tag.CHAT, 0, body);
+    }),
+  );
+}
+
+/** The index a frame of {@linkcode numberedChats} carries. */
+export function chatIndex(frame: Frame): number {
+  return new DataView(frame.body.buffer, frame.body.byteOffset).getUint32(0);
+}
+
+/**
+ * Have `sender` send `total` CHAT frames, 1000 to a write (`batch(start,
+ * 1000)` builds each), taking its own copies of each batch back before
+ * writing the next, so the server has handled it. Stops early, between
+ * batches, once `stop()` is true.
+ */
+export async function sendBatches(
+  sender: RawClient,
+  total: number,
+  batch: (start: number, count: number) => Uint8Array,
+  stop: () => boolean = () => false,
+): Promise<void> {
+  for (let start = 0; start < total && !stop(); start += 1000) {
+    await sender.write(batch(start, 1000));
+    await sender.chats(1000, 10_000);
+  }
 }
 
 /** One CHAT frame's bytes. */

@@ -68,6 +68,22 @@ export async function runLoadtestCli(
   };
 }
 
+/**
+ * Load generator flags by name, without the leading dashes: a value, or
+ * `true` for a flag that takes none.
+ */
+export type LoadtestFlags = Record<string, string | number | true>;
+
+/**
+ * The command-line arguments for `flags`, in their order:
+ * `{ clients: 10, quiet: true }` → `["--clients", "10", "--quiet"]`.
+ */
+export function loadtestArgs(flags: LoadtestFlags): string[] {
+  return Object.entries(flags).flatMap(([name, value]) =>
+    value === true ? [`--${name}`] : [`--${name}`, String(value)]
+  );
+}
+
 /** A port on 127.0.0.1 that nothing listens on (just released). */
 export function closedPort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

@@ -32,6 +32,27 @@ export interface SpawnOptions {
   permissions?: string[];
 }
 
+/**
+ * Read `stream` as UTF-8 text to its end, appending each complete line to
+ * `lines` (and a last unterminated one at the end) and calling `onLines`
+ * after every chunk read.
+ */
+export async function collectLines(
+  stream: ReadableStream<Uint8Array>,
+  lines: string[],
+  onLines: () => void,
+): Promise<void> {
+  let pending = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    pending += chunk;
+    const parts = pending.split("\n");
+    pending = parts.pop()!;
+    lines.push(...parts);
+    onLines();
+  }
+  if (pending) lines.push(pending);
+}
+
 /** A running Deno subprocess with its output captured by line. */
 export class Spawned {
   readonly child: Deno.ChildProcess;
@@ -91,15 +112,7 @@ export class Spawned {
     lines: string[],
     done: () => void,
   ): Promise<void> {
-    let pending = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      pending += chunk;
-      const parts = pending.split("\n");
-      pending = parts.pop()!;
-      lines.push(...parts);
-      this.#notify();
-    }
-    if (pending) lines.push(pending);
+    await collectLines(stream, lines, () => this.#notify());
     done();
     this.#notify();
   }

@@ -11,6 +11,7 @@ import {
   startServer,
 } from "../server/mod.ts";
 import { deadline } from "./_deadline.ts";
+import { collectLines } from "./_process.ts";
 
 /** Log lines an in-process server wrote, for assertions. */
 export type LogLines = string[];
@@ -100,16 +101,7 @@ export async function spawnServer(args: string[] = []): Promise<ServerProcess> {
   let wake = null as (() => void) | null;
   let ended = false;
   const pump = (async () => {
-    const decoder = new TextDecoderStream();
-    let pending = "";
-    for await (const text of process.stderr.pipeThrough(decoder)) {
-      pending += text;
-      const parts = pending.split("\n");
-      pending = parts.pop()!;
-      lines.push(...parts);
-      wake?.();
-    }
-    if (pending) lines.push(pending);
+    await collectLines(process.stderr, lines, () => wake?.());
     ended = true;
     wake?.();
   })();

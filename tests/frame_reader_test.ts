@@ -25,6 +25,7 @@ import {
   writeHeader,
   writeSenderId,
 } from "../protocol/mod.ts";
+import { concat, rawHeader } from "./_kit.ts";
 
 /** A frame as plain data, for deep comparisons. */
 interface Plain {
@@ -39,27 +40,6 @@ function plain(frame: Frame): Plain {
     senderId: frame.senderId,
     body: Array.from(frame.body),
   };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const total = parts.reduce((sum, part) => sum + part.length, 0);
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
-/** Build a header by hand with DataView, independent of the code under test. */
-function rawHeader(bodyLength: bigint, tag: bigint, senderId: bigint) {
-  const header = new Uint8Array(HEADER_SIZE);
-  const view = new DataView(header.buffer);
-  view.setBigUint64(0, bodyLength);
-  view.setBigUint64(8, tag);
-  view.setBigUint64(16, senderId);
-  return header;
 }
 
 /**
@@ -160,7 +140,7 @@ Deno.test("header: writeSenderId overwrites only the sender id field", () => {
     assert.deepEqual(frame.subarray(HEADER_SIZE), before.subarray(HEADER_SIZE));
   }
   // At an offset inside a larger buffer.
-  const two = concat([encodeFrame(1, 1, "a"), encodeFrame(1, 2, "b")]);
+  const two = concat(encodeFrame(1, 1, "a"), encodeFrame(1, 2, "b"));
   writeSenderId(two, HEADER_SIZE + 1, 77);
   assert.equal(readSenderId(two, 0), 1);
   assert.equal(readSenderId(two, HEADER_SIZE + 1), 77);
@@ -248,7 +228,7 @@ Deno.test("completeFramesEnd: edge cases", () => {
   const a = encodeFrame(Tag.CHAT, 1, "abc"); // 27 bytes
   const b = encodeFrame(Tag.CLOSE, 2); // 24 bytes
   const full = encodeFrame(Tag.CHAT, 3, new Uint8Array(MAX_BODY_SIZE)); // 512
-  const bytes = concat([a, b, full]);
+  const bytes = concat(a, b, full);
   const total = bytes.length;
 
   assert.equal(completeFramesEnd(new Uint8Array(0), 0, 0), 0);
@@ -265,7 +245,7 @@ Deno.test("completeFramesEnd: edge cases", () => {
   assert.equal(completeFramesEnd(bytes, a.length, total), total);
   assert.equal(completeFramesEnd(bytes, a.length, a.length + 10), a.length);
   // Bytes past `end` are not looked at.
-  const longer = concat([bytes, encodeFrame(1, 1, "zz")]);
+  const longer = concat(bytes, encodeFrame(1, 1, "zz"));
   assert.equal(completeFramesEnd(longer, 0, total), total);
   assert.equal(completeFramesEnd(longer, 0, longer.length), longer.length);
   // An empty-bodied frame alone.
@@ -277,7 +257,7 @@ Deno.test("completeFramesEnd: stops at an oversized header, which checkFrameSize
   const good = encodeFrame(Tag.CHAT, 1, "hi");
   const bad = rawHeader(BigInt(MAX_BODY_SIZE + 1), 1n, 0n);
   // Enough bytes after the bad header that it would look "complete".
-  const bytes = concat([good, bad, new Uint8Array(600)]);
+  const bytes = concat(good, bad, new Uint8Array(600));
   const end = completeFramesEnd(bytes, 0, bytes.length);
   assert.equal(end, good.length);
   assert.throws(() => checkFrameSize(bytes, end, bytes.length), (error) => {
@@ -286,7 +266,7 @@ Deno.test("completeFramesEnd: stops at an oversized header, which checkFrameSize
     return true;
   });
   // A huge announced length (beyond 32 bits) is rejected too, not wrapped.
-  const huge = concat([rawHeader(2n ** 40n, 1n, 0n), new Uint8Array(100)]);
+  const huge = concat(rawHeader(2n ** 40n, 1n, 0n), new Uint8Array(100));
   assert.equal(completeFramesEnd(huge, 0, huge.length), 0);
   assert.throws(() => checkFrameSize(huge, 0, huge.length), (error) => {
     assert.ok(error instanceof FrameTooLargeError);
@@ -294,7 +274,7 @@ Deno.test("completeFramesEnd: stops at an oversized header, which checkFrameSize
     return true;
   });
   // 2^32 + 1 would read as 1 if only the low half were looked at.
-  const wraps = concat([rawHeader(2n ** 32n + 1n, 1n, 0n), new Uint8Array(1)]);
+  const wraps = concat(rawHeader(2n ** 32n + 1n, 1n, 0n), new Uint8Array(1));
   assert.equal(completeFramesEnd(wraps, 0, wraps.length), 0);
   assert.throws(
     () => checkFrameSize(wraps, 0, wraps.length),
@@ -319,10 +299,10 @@ Deno.test("checkFrameSize: edge cases", () => {
   // Only the length field matters: huge tag and sender id are fine.
   checkFrameSize(rawHeader(0n, 2n ** 63n, 2n ** 64n - 1n), 0, HEADER_SIZE);
   // At an offset, with the incomplete-header rule relative to it.
-  const bytes = concat([
+  const bytes = concat(
     new Uint8Array(10),
     rawHeader(BigInt(MAX_BODY_SIZE + 1), 1n, 0n),
-  ]);
+  );
   checkFrameSize(bytes, 10, 10 + HEADER_SIZE - 1);
   assert.throws(
     () => checkFrameSize(bytes, 10, 10 + HEADER_SIZE),
@@ -381,7 +361,7 @@ Deno.test("FrameReader: every frame split at every byte position", () => {
 Deno.test("FrameReader: two frames, each cut point of the pair, both orders of sizes", () => {
   const pair = sampleFrames().slice(2, 4); // empty body, then 488 bytes
   for (const frames of [pair, [...pair].reverse()]) {
-    const bytes = concat(frames);
+    const bytes = concat(...frames);
     for (let cut = 0; cut <= bytes.length; cut++) {
       const reader = new FrameReader();
       const out: Plain[] = [];
@@ -410,7 +390,7 @@ Deno.test("FrameReader: two frames, each cut point of the pair, both orders of s
 
 Deno.test("FrameReader: byte-by-byte feeding", () => {
   const frames = sampleFrames();
-  const bytes = concat(frames);
+  const bytes = concat(...frames);
   const reader = new FrameReader();
   const out: Plain[] = [];
   const boundaries = new Set<number>();
@@ -435,7 +415,7 @@ Deno.test("FrameReader: byte-by-byte feeding", () => {
 
 Deno.test("FrameReader: several frames in one chunk, and a chunk ending mid-frame", () => {
   const frames = sampleFrames();
-  const bytes = concat(frames);
+  const bytes = concat(...frames);
   assert.deepEqual(decodeChunks([bytes]), expected(frames));
 
   const reader = new FrameReader();
@@ -452,7 +432,7 @@ Deno.test("FrameReader: several frames in one chunk, and a chunk ending mid-fram
 });
 
 Deno.test("FrameReader: frames inside a chunk are views, reassembled frames are copies", () => {
-  const bytes = concat([encodeFrame(1, 1, "abc"), encodeFrame(1, 2, "xyz")]);
+  const bytes = concat(encodeFrame(1, 1, "abc"), encodeFrame(1, 2, "xyz"));
   const reader = new FrameReader();
   reader.push(bytes.subarray(0, 30));
   const whole = reader.next()!;
@@ -467,7 +447,7 @@ Deno.test("FrameReader: frames inside a chunk are views, reassembled frames are 
 
 Deno.test("FrameReader: push before the previous chunk is read to the end throws", () => {
   const reader = new FrameReader();
-  reader.push(concat([encodeFrame(1, 1, "a"), encodeFrame(1, 1, "b")]));
+  reader.push(concat(encodeFrame(1, 1, "a"), encodeFrame(1, 1, "b")));
   assert.notEqual(reader.next(), null);
   assert.throws(() => reader.push(encodeFrame(1, 1, "c")), /not read/);
 });
@@ -479,7 +459,7 @@ Deno.test("FrameReader: an oversized header throws FrameTooLargeError, whole or 
     ["all ones", new Uint8Array(HEADER_SIZE).fill(0xff)],
   ];
   for (const [name, header] of cases) {
-    const stream = concat([encodeFrame(1, 1, "ok"), header, new Uint8Array(8)]);
+    const stream = concat(encodeFrame(1, 1, "ok"), header, new Uint8Array(8));
     const start = HEADER_SIZE + 2;
     for (let cut = 0; cut <= stream.length; cut++) {
       const reader = new FrameReader();
@@ -544,7 +524,7 @@ const streamArbitrary = fc.array(frameArbitrary, { maxLength: 30 }).chain((
   frames,
 ) => {
   const bytes = concat(
-    frames.map((f) => encodeFrame(f.tag, f.senderId, f.body)),
+    ...frames.map((f) => encodeFrame(f.tag, f.senderId, f.body)),
   );
   return fc.record({
     frames: fc.constant(frames),

@@ -9,7 +9,6 @@ import { Tag } from "../protocol/mod.ts";
 import { DEFAULT_HUB_OPTIONS } from "../server/mod.ts";
 import {
   barrier,
-  closeAll,
   join,
   nick,
   ofTag,
@@ -17,8 +16,8 @@ import {
   takeUntil,
   text,
   waitForLog,
+  withClients,
 } from "./_kit.ts";
-import { withServer } from "./_server.ts";
 
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -29,22 +28,20 @@ Deno.test("Keepalive: PING and the idle drop are off by default", async () => {
   assert.equal(DEFAULT_HUB_OPTIONS.idleTimeoutMs, 0);
   // A short write deadline makes the hub tick every 10 ms, so a silent
   // client would have been pinged or dropped many times over by now.
-  await withServer({ writeDeadlineMs: 40 }, async (server) => {
-    const a = await RawClient.connect(server.address.port);
+  await withClients({ writeDeadlineMs: 40 }, 1, async ([a]) => {
     await pause(150);
     const frames = await barrier(a);
     assert.deepEqual(ofTag(frames, Tag.PING), []);
     assert.deepEqual(ofTag(frames, Tag.ERROR), []);
     assert.ok(!a.ended);
-    await a.close();
   });
 });
 
 Deno.test("Keepalive: a silent client gets PING each interval, then ERROR 'idle timeout' and the end", async () => {
-  await withServer(
+  await withClients(
     { pingIntervalMs: 50, idleTimeoutMs: 250 },
-    async (server, logs) => {
-      const a = await RawClient.connect(server.address.port);
+    1,
+    async ([a], server, logs) => {
       const started = performance.now();
       const frames = await takeUntil(a, (f) => f.tag === Tag.ERROR, 3000);
       const droppedAfter = performance.now() - started;
@@ -62,28 +59,24 @@ Deno.test("Keepalive: a silent client gets PING each interval, then ERROR 'idle 
       assert.match(line, /silent for \d+ ms/);
       assert.equal(server.hub.clientCount, 0);
       assert.equal(server.hub.metrics.disconnects.get("idle_timeout"), 1);
-      await a.close();
     },
   );
 });
 
 Deno.test("Keepalive: the first PING waits for pingIntervalMs of silence", async () => {
-  await withServer({ pingIntervalMs: 100 }, async (server) => {
-    const a = await RawClient.connect(server.address.port);
+  await withClients({ pingIntervalMs: 100 }, 1, async ([a]) => {
     const started = performance.now();
     await a.next(Tag.PING, 3000);
     const after = performance.now() - started;
     assert.ok(after >= 80, `PING after ${after} ms`);
-    await a.close();
   });
 });
 
 Deno.test("Keepalive: a client that answers every PING with PONG stays connected", async () => {
-  await withServer(
+  await withClients(
     { pingIntervalMs: 30, idleTimeoutMs: 200 },
-    async (server) => {
-      const a = await RawClient.connect(server.address.port);
-      const b = await RawClient.connect(server.address.port);
+    2,
+    async ([a, b]) => {
       let pings = 0;
       const until = performance.now() + 600;
       // b answers too, so that only a's behaviour is under test.
@@ -99,16 +92,15 @@ Deno.test("Keepalive: a client that answers every PING with PONG stays connected
       assert.ok(!a.ended);
       await b.send(Tag.CHAT, "still with us?");
       assert.equal(text(await a.next(Tag.CHAT)), "still with us?");
-      await closeAll(a, b);
     },
   );
 });
 
 Deno.test("Keepalive: a client that never answers PING but keeps talking stays connected", async () => {
-  await withServer(
+  await withClients(
     { pingIntervalMs: 30, idleTimeoutMs: 200 },
-    async (server) => {
-      const a = await RawClient.connect(server.address.port);
+    1,
+    async ([a], server) => {
       const until = performance.now() + 600;
       let sent = 0;
       while (performance.now() < until) {
@@ -119,35 +111,34 @@ Deno.test("Keepalive: a client that never answers PING but keeps talking stays c
       assert.deepEqual(ofTag(frames, Tag.ERROR), []);
       assert.ok(!a.ended);
       assert.equal(server.hub.clientCount, 1);
-      await a.close();
     },
   );
 });
 
 Deno.test("Keepalive: receiving does not count as alive: a listen-only client is dropped", async () => {
-  await withServer({ idleTimeoutMs: 100 }, async (server, logs) => {
-    const talker = await RawClient.connect(server.address.port);
-    const listener = await RawClient.connect(server.address.port);
-    const talking = (async () => {
-      for (let i = 0; i < 40 && !listener.ended; i++) {
-        await talker.send(Tag.CHAT, `chat ${i}`);
-        await pause(10);
-      }
-    })();
-    await listener.waitForEnd(3000);
-    await talking;
-    await waitForLog(
-      logs,
-      new RegExp(`id=${listener.id}\\b.*reason=idle_timeout`),
-    );
-    assert.ok(!talker.ended);
-    await closeAll(talker, listener);
-  });
+  await withClients(
+    { idleTimeoutMs: 100 },
+    2,
+    async ([talker, listener], _server, logs) => {
+      const talking = (async () => {
+        for (let i = 0; i < 40 && !listener.ended; i++) {
+          await talker.send(Tag.CHAT, `chat ${i}`);
+          await pause(10);
+        }
+      })();
+      await listener.waitForEnd(3000);
+      await talking;
+      await waitForLog(
+        logs,
+        new RegExp(`id=${listener.id}\\b.*reason=idle_timeout`),
+      );
+      assert.ok(!talker.ended);
+    },
+  );
 });
 
 Deno.test("Keepalive: the server answers a client's PING with PONG carrying the same body", async () => {
-  await withServer({}, async (server) => {
-    const a = await RawClient.connect(server.address.port);
+  await withClients({}, 1, async ([a]) => {
     for (const body of ["", "abc", "\u00e9\u{1f600}"]) {
       await a.send(Tag.PING, body);
       const pong = await a.next(Tag.PONG);
@@ -156,16 +147,14 @@ Deno.test("Keepalive: the server answers a client's PING with PONG carrying the 
     const bytes = new Uint8Array([0, 255, 1, 254]);
     await a.send(Tag.PING, bytes);
     assert.deepEqual((await a.next(Tag.PONG)).body, bytes);
-    await a.close();
   });
 });
 
 Deno.test("Keepalive: an idle drop announces the leave to the room and frees the nickname", async () => {
-  await withServer(
+  await withClients(
     { pingIntervalMs: 30, idleTimeoutMs: 200 },
-    async (server) => {
-      const sleeper = await RawClient.connect(server.address.port);
-      const awake = await RawClient.connect(server.address.port);
+    2,
+    async ([sleeper, awake]) => {
       await join(sleeper, "dorm");
       await nick(sleeper, "snorlax");
       await join(awake, "dorm");
@@ -185,7 +174,6 @@ Deno.test("Keepalive: an idle drop announces the leave to the room and frees the
         nick: "snorlax",
       });
       await nick(awake, "snorlax");
-      await closeAll(sleeper, awake);
     },
   );
 });

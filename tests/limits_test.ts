@@ -20,6 +20,7 @@ import {
   waitForLog,
   waitUntil,
   whoIsHere,
+  withClients,
 } from "./_kit.ts";
 import { startServerProcess } from "./_process.ts";
 import { withServer } from "./_server.ts";
@@ -68,11 +69,10 @@ Deno.test("Limits: a client over maxClients gets ERROR 'server full' (and no id)
 // --- Rate limit ------------------------------------------------------------
 
 Deno.test("Limits: excess CHAT frames are dropped with one ERROR notice per second and no disconnect", async () => {
-  await withServer(
+  await withClients(
     { maxMessagesPerSecond: 10, messageBurst: 5 },
-    async (server) => {
-      const a = await RawClient.connect(server.address.port);
-      const b = await RawClient.connect(server.address.port);
+    2,
+    async ([a, b], server) => {
       await barrier(a);
       await barrier(b);
 
@@ -122,16 +122,15 @@ Deno.test("Limits: excess CHAT frames are dropped with one ERROR notice per seco
       assert.equal(stats.rateLimitedFrames, dropped);
       assert.ok(!a.ended && !b.ended);
       assert.equal(server.hub.clientCount, 2);
-      await closeAll(a, b);
     },
   );
 });
 
 Deno.test("Limits: a continuous flood over the rate gets one notice per second, not one per frame", async () => {
-  await withServer(
+  await withClients(
     { maxMessagesPerSecond: 50, messageBurst: 1 },
-    async (server) => {
-      const a = await RawClient.connect(server.address.port);
+    1,
+    async ([a], server) => {
       await barrier(a);
       const until = performance.now() + 1300;
       let sent = 0;
@@ -145,17 +144,15 @@ Deno.test("Limits: a continuous flood over the rate gets one notice per second, 
       assert.equal(notices, 2, `${notices} notices in 1.3 s`);
       assert.ok(server.hub.metrics.rateLimitedFrames > sent / 2);
       assert.ok(!a.ended);
-      await a.close();
     },
   );
 });
 
 Deno.test("Limits: the rate limit is per client: one client's flood does not limit another", async () => {
-  await withServer(
+  await withClients(
     { maxMessagesPerSecond: 10, messageBurst: 3 },
-    async (server) => {
-      const flooder = await RawClient.connect(server.address.port);
-      const calm = await RawClient.connect(server.address.port);
+    2,
+    async ([flooder, calm]) => {
       await flooder.write(chats(30, "flood "));
       await barrier(flooder);
       await calm.write(chats(3, "calm "));
@@ -165,42 +162,37 @@ Deno.test("Limits: the rate limit is per client: one client's flood does not lim
         ofTag(frames, Tag.CHAT).map(text).filter((t) => t.startsWith("calm")),
         ["calm 0", "calm 1", "calm 2"],
       );
-      await closeAll(flooder, calm);
     },
   );
 });
 
 Deno.test("Limits: the default rate limit lets a burst of 1000 through and drops the rest", async () => {
-  await withServer({}, async (server) => {
-    const a = await RawClient.connect(server.address.port);
+  await withClients({}, 1, async ([a]) => {
     await barrier(a);
     await a.write(chats(1500, ""));
     const frames = await barrier(a, 10_000);
     const passed = ofTag(frames, Tag.CHAT).length;
     assert.ok(passed >= 1000 && passed < 1010, `${passed} passed`);
     assert.equal(ofTag(frames, Tag.ERROR).length, 1);
-    await a.close();
   });
 });
 
 Deno.test("Limits: maxMessagesPerSecond 0 turns the rate limit off", async () => {
-  await withServer({ maxMessagesPerSecond: 0 }, async (server) => {
-    const a = await RawClient.connect(server.address.port);
+  await withClients({ maxMessagesPerSecond: 0 }, 1, async ([a], server) => {
     await barrier(a);
     await a.write(chats(3000, ""));
     const frames = await barrier(a, 10_000);
     assert.equal(ofTag(frames, Tag.CHAT).length, 3000);
     assert.deepEqual(ofTag(frames, Tag.ERROR), []);
     assert.equal(server.hub.metrics.rateLimitedFrames, 0);
-    await a.close();
   });
 });
 
 Deno.test("Limits: JOIN, NICK, WHO and ROOMS share the rate limit; PING does not", async () => {
-  await withServer(
+  await withClients(
     { maxMessagesPerSecond: 0.001, messageBurst: 1 },
-    async (server) => {
-      const a = await RawClient.connect(server.address.port);
+    1,
+    async ([a], server) => {
       await join(a, "r1"); // takes the only token
       await a.send(Tag.NICK, "n1");
       assert.deepEqual(await nextError(a), {
@@ -220,7 +212,6 @@ Deno.test("Limits: JOIN, NICK, WHO and ROOMS share the rate limit; PING does not
         ),
         [],
       );
-      await a.close();
     },
   );
 });
@@ -228,10 +219,10 @@ Deno.test("Limits: JOIN, NICK, WHO and ROOMS share the rate limit; PING does not
 // --- Name lengths ----------------------------------------------------------
 
 Deno.test("Limits: maxRoomNameBytes and maxNicknameBytes are enforced as configured", async () => {
-  await withServer(
+  await withClients(
     { maxRoomNameBytes: 8, maxNicknameBytes: 4 },
-    async (server) => {
-      const a = await RawClient.connect(server.address.port);
+    1,
+    async ([a]) => {
       await join(a, "12345678");
       await join(a, "ééé"); // 6 bytes
       await a.send(Tag.JOIN, "123456789");
@@ -247,7 +238,6 @@ Deno.test("Limits: maxRoomNameBytes and maxNicknameBytes are enforced as configu
       });
       await a.send(Tag.NICK, "ééé"); // 6 bytes, 3 characters
       assert.match((await nextError(a)).reason, /longer than 4 bytes/);
-      await a.close();
     },
   );
 });

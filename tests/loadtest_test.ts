@@ -4,27 +4,51 @@ import {
   loadtestCommand,
   type LoadTestResult,
 } from "../client/loadtest/mod.ts";
-import { startFaultyServer } from "./_faulty_server.ts";
-import { closedPort, runLoadtestCli } from "./_loadtest_cli.ts";
+import { type Fault, startFaultyServer } from "./_faulty_server.ts";
+import {
+  closedPort,
+  loadtestArgs,
+  type LoadtestFlags,
+  runLoadtestCli,
+} from "./_loadtest_cli.ts";
 import { spawnServer } from "./_server.ts";
 import { makeCertificate } from "./_tls.ts";
 import { type ServerUnderTest, startRedis } from "../bench/servers.ts";
 
 /** A short open-loop run: 20 clients, 5 publishers, 2 s measured. */
-const SHORT_RUN = [
-  "--clients",
-  "20",
-  "--publishers",
-  "5",
-  "--rate",
-  "500",
-  "--duration",
-  "2",
-  "--warmup",
-  "0.5",
-  "--drain",
-  "2",
-];
+const SHORT_RUN: LoadtestFlags = {
+  clients: 20,
+  publishers: 5,
+  rate: 500,
+  duration: 2,
+  warmup: 0.5,
+  drain: 2,
+};
+
+/** Run `body` against our server as a subprocess, quiet and unthrottled. */
+async function withOurServer(
+  body: (port: number) => Promise<void>,
+): Promise<void> {
+  const server = await spawnServer(["--quiet", "--max-msgs-per-sec", "0"]);
+  try {
+    await body(server.port);
+  } finally {
+    await server.stop();
+  }
+}
+
+/** Run `body` against a server that breaks the protocol as `fault` says. */
+async function withFaultyServer(
+  fault: Fault,
+  body: (port: number) => Promise<void>,
+): Promise<void> {
+  const server = startFaultyServer(fault);
+  try {
+    await body(server.port);
+  } finally {
+    await server.close();
+  }
+}
 
 function assertOrdered(values: number[], what: string): void {
   for (let i = 1; i < values.length; i++) {
@@ -111,13 +135,8 @@ function fieldAt(result: unknown, path: string): unknown {
 }
 
 Deno.test("Loadtest: a short run against our server reports zero loss and sensible figures", async () => {
-  const server = await spawnServer(["--quiet", "--max-msgs-per-sec", "0"]);
-  try {
-    const run = await runLoadtestCli([
-      ...SHORT_RUN,
-      "--port",
-      `${server.port}`,
-    ]);
+  await withOurServer(async (port) => {
+    const run = await runLoadtestCli(loadtestArgs({ ...SHORT_RUN, port }));
     assert.equal(run.code, 0, run.stdout + run.stderr);
     const result = run.result!;
     assert.equal(result.connections.opened, 20);
@@ -145,23 +164,16 @@ Deno.test("Loadtest: a short run against our server reports zero loss and sensib
       run.stderr,
       /connections=20 sent\/s=\S+ delivered\/s=\S+ p99=/,
     );
-  } finally {
-    await server.stop();
-  }
+  });
 });
 
 Deno.test("Loadtest: --json output parses and holds every documented field; --report is a self-contained page", async () => {
-  const server = await spawnServer(["--quiet", "--max-msgs-per-sec", "0"]);
-  try {
+  await withOurServer(async (port) => {
     const directory = await Deno.makeTempDir();
     const report = `${directory}/report.html`;
-    const run = await runLoadtestCli([
-      ...SHORT_RUN,
-      "--port",
-      `${server.port}`,
-      "--report",
-      report,
-    ]);
+    const run = await runLoadtestCli(
+      loadtestArgs({ ...SHORT_RUN, port, report }),
+    );
     assert.equal(run.code, 0, run.stdout + run.stderr);
     const result = run.result as LoadTestResult;
     for (const path of DOCUMENTED_FIELDS) {
@@ -185,21 +197,14 @@ Deno.test("Loadtest: --json output parses and holds every documented field; --re
     assert.match(page, /^<!doctype html>/i);
     assert.match(page, /<svg/);
     assert.doesNotMatch(page, /<script[^>]+src=|<link[^>]+href=|https?:\/\//);
-  } finally {
-    await server.stop();
-  }
+  });
 });
 
 Deno.test("Loadtest: reports exactly the deliveries a faulty server drops, and exits non-zero", async () => {
-  const server = startFaultyServer("drop-every-10th");
-  try {
-    const run = await runLoadtestCli([
-      ...SHORT_RUN,
-      "--port",
-      `${server.port}`,
-      "--drain",
-      "1",
-    ]);
+  await withFaultyServer("drop-every-10th", async (port) => {
+    const run = await runLoadtestCli(
+      loadtestArgs({ ...SHORT_RUN, port, drain: 1 }),
+    );
     assert.equal(run.code, 1, run.stdout + run.stderr);
     const result = run.result!;
     const published = result.throughput.published;
@@ -210,31 +215,21 @@ Deno.test("Loadtest: reports exactly the deliveries a faulty server drops, and e
     assert.equal(result.delivery.reordered, 0);
     assert.equal(result.verdict.passed, false);
     assert.match(run.stdout, /FAILED: \d+ deliveries lost/);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("Loadtest: reports exactly the reordering and duplicates of a faulty server", async () => {
   for (const fault of ["reorder-every-10th", "duplicate-every-10th"] as const) {
-    const server = startFaultyServer(fault);
-    try {
-      const run = await runLoadtestCli([
-        "--port",
-        `${server.port}`,
-        "--clients",
-        "10",
-        "--publishers",
-        "1",
-        "--rate",
-        "200",
-        "--duration",
-        "1",
-        "--warmup",
-        "0",
-        "--drain",
-        "1",
-      ]);
+    await withFaultyServer(fault, async (port) => {
+      const run = await runLoadtestCli(loadtestArgs({
+        port,
+        clients: 10,
+        publishers: 1,
+        rate: 200,
+        duration: 1,
+        warmup: 0,
+        drain: 1,
+      }));
       assert.equal(run.code, 1, run.stdout + run.stderr);
       const result = run.result!;
       const published = result.throughput.published;
@@ -256,83 +251,53 @@ Deno.test("Loadtest: reports exactly the reordering and duplicates of a faulty s
         assert.equal(result.delivery.reordered, 0);
         assert.match(run.stdout, /deliveries duplicated/);
       }
-    } finally {
-      await server.close();
-    }
+    });
   }
 });
 
 Deno.test("Loadtest: a sender id stamped wrong is reported", async () => {
-  const server = startFaultyServer("wrong-sender");
-  try {
-    const run = await runLoadtestCli([
-      ...SHORT_RUN,
-      "--port",
-      `${server.port}`,
-      "--duration",
-      "1",
-      "--warmup",
-      "0",
-    ]);
+  await withFaultyServer("wrong-sender", async (port) => {
+    const run = await runLoadtestCli(
+      loadtestArgs({ ...SHORT_RUN, port, duration: 1, warmup: 0 }),
+    );
     assert.equal(run.code, 1, run.stdout + run.stderr);
     const result = run.result!;
     assert.equal(result.delivery.lost, 0);
     assert.equal(result.delivery.wrongSender, result.delivery.delivered);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("Loadtest: the open-loop scheduler keeps the requested rate over a 3 s run", async () => {
-  const server = await spawnServer(["--quiet", "--max-msgs-per-sec", "0"]);
-  try {
-    const run = await runLoadtestCli([
-      "--port",
-      `${server.port}`,
-      "--clients",
-      "10",
-      "--publishers",
-      "7",
-      "--rate",
-      "1500",
-      "--duration",
-      "3",
-      "--warmup",
-      "0.5",
-      "--drain",
-      "2",
-    ]);
+  await withOurServer(async (port) => {
+    const run = await runLoadtestCli(loadtestArgs({
+      port,
+      clients: 10,
+      publishers: 7,
+      rate: 1500,
+      duration: 3,
+      warmup: 0.5,
+      drain: 2,
+    }));
     assert.equal(run.code, 0, run.stdout + run.stderr);
     const { throughput } = run.result!;
     const ratio = throughput.publishedPerSecond / 1500;
     assert.ok(Math.abs(ratio - 1) < 0.03, `rate ratio ${ratio}`);
     assert.equal(throughput.unsent, 0);
-  } finally {
-    await server.stop();
-  }
+  });
 });
 
 Deno.test("Loadtest: closed loop over two workers merges the figures exactly", async () => {
-  const server = await spawnServer(["--quiet", "--max-msgs-per-sec", "0"]);
-  try {
-    const run = await runLoadtestCli([
-      "--port",
-      `${server.port}`,
-      "--clients",
-      "30",
-      "--publishers",
-      "4",
-      "--rate",
-      "0",
-      "--window",
-      "8",
-      "--workers",
-      "2",
-      "--duration",
-      "1",
-      "--warmup",
-      "0.5",
-    ]);
+  await withOurServer(async (port) => {
+    const run = await runLoadtestCli(loadtestArgs({
+      port,
+      clients: 30,
+      publishers: 4,
+      rate: 0,
+      window: 8,
+      workers: 2,
+      duration: 1,
+      warmup: 0.5,
+    }));
     assert.equal(run.code, 0, run.stdout + run.stderr);
     const result = run.result!;
     assert.equal(result.throughput.mode, "closed");
@@ -340,41 +305,28 @@ Deno.test("Loadtest: closed loop over two workers merges the figures exactly", a
     assert.equal(result.delivery.lost, 0);
     assert.equal(result.delivery.delivered, result.throughput.published * 30);
     assert.equal(result.latencyMs.count, result.throughput.deliveredMeasured);
-  } finally {
-    await server.stop();
-  }
+  });
 });
 
 Deno.test("Loadtest: in closed loop a window slot opens only once every receiver has the message", async () => {
   // One receiver never gets anything: the publisher must stop after exactly
   // one window, however fast the others are.
-  const server = startFaultyServer("starve-one");
-  try {
-    const run = await runLoadtestCli([
-      "--port",
-      `${server.port}`,
-      "--clients",
-      "6",
-      "--publishers",
-      "1",
-      "--rate",
-      "0",
-      "--window",
-      "4",
-      "--duration",
-      "1",
-      "--warmup",
-      "0",
-      "--drain",
-      "0.5",
-    ]);
+  await withFaultyServer("starve-one", async (port) => {
+    const run = await runLoadtestCli(loadtestArgs({
+      port,
+      clients: 6,
+      publishers: 1,
+      rate: 0,
+      window: 4,
+      duration: 1,
+      warmup: 0,
+      drain: 0.5,
+    }));
     assert.equal(run.code, 1, run.stdout + run.stderr);
     const result = run.result!;
     assert.equal(result.throughput.published, 4);
     assert.equal(result.delivery.lost, 4);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("Loadtest: runs over TLS with --ca, and authenticates with --token", async () => {
@@ -393,38 +345,25 @@ Deno.test("Loadtest: runs over TLS with --ca, and authenticates with --token", a
     tokenFile,
   ]);
   try {
-    const args = [
-      "--port",
-      `${server.port}`,
-      "--clients",
-      "10",
-      "--publishers",
-      "2",
-      "--rate",
-      "200",
-      "--duration",
-      "0.5",
-      "--warmup",
-      "0",
-    ];
-    const run = await runLoadtestCli([
-      ...args,
-      "--ca",
-      certificate.certFile,
-      "--token",
-      "load-secret",
-    ]);
+    const flags: LoadtestFlags = {
+      port: server.port,
+      clients: 10,
+      publishers: 2,
+      rate: 200,
+      duration: 0.5,
+      warmup: 0,
+      ca: certificate.certFile,
+    };
+    const run = await runLoadtestCli(
+      loadtestArgs({ ...flags, token: "load-secret" }),
+    );
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.equal(run.result!.delivery.lost, 0);
     assert.ok(run.result!.delivery.delivered > 0);
     // Without the token the server lets nobody in.
-    const refused = await runLoadtestCli([
-      ...args,
-      "--ca",
-      certificate.certFile,
-      "--connect-timeout",
-      "0.5",
-    ]);
+    const refused = await runLoadtestCli(
+      loadtestArgs({ ...flags, "connect-timeout": 0.5 }),
+    );
     assert.equal(refused.code, 1);
     assert.equal(refused.result?.connections.opened ?? 0, 0);
   } finally {
@@ -463,22 +402,15 @@ Deno.test("Loadtest: drives Redis pub/sub through the redis target", async (t) =
     return;
   }
   try {
-    const run = await runLoadtestCli([
-      "--target",
-      "redis",
-      "--port",
-      `${redis.port}`,
-      "--clients",
-      "20",
-      "--publishers",
-      "3",
-      "--rate",
-      "300",
-      "--duration",
-      "1",
-      "--warmup",
-      "0.2",
-    ]);
+    const run = await runLoadtestCli(loadtestArgs({
+      target: "redis",
+      port: redis.port,
+      clients: 20,
+      publishers: 3,
+      rate: 300,
+      duration: 1,
+      warmup: 0.2,
+    }));
     assert.equal(run.code, 0, run.stdout + run.stderr);
     const result = run.result!;
     assert.equal(result.connections.opened, 23);
@@ -518,15 +450,15 @@ Deno.test("Loadtest: bad flags give one clear line and exit 2", async () => {
 });
 
 Deno.test("Loadtest: a refused connection is reported in plain words, without a stack trace", async () => {
-  const run = await runLoadtestCli([
-    "--port",
-    `${closedPort()}`,
-    "--clients",
-    "5",
-    "--publishers",
-    "1",
-    "--quiet",
-  ], { json: false });
+  const run = await runLoadtestCli(
+    loadtestArgs({
+      port: closedPort(),
+      clients: 5,
+      publishers: 1,
+      quiet: true,
+    }),
+    { json: false },
+  );
   assert.equal(run.code, 1);
   const lines = run.stderr.trim().split("\n");
   assert.equal(lines.length, 1, run.stderr);

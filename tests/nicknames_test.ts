@@ -19,13 +19,12 @@ import {
   text,
   waitForLog,
   whoIsHere,
+  withClients,
 } from "./_kit.ts";
 import { withServer } from "./_server.ts";
 
 Deno.test("Hub: NICK sets the nickname and the room hears a nick PRESENCE with the old and new names", async () => {
-  await withServer({}, async (server) => {
-    const a = await RawClient.connect(server.address.port);
-    const b = await RawClient.connect(server.address.port);
+  await withClients({}, 2, async ([a, b]) => {
     await barrier(a);
     await barrier(b);
     await a.send(Tag.NICK, "alice");
@@ -42,14 +41,11 @@ Deno.test("Hub: NICK sets the nickname and the room hears a nick PRESENCE with t
     const second = { ...first, nick: "Alicia", old: "alice" };
     assert.deepEqual(await nextPresence(a), second);
     assert.deepEqual(await nextPresence(b), second);
-    await closeAll(a, b);
   });
 });
 
 Deno.test("Hub: a nickname taken in any letter case, in any room, gets ERROR and changes nothing", async () => {
-  await withServer({}, async (server) => {
-    const a = await RawClient.connect(server.address.port);
-    const b = await RawClient.connect(server.address.port);
+  await withClients({}, 2, async ([a, b]) => {
     await nick(a, "Alice");
     await nick(b, "bob");
     await join(a, "elsewhere");
@@ -64,13 +60,11 @@ Deno.test("Hub: a nickname taken in any letter case, in any room, gets ERROR and
     assert.deepEqual(presences(await barrier(a)), []);
     assert.deepEqual(await whoIsHere(b), [{ id: b.id, nick: "bob" }]);
     assert.deepEqual(await whoIsHere(a), [{ id: a.id, nick: "Alice" }]);
-    await closeAll(a, b);
   });
 });
 
 Deno.test("Hub: an invalid nickname gets ERROR with the reason (sender id = NICK) and changes nothing", async () => {
-  await withServer({}, async (server) => {
-    const a = await RawClient.connect(server.address.port);
+  await withClients({}, 1, async ([a]) => {
     await nick(a, "keeper");
     const cases: [string | Uint8Array, RegExp][] = [
       ["", /empty/],
@@ -91,24 +85,20 @@ Deno.test("Hub: an invalid nickname gets ERROR with the reason (sender id = NICK
     }
     assert.deepEqual(presences(await barrier(a)), []);
     assert.deepEqual(await whoIsHere(a), [{ id: a.id, nick: "keeper" }]);
-    await a.close();
   });
 });
 
 Deno.test("Hub: nicknames of exactly 32 bytes, with digits and non-ASCII letters, are accepted", async () => {
-  await withServer({}, async (server) => {
-    const a = await RawClient.connect(server.address.port);
+  await withClients({}, 1, async ([a]) => {
     for (const name of ["n".repeat(32), "ü".repeat(16), "r2d2", "Zoë"]) {
       await nick(a, name);
       assert.deepEqual(await whoIsHere(a), [{ id: a.id, nick: name }]);
     }
-    await a.close();
   });
 });
 
 Deno.test("Hub: a client may change the letter case of its own nickname", async () => {
-  await withServer({}, async (server) => {
-    const a = await RawClient.connect(server.address.port);
+  await withClients({}, 1, async ([a]) => {
     await nick(a, "carol");
     await a.send(Tag.NICK, "Carol");
     assert.deepEqual(await nextPresence(a), {
@@ -118,20 +108,16 @@ Deno.test("Hub: a client may change the letter case of its own nickname", async 
       nick: "Carol",
       old: "carol",
     });
-    await a.close();
   });
 });
 
 Deno.test("Hub: a nickname is free again once its holder renames", async () => {
-  await withServer({}, async (server) => {
-    const a = await RawClient.connect(server.address.port);
-    const b = await RawClient.connect(server.address.port);
+  await withClients({}, 2, async ([a, b]) => {
     await nick(a, "dave");
     await nick(a, "david");
     await nick(b, "DAVE"); // the old name is free
     await b.send(Tag.NICK, "David"); // the new one is not
     assert.match((await nextError(b)).reason, /taken/);
-    await closeAll(a, b);
   });
 });
 
@@ -173,10 +159,7 @@ Deno.test("Hub: a nickname is free again after its holder disconnects, whatever 
 });
 
 Deno.test("Hub: join, leave and WHO show the nickname where one is set", async () => {
-  await withServer({}, async (server) => {
-    const a = await RawClient.connect(server.address.port);
-    const b = await RawClient.connect(server.address.port);
-    const c = await RawClient.connect(server.address.port);
+  await withClients({}, 3, async ([a, b, c]) => {
     await join(a, "study");
     await nick(b, "bea");
     await barrier(a);
@@ -207,15 +190,11 @@ Deno.test("Hub: join, leave and WHO show the nickname where one is set", async (
       id: b.id,
       nick: "bea",
     });
-    await closeAll(a, c);
   });
 });
 
 Deno.test("Hub: a nick change is announced only to the renamer's room", async () => {
-  await withServer({}, async (server) => {
-    const a = await RawClient.connect(server.address.port);
-    const b = await RawClient.connect(server.address.port);
-    const other = await RawClient.connect(server.address.port);
+  await withClients({}, 3, async ([a, b, other]) => {
     await join(a, "loft");
     await join(b, "loft");
     await join(other, "cellar");
@@ -224,27 +203,21 @@ Deno.test("Hub: a nick change is announced only to the renamer's room", async ()
     await a.send(Tag.NICK, "ann");
     assert.equal((await nextPresence(b)).nick, "ann");
     assert.deepEqual(presences(await barrier(other)), []);
-    await closeAll(a, b, other);
   });
 });
 
 Deno.test("Hub: chats still carry the id; the nickname goes only in PRESENCE and lists", async () => {
-  await withServer({}, async (server) => {
-    const a = await RawClient.connect(server.address.port);
-    const b = await RawClient.connect(server.address.port);
+  await withClients({}, 2, async ([a, b]) => {
     await nick(a, "hal");
     await a.send(Tag.CHAT, "hello");
     const frame = await b.next(Tag.CHAT);
     assert.equal(frame.senderId, a.id);
     assert.equal(text(frame), "hello");
-    await closeAll(a, b);
   });
 });
 
 Deno.test("Hub: NICK with the client's current nickname changes nothing and announces nothing to the room", async () => {
-  await withServer({}, async (server) => {
-    const a = await RawClient.connect(server.address.port);
-    const b = await RawClient.connect(server.address.port);
+  await withClients({}, 2, async ([a, b]) => {
     await nick(a, "same");
     await barrier(b);
     await a.send(Tag.NICK, "same");
@@ -252,6 +225,5 @@ Deno.test("Hub: NICK with the client's current nickname changes nothing and anno
     // Like JOIN of the current room: at most a confirmation to the client
     // itself, never a "same is now known as same" to everyone.
     assert.deepEqual(presences(await barrier(b)), []);
-    await closeAll(a, b);
   });
 });

@@ -28,6 +28,7 @@ import {
   text,
   waitForLog,
   whoIsHere,
+  withClients,
 } from "./_kit.ts";
 import { withServer } from "./_server.ts";
 
@@ -52,9 +53,7 @@ Deno.test("Hub: a new client is in the lobby and hears its own join as confirmat
 });
 
 Deno.test("Hub: members of the lobby hear a newcomer's join", async () => {
-  await withServer({}, async (server) => {
-    const a = await RawClient.connect(server.address.port);
-    const b = await RawClient.connect(server.address.port);
+  await withClients({}, 2, async ([a, b]) => {
     const seen = await nextPresence(a);
     // a's own join came first; skip it if still queued.
     const newcomer = seen.id === a.id ? await nextPresence(a) : seen;
@@ -64,17 +63,11 @@ Deno.test("Hub: members of the lobby hear a newcomer's join", async () => {
       id: b.id,
       nick: null,
     });
-    await closeAll(a, b);
   });
 });
 
 Deno.test("Hub: a message in room A never reaches room B or the lobby", async () => {
-  await withServer({}, async (server) => {
-    const port = server.address.port;
-    const a1 = await RawClient.connect(port);
-    const a2 = await RawClient.connect(port);
-    const b1 = await RawClient.connect(port);
-    const lobby = await RawClient.connect(port);
+  await withClients({}, 4, async ([a1, a2, b1, lobby]) => {
     await join(a1, "A");
     await join(a2, "A");
     await join(b1, "B");
@@ -95,16 +88,11 @@ Deno.test("Hub: a message in room A never reaches room B or the lobby", async ()
     for (const outsider of [a1, a2, lobby]) {
       assert.deepEqual(ofTag(await barrier(outsider), Tag.CHAT), []);
     }
-    await closeAll(a1, a2, b1, lobby);
   });
 });
 
 Deno.test("Hub: JOIN announces leave to the old room and join to the new one, the joiner included", async () => {
-  await withServer({}, async (server) => {
-    const port = server.address.port;
-    const mover = await RawClient.connect(port);
-    const stayer = await RawClient.connect(port);
-    const waiting = await RawClient.connect(port);
+  await withClients({}, 3, async ([mover, stayer, waiting]) => {
     await join(waiting, "kitchen");
     await barrier(stayer); // drop the lobby joins seen so far
     await barrier(mover);
@@ -133,14 +121,11 @@ Deno.test("Hub: JOIN announces leave to the old room and join to the new one, th
     for (const client of [mover, stayer, waiting]) {
       assert.deepEqual(presences(await barrier(client)), []);
     }
-    await closeAll(mover, stayer, waiting);
   });
 });
 
 Deno.test("Hub: JOIN of the room the client is in confirms to it alone and changes nothing", async () => {
-  await withServer({}, async (server) => {
-    const a = await RawClient.connect(server.address.port);
-    const b = await RawClient.connect(server.address.port);
+  await withClients({}, 2, async ([a, b]) => {
     await join(a, "den");
     await join(b, "den");
     await barrier(a);
@@ -153,14 +138,11 @@ Deno.test("Hub: JOIN of the room the client is in confirms to it alone and chang
     });
     assert.deepEqual(presences(await barrier(b)), []);
     assert.deepEqual(await roomSizes(a), { den: 2, [LOBBY]: 0 });
-    await closeAll(a, b);
   });
 });
 
 Deno.test("Hub: an invalid room name gets ERROR with the reason (sender id = JOIN) and the client stays put", async () => {
-  await withServer({}, async (server) => {
-    const a = await RawClient.connect(server.address.port);
-    const b = await RawClient.connect(server.address.port);
+  await withClients({}, 2, async ([a, b]) => {
     const cases: [string | Uint8Array, RegExp][] = [
       ["", /empty/],
       ["x".repeat(65), /longer than 64 bytes/],
@@ -184,15 +166,11 @@ Deno.test("Hub: an invalid room name gets ERROR with the reason (sender id = JOI
     assert.deepEqual(presences(await barrier(b)), []);
     assert.deepEqual(await roomSizes(a), { [LOBBY]: 2 });
     assert.ok(!a.ended);
-    await closeAll(a, b);
   });
 });
 
 Deno.test("Hub: room names of 64 bytes (multi-byte UTF-8), with spaces and any case are accepted as given", async () => {
-  await withServer({}, async (server) => {
-    const a = await RawClient.connect(server.address.port);
-    const b = await RawClient.connect(server.address.port);
-    const c = await RawClient.connect(server.address.port);
+  await withClients({}, 3, async ([a, b, c]) => {
     const long = "é".repeat(32); // 64 bytes
     await join(a, long);
     await join(b, "Room With Spaces");
@@ -204,7 +182,6 @@ Deno.test("Hub: room names of 64 bytes (multi-byte UTF-8), with spaces and any c
       "room with spaces": 1,
       [LOBBY]: 0,
     });
-    await closeAll(a, b, c);
   });
 });
 
@@ -233,9 +210,7 @@ Deno.test("Hub: ROOMS lists every room with its member count (largest first), th
 });
 
 Deno.test("Hub: an emptied room disappears from ROOMS; the empty lobby stays", async () => {
-  await withServer({}, async (server, logs) => {
-    const a = await RawClient.connect(server.address.port);
-    const b = await RawClient.connect(server.address.port);
+  await withClients({}, 2, async ([a, b], server, logs) => {
     await join(a, "temp");
     await join(b, "other");
     assert.deepEqual(await roomSizes(a), { temp: 1, other: 1, [LOBBY]: 0 });
@@ -245,16 +220,11 @@ Deno.test("Hub: an emptied room disappears from ROOMS; the empty lobby stays", a
     await waitForLog(logs, new RegExp(`Client disconnected id=${b.id}\\b`));
     assert.deepEqual(await roomSizes(a), { other: 1, [LOBBY]: 0 });
     assert.equal(server.hub.roomCount, 2);
-    await a.close();
   });
 });
 
 Deno.test("Hub: WHO lists the members of the client's room only, then an empty frame", async () => {
-  await withServer({}, async (server) => {
-    const port = server.address.port;
-    const a = await RawClient.connect(port);
-    const b = await RawClient.connect(port);
-    const c = await RawClient.connect(port);
+  await withClients({}, 3, async ([a, b, c]) => {
     await join(a, "attic");
     await join(b, "attic");
     const attic = await whoIsHere(a);
@@ -264,14 +234,11 @@ Deno.test("Hub: WHO lists the members of the client's room only, then an empty f
     ]);
     const lobby = await requestList<MemberEntry>(c, Tag.WHO);
     assert.deepEqual(lobby.entries, [{ id: c.id, nick: null }]);
-    await closeAll(a, b, c);
   });
 });
 
 Deno.test("Hub: a client that disconnects is announced to its room with a leave", async () => {
-  await withServer({}, async (server) => {
-    const a = await RawClient.connect(server.address.port);
-    const b = await RawClient.connect(server.address.port);
+  await withClients({}, 2, async ([a, b]) => {
     await join(a, "porch");
     await join(b, "porch");
     await barrier(a);
@@ -284,14 +251,11 @@ Deno.test("Hub: a client that disconnects is announced to its room with a leave"
     });
     assert.deepEqual(presences(await barrier(a)), []);
     assert.deepEqual(await whoIsHere(a), [{ id: a.id, nick: null }]);
-    await a.close();
   });
 });
 
 Deno.test("Hub: a client leaving with CLOSE is announced once, and nothing it sent after CLOSE is relayed", async () => {
-  await withServer({}, async (server) => {
-    const a = await RawClient.connect(server.address.port);
-    const b = await RawClient.connect(server.address.port);
+  await withClients({}, 2, async ([a, b]) => {
     await barrier(a);
     await b.write(
       new Uint8Array([
@@ -310,16 +274,11 @@ Deno.test("Hub: a client leaving with CLOSE is announced once, and nothing it se
       ["before", "leave"],
     );
     assert.deepEqual(await roomSizes(a), { [LOBBY]: 1 });
-    await a.close();
   });
 });
 
 Deno.test("Hub: presence is announced only in rooms of at most presenceMaxMembers; the joiner is always confirmed", async () => {
-  await withServer({ presenceMaxMembers: 2 }, async (server) => {
-    const port = server.address.port;
-    const a = await RawClient.connect(port);
-    const b = await RawClient.connect(port);
-    const c = await RawClient.connect(port);
+  await withClients({ presenceMaxMembers: 2 }, 3, async ([a, b, c]) => {
     await join(a, "hall");
     await join(b, "hall"); // 2 members: announced
     assert.deepEqual(await nextPresence(a), {
@@ -332,31 +291,23 @@ Deno.test("Hub: presence is announced only in rooms of at most presenceMaxMember
     for (const member of [a, b]) {
       assert.deepEqual(presences(await barrier(member)), []);
     }
-    await closeAll(a, b, c);
   });
 });
 
 Deno.test("Hub: with presenceMaxMembers 0 nobody hears others' presence, yet JOIN is still confirmed", async () => {
-  await withServer({ presenceMaxMembers: 0 }, async (server) => {
-    const a = await RawClient.connect(server.address.port);
-    const b = await RawClient.connect(server.address.port);
+  await withClients({ presenceMaxMembers: 0 }, 2, async ([a, b]) => {
     await join(b, "quiet");
     await join(a, "quiet");
     await b.send(Tag.NICK, "bob");
     assert.equal((await nextPresence(b)).event, "nick");
     await b.close();
     assert.deepEqual(presences(await barrier(a)), []);
-    await a.close();
   });
 });
 
 Deno.test("Hub: an old client that only knows tags 0-2 chats in the lobby beside new clients and never has to answer", async () => {
-  await withServer({}, async (server) => {
-    const port = server.address.port;
+  await withClients({}, 3, async ([old, modern, elsewhere]) => {
     // The old client sends CHAT with sender id 0 and nothing else.
-    const old = await RawClient.connect(port);
-    const modern = await RawClient.connect(port);
-    const elsewhere = await RawClient.connect(port);
     await join(elsewhere, "annex");
     await nick(modern, "modern");
 
@@ -383,15 +334,11 @@ Deno.test("Hub: an old client that only knows tags 0-2 chats in the lobby beside
       [Tag.CHAT, Tag.PRESENCE],
     );
     assert.ok(!old.ended);
-    await closeAll(old, modern, elsewhere);
   });
 });
 
 Deno.test("Hub: frames of one write are handled in order: a CHAT before a JOIN goes to the old room, one after it to the new room", async () => {
-  await withServer({}, async (server) => {
-    const a = await RawClient.connect(server.address.port);
-    const lobby = await RawClient.connect(server.address.port);
-    const den = await RawClient.connect(server.address.port);
+  await withClients({}, 3, async ([a, lobby, den]) => {
     await join(den, "den");
     await barrier(lobby);
     await barrier(den);
@@ -422,16 +369,11 @@ Deno.test("Hub: frames of one write are handled in order: a CHAT before a JOIN g
       inLobby.map((f) => f.tag === Tag.CHAT ? text(f) : JSON.parse(text(f))),
       ["before", { event: "leave", room: LOBBY, id: a.id, nick: null }],
     );
-    await closeAll(a, lobby, den);
   });
 });
 
 Deno.test("Hub: around presenceMaxMembers, members never hear a leave for a join they were not told of", async () => {
-  await withServer({ presenceMaxMembers: 2 }, async (server) => {
-    const port = server.address.port;
-    const a = await RawClient.connect(port);
-    const b = await RawClient.connect(port);
-    const c = await RawClient.connect(port);
+  await withClients({ presenceMaxMembers: 2 }, 3, async ([a, b, c]) => {
     await join(a, "hall");
     await join(b, "hall");
     await barrier(a);
@@ -448,38 +390,28 @@ Deno.test("Hub: around presenceMaxMembers, members never hear a leave for a join
         }`,
       );
     }
-    await closeAll(a, b, c);
   });
 });
 
 Deno.test("Hub: WHO and ROOMS list at most 1000 entries, then {more: N}, then the empty frame", async () => {
-  await withServer({ presenceMaxMembers: 0 }, async (server) => {
-    const port = server.address.port;
-    const clients: RawClient[] = [];
-    try {
-      for (let i = 0; i < 1003; i++) {
-        clients.push(await RawClient.connect(port));
-      }
-      const who = await requestList<MemberEntry | { more: number }>(
-        clients[0],
-        Tag.WHO,
-      );
-      assert.equal(who.entries.length, 1001);
-      assert.deepEqual(who.entries[1000], { more: 3 });
-      const ids = new Set(
-        who.entries.slice(0, 1000).map((e) => (e as MemberEntry).id),
-      );
-      assert.equal(ids.size, 1000);
-      // Every client in a room of its own: 1003 rooms and the empty lobby.
-      await Promise.all(clients.map((client, i) => join(client, `r${i}`)));
-      const rooms = await requestList<RoomEntry | { more: number }>(
-        clients[0],
-        Tag.ROOMS,
-      );
-      assert.equal(rooms.entries.length, 1001);
-      assert.deepEqual(rooms.entries[1000], { more: 4 });
-    } finally {
-      await closeAll(...clients);
-    }
+  await withClients({ presenceMaxMembers: 0 }, 1003, async (clients) => {
+    const who = await requestList<MemberEntry | { more: number }>(
+      clients[0],
+      Tag.WHO,
+    );
+    assert.equal(who.entries.length, 1001);
+    assert.deepEqual(who.entries[1000], { more: 3 });
+    const ids = new Set(
+      who.entries.slice(0, 1000).map((e) => (e as MemberEntry).id),
+    );
+    assert.equal(ids.size, 1000);
+    // Every client in a room of its own: 1003 rooms and the empty lobby.
+    await Promise.all(clients.map((client, i) => join(client, `r${i}`)));
+    const rooms = await requestList<RoomEntry | { more: number }>(
+      clients[0],
+      Tag.ROOMS,
+    );
+    assert.equal(rooms.entries.length, 1001);
+    assert.deepEqual(rooms.entries[1000], { more: 4 });
   });
 });

@@ -17,40 +17,11 @@ import {
   Tag,
 } from "../protocol/mod.ts";
 import { deadline } from "./_deadline.ts";
+import { addressOf, closeAll, concat, rawHeader } from "./_kit.ts";
 import { RawClient, text } from "./_raw_client.ts";
 import { type LogLines, waitForLog, withServer } from "./_server.ts";
 
 const encoder = new TextEncoder();
-
-/** A header built independently of the protocol module (BigInt fields). */
-function rawHeader(bodyLength: bigint, tag: bigint, senderId = 0n) {
-  const header = new Uint8Array(HEADER_SIZE);
-  const view = new DataView(header.buffer);
-  view.setBigUint64(0, bodyLength);
-  view.setBigUint64(8, tag);
-  view.setBigUint64(16, senderId);
-  return header;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
-async function closeAll(...clients: RawClient[]): Promise<void> {
-  await Promise.all(clients.map((client) => client.close()));
-}
-
-/** The local "host:port" of a client, as the server logs its address. */
-function addressOf(client: RawClient): string {
-  const local = client.conn.localAddr as Deno.NetAddr;
-  return `${local.hostname}:${local.port}`;
-}
 
 /**
  * Have `client` send a marker CHAT and wait until every one of `receivers`

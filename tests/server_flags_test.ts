@@ -15,6 +15,7 @@ import {
   join,
   nextError,
   RawClient,
+  sendBatches,
   takeUntil,
   text,
   waitUntil,
@@ -436,14 +437,13 @@ Deno.test("Server flags: --write-deadline (seconds) and --max-pending-bytes drop
     const batch = concat(
       ...Array.from({ length: 1000 }, () => encodeFrame(Tag.CHAT, 0, body)),
     );
-    for (
-      let i = 0;
-      i < 60 && !server.lines.some((l) => /slow_consumer/.test(l));
-      i++
-    ) {
-      await sender.write(batch);
-      await sender.chats(1000, 10_000);
-    }
+    // At most 60 batches, stopping once the slow consumer is dropped.
+    await sendBatches(
+      sender,
+      60 * 1000,
+      () => batch,
+      () => server.lines.some((l) => /slow_consumer/.test(l)),
+    );
     await waitUntil(
       () => server.lines.some((l) => /slow_consumer/.test(l)),
       "a slow-consumer line",

@@ -6,35 +6,23 @@
  */
 
 import assert from "node:assert/strict";
-import { encodeFrame, type Frame, Tag } from "../protocol/mod.ts";
+import { type Frame, Tag } from "../protocol/mod.ts";
 import { Logger, startServer } from "../server/mod.ts";
 import {
   barrier,
+  chatIndex,
   closeAll,
-  concat,
   join,
+  numberedChats,
   RawClient,
   readToEnd,
+  sendBatches,
   takeUntil,
   text,
   waitForLog,
 } from "./_kit.ts";
-import { startServerProcess } from "./_process.ts";
+import { type ServerProcess, startServerProcess } from "./_process.ts";
 import { type LogLines, withServer } from "./_server.ts";
-
-function chats(start: number, count: number, size = 400): Uint8Array {
-  return concat(
-    ...Array.from({ length: count }, (_, i) => {
-      const body = new Uint8Array(size).fill(0x2e);
-      new DataView(body.buffer).setUint32(0, start + i);
-      return encodeFrame(Tag.CHAT, 0, body);
-    }),
-  );
-}
-
-function indexOf(frame: Frame): number {
-  return new DataView(frame.body.buffer, frame.body.byteOffset).getUint32(0);
-}
 
 /**
  * A connection attempt is not served: refused or reset, or accepted by the
@@ -128,10 +116,7 @@ Deno.test("Shutdown: frames queued before shutdown are delivered before the CLOS
       const late = await RawClient.connect(port, { read: false });
       const sender = await RawClient.connect(port);
       const count = 10_000; // about 4 MB: more than the kernel buffers hold
-      for (let start = 0; start < count; start += 1000) {
-        await sender.write(chats(start, 1000));
-        await sender.chats(1000, 10_000);
-      }
+      await sendBatches(sender, count, numberedChats);
       const backlog = [...server.hub.clients()].find((c) => c.id === 1)!
         .writer.pendingBytes;
       assert.ok(backlog > 0, "nothing was queued in the server");
@@ -141,7 +126,7 @@ Deno.test("Shutdown: frames queued before shutdown are delivered before the CLOS
       assert.equal(leftover, 0);
       const received = frames.filter((f) => f.tag === Tag.CHAT);
       assert.equal(received.length, count);
-      received.forEach((frame, i) => assert.equal(indexOf(frame), i));
+      received.forEach((frame, i) => assert.equal(chatIndex(frame), i));
       const last = frames[frames.length - 1];
       assert.equal(last.tag, Tag.CLOSE);
       assert.equal(text(last), "closing");
@@ -157,10 +142,7 @@ Deno.test("Shutdown: a client that never reads holds shutdown no longer than gra
       const port = server.address.port;
       const stuck = await RawClient.connect(port, { read: false });
       const sender = await RawClient.connect(port);
-      for (let start = 0; start < 12_000; start += 1000) {
-        await sender.write(chats(start, 1000));
-        await sender.chats(1000, 10_000);
-      }
+      await sendBatches(sender, 12_000, numberedChats);
       const started = performance.now();
       await server.shutdown({ graceMs: 200 });
       const took = performance.now() - started;
@@ -182,14 +164,12 @@ Deno.test("Shutdown: a client dropped just before is closed too: nothing is writ
       const port = server.address.port;
       const slow = await RawClient.connect(port, { read: false });
       const sender = await RawClient.connect(port);
-      for (
-        let start = 0;
-        start < 40_000 && !logs.some((l) => /slow_consumer/.test(l));
-        start += 1000
-      ) {
-        await sender.write(chats(start, 1000));
-        await sender.chats(1000, 10_000);
-      }
+      await sendBatches(
+        sender,
+        40_000,
+        numberedChats,
+        () => logs.some((l) => /slow_consumer/.test(l)),
+      );
       await waitForLog(logs, /slow_consumer/);
       await server.shutdown({ graceMs: 100 });
       const writtenAtShutdown = server.hub.metrics.bytesOut;
@@ -256,26 +236,40 @@ Deno.test("Shutdown: SIGINT stops the server process gracefully too, exit 0", as
   }
 });
 
-Deno.test("Shutdown: a second signal during a long graceful shutdown exits at once with status 1", async () => {
+/**
+ * Start a server process with `--shutdown-grace graceSeconds`; give a
+ * client that never reads megabytes to wait for (so the graceful shutdown
+ * would wait the whole grace period for it); send SIGTERM, and once the
+ * client that reads has its CLOSE, run `body` with the server and the stuck
+ * client. Both clients are closed and the server stopped afterwards.
+ */
+async function whileShutdownWaitsForStuckClient(
+  graceSeconds: string,
+  body: (server: ServerProcess, stuck: RawClient) => Promise<void>,
+): Promise<void> {
   const server = await startServerProcess([
     "--shutdown-grace",
-    "30",
+    graceSeconds,
     "--max-pending-bytes",
     String(256 * 1024 * 1024),
     "--max-msgs-per-sec",
     "0",
   ]);
-  // A client that never reads, with megabytes waiting for it: the graceful
-  // shutdown would wait the whole 30 s grace period for it.
   const stuck = await RawClient.connect(server.port, { read: false });
   const sender = await RawClient.connect(server.port);
   try {
-    for (let start = 0; start < 16_000; start += 1000) {
-      await sender.write(chats(start, 1000));
-      await sender.chats(1000, 10_000);
-    }
+    await sendBatches(sender, 16_000, numberedChats);
     server.process.kill("SIGTERM");
     await untilClose(sender);
+    await body(server, stuck);
+  } finally {
+    await closeAll(stuck, sender);
+    await server.stop();
+  }
+}
+
+Deno.test("Shutdown: a second signal during a long graceful shutdown exits at once with status 1", async () => {
+  await whileShutdownWaitsForStuckClient("30", async (server) => {
     await server.process.waitForLine("stderr", /Shutting down/);
     const started = performance.now();
     server.process.kill("SIGTERM");
@@ -283,30 +277,11 @@ Deno.test("Shutdown: a second signal during a long graceful shutdown exits at on
     assert.equal(status.code, 1);
     assert.ok(performance.now() - started < 3000);
     assert.ok(server.lines.some((l) => /Second signal/.test(l)));
-  } finally {
-    await closeAll(stuck, sender);
-    await server.stop();
-  }
+  });
 });
 
 Deno.test("Shutdown: the server process stops accepting at once on SIGTERM", async () => {
-  const server = await startServerProcess([
-    "--shutdown-grace",
-    "5",
-    "--max-pending-bytes",
-    String(256 * 1024 * 1024),
-    "--max-msgs-per-sec",
-    "0",
-  ]);
-  const stuck = await RawClient.connect(server.port, { read: false });
-  const sender = await RawClient.connect(server.port);
-  try {
-    for (let start = 0; start < 16_000; start += 1000) {
-      await sender.write(chats(start, 1000));
-      await sender.chats(1000, 10_000);
-    }
-    server.process.kill("SIGTERM");
-    await untilClose(sender);
+  await whileShutdownWaitsForStuckClient("5", async (server, stuck) => {
     // The process is still flushing to `stuck`, yet refuses newcomers.
     assert.equal(server.process.exited, null);
     await assertNotServed(server.port);
@@ -315,8 +290,5 @@ Deno.test("Shutdown: the server process stops accepting at once on SIGTERM", asy
     assert.equal(frames[frames.length - 1].tag, Tag.CLOSE);
     const status = await server.process.wait();
     assert.equal(status.code, 0);
-  } finally {
-    await closeAll(stuck, sender);
-    await server.stop();
-  }
+  });
 });

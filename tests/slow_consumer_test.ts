@@ -17,40 +17,22 @@ import {
 } from "../protocol/mod.ts";
 import {
   barrier,
+  chatIndex,
   closeAll,
   concat,
   join,
   nick,
+  NUMBERED_BODY_SIZE,
+  numberedChats,
   RawClient,
   readToEnd,
   roomSizes,
+  sendBatches,
   takeUntil,
   text,
   waitForLog,
 } from "./_kit.ts";
 import { type LogLines, withServer } from "./_server.ts";
-
-const BODY_SIZE = 400;
-
-/** A CHAT body of BODY_SIZE bytes that starts with its index. */
-function numbered(index: number): Uint8Array {
-  const body = new Uint8Array(BODY_SIZE).fill(0x2e);
-  new DataView(body.buffer).setUint32(0, index);
-  return body;
-}
-
-function indexOf(frame: Frame): number {
-  return new DataView(frame.body.buffer, frame.body.byteOffset).getUint32(0);
-}
-
-function batchOf(start: number, count: number): Uint8Array {
-  return concat(
-    ...Array.from(
-      { length: count },
-      (_, i) => encodeFrame(Tag.CHAT, 0, numbered(start + i)),
-    ),
-  );
-}
 
 /**
  * Take `count` CHAT frames from `client`, keeping the other frames that
@@ -88,7 +70,7 @@ async function floodUntil(
   const other = readers.map(() => [] as Frame[]);
   for (let i = 0; i < maxBatches; i++) {
     if (logs.some((line) => dropped.test(line))) break;
-    await sender.write(batchOf(sent, batch));
+    await sender.write(numberedChats(sent, batch));
     sent += batch;
     await Promise.all(
       readers.map((reader, r) => drain(reader, batch, other[r])),
@@ -127,11 +109,11 @@ Deno.test("Slow consumer: a client that never reads is dropped with ERROR after 
       assert.equal(server.hub.metrics.disconnects.get("slow_consumer"), 1);
 
       // The others were told it left and still chat; nothing was lost.
-      await a.write(batchOf(sent, 500));
+      await a.write(numberedChats(sent, 500));
       for (const [r, reader] of [a, b].entries()) {
         const rest = await drain(reader, 500, other[r]);
         assert.deepEqual(
-          rest.map(indexOf),
+          rest.map(chatIndex),
           Array.from({ length: 500 }, (_, i) => sent + i),
         );
         assert.deepEqual(other[r].map((f) => JSON.parse(text(f))), [{
@@ -156,8 +138,8 @@ Deno.test("Slow consumer: a client that never reads is dropped with ERROR after 
       const chats = frames.filter((f) => f.tag === Tag.CHAT);
       assert.ok(chats.length > 0 && chats.length < sent);
       chats.forEach((frame, i) => {
-        assert.equal(indexOf(frame), i);
-        assert.equal(frame.body.length, BODY_SIZE);
+        assert.equal(chatIndex(frame), i);
+        assert.equal(frame.body.length, NUMBERED_BODY_SIZE);
       });
       assert.deepEqual(
         frames.slice(1, -1).filter((f) =>
@@ -223,7 +205,7 @@ Deno.test("Slow consumer: a client reading slowly but steadily is not dropped by
           reader.push(buffer.slice(0, read));
           for (let f = reader.next(); f; f = reader.next()) {
             if (f.tag === Tag.CHAT) {
-              assert.equal(indexOf(f), next++);
+              assert.equal(chatIndex(f), next++);
               chats++;
             } else if (f.tag === Tag.ERROR) {
               throw new Error(`ERROR ${text(f)}`);
@@ -232,10 +214,7 @@ Deno.test("Slow consumer: a client reading slowly but steadily is not dropped by
           await new Promise((resolve) => setTimeout(resolve, 30));
         }
       })();
-      for (let sent = 0; sent < count; sent += 1000) {
-        await a.write(batchOf(sent, 1000));
-        await a.chats(1000, 10_000);
-      }
+      await sendBatches(a, count, numberedChats);
       await reading;
       assert.equal(chats, count);
       assert.deepEqual(logs.filter((l) => /slow_consumer/.test(l)), []);

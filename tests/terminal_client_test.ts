@@ -7,6 +7,8 @@
 import assert from "node:assert/strict";
 import { encodeFrame, type Frame, FrameReader, Tag } from "../protocol/mod.ts";
 import { deadline } from "./_deadline.ts";
+import { closedPort } from "./_loadtest_cli.ts";
+import { collectLines } from "./_process.ts";
 import { RawClient, text } from "./_raw_client.ts";
 import { spawnServer, waitForLog, withServer } from "./_server.ts";
 
@@ -44,8 +46,8 @@ class TerminalClient {
     }).spawn();
     this.#stdin = this.process.stdin.getWriter();
     this.#pumps = Promise.all([
-      this.#pump(this.process.stdout, this.stdout),
-      this.#pump(this.process.stderr, this.stderr),
+      collectLines(this.process.stdout, this.stdout, () => this.#notify()),
+      collectLines(this.process.stderr, this.stderr, () => this.#notify()),
     ]).then(() => {
       this.#streamsEnded = true;
       this.#notify();
@@ -55,18 +57,6 @@ class TerminalClient {
       this.#notify();
       return status;
     });
-  }
-
-  async #pump(stream: ReadableStream<Uint8Array>, lines: string[]) {
-    let pending = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      pending += chunk;
-      const parts = pending.split("\n");
-      pending = parts.pop()!;
-      lines.push(...parts);
-      this.#notify();
-    }
-    if (pending !== "") lines.push(pending);
   }
 
   #notify(): void {
@@ -179,14 +169,6 @@ function assertNoStackTrace(client: TerminalClient): void {
   const all = [...client.stdout, ...client.stderr];
   assert.ok(!all.some((l) => /^\s+at /.test(l)), client.transcript());
   assert.ok(!all.some((l) => /Uncaught/.test(l)), client.transcript());
-}
-
-/** A port with nothing listening on it (bound, then released). */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 /** Read frames from a raw accepted connection until one of `tag` arrives. */
@@ -434,7 +416,7 @@ Deno.test("Terminal client: a line over 488 bytes is refused with a clear messag
 });
 
 Deno.test("Terminal client: connection refused costs one line and exit 1", async () => {
-  const port = freePort();
+  const port = closedPort();
   await withClient(port, async (client) => {
     const status = await client.finish();
     assert.equal(status.code, 1, client.transcript());

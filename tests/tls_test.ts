@@ -7,181 +7,193 @@
 import assert from "node:assert/strict";
 import { LOBBY, Tag } from "../protocol/mod.ts";
 import { RawClient, text } from "./_kit.ts";
-import { CLIENT_MAIN, spawnDeno, startServerProcess } from "./_process.ts";
+import {
+  CLIENT_MAIN,
+  type ServerProcess,
+  spawnDeno,
+  startServerProcess,
+} from "./_process.ts";
 import { withServer } from "./_server.ts";
-import { makeCertificate } from "./_tls.ts";
+import { makeCertificate, type TestCertificate } from "./_tls.ts";
+import type { Server } from "../server/mod.ts";
 
-Deno.test("TLS: a round trip with Deno.connectTls against startServer({tls})", async () => {
+/**
+ * Run `body` against an in-process server that speaks TLS with a throwaway
+ * certificate; the certificate is removed afterwards.
+ */
+async function withTlsServer(
+  body: (server: Server, certificate: TestCertificate) => Promise<void>,
+): Promise<void> {
   const certificate = await makeCertificate();
   try {
     await withServer(
       { tls: { cert: certificate.cert, key: certificate.key } },
-      async (server) => {
-        const port = server.address.port;
-        const a = await RawClient.connectTls(port, certificate.cert);
-        const b = await RawClient.connectTls(port, certificate.cert);
-        assert.deepEqual([a.id, b.id], [1, 2]);
-        const join = await a.next(Tag.PRESENCE);
-        assert.deepEqual(JSON.parse(text(join)), {
-          event: "join",
-          room: LOBBY,
-          id: 1,
-          nick: null,
-        });
-        await a.send(Tag.NICK, "tlsa");
-        await a.send(Tag.CHAT, "over TLS");
-        const frame = await b.next(Tag.CHAT);
-        assert.equal(text(frame), "over TLS");
-        assert.equal(frame.senderId, a.id);
-        // Plenty of data both ways, to go past a TLS record or two.
-        const body = "y".repeat(480);
-        for (let i = 0; i < 200; i++) await a.send(Tag.CHAT, body);
-        for (let i = 0; i < 200; i++) {
-          assert.equal((await b.next(Tag.CHAT)).body.length, 480);
-        }
-        await a.send(Tag.CLOSE);
-        await a.next(Tag.CLOSE);
-        await a.close();
-        await b.close();
-      },
+      (server) => body(server, certificate),
     );
   } finally {
     await certificate.remove();
   }
+}
+
+/**
+ * Run `body` against a server process started with `--tls-cert` and
+ * `--tls-key` of a throwaway certificate; the server is stopped and the
+ * certificate removed afterwards.
+ */
+async function withTlsServerProcess(
+  body: (server: ServerProcess, certificate: TestCertificate) => Promise<void>,
+): Promise<void> {
+  const certificate = await makeCertificate();
+  try {
+    const server = await startServerProcess([
+      "--tls-cert",
+      certificate.certFile,
+      "--tls-key",
+      certificate.keyFile,
+    ]);
+    try {
+      await body(server, certificate);
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await certificate.remove();
+  }
+}
+
+Deno.test("TLS: a round trip with Deno.connectTls against startServer({tls})", async () => {
+  await withTlsServer(async (server, certificate) => {
+    const port = server.address.port;
+    const a = await RawClient.connectTls(port, certificate.cert);
+    const b = await RawClient.connectTls(port, certificate.cert);
+    assert.deepEqual([a.id, b.id], [1, 2]);
+    const join = await a.next(Tag.PRESENCE);
+    assert.deepEqual(JSON.parse(text(join)), {
+      event: "join",
+      room: LOBBY,
+      id: 1,
+      nick: null,
+    });
+    await a.send(Tag.NICK, "tlsa");
+    await a.send(Tag.CHAT, "over TLS");
+    const frame = await b.next(Tag.CHAT);
+    assert.equal(text(frame), "over TLS");
+    assert.equal(frame.senderId, a.id);
+    // Plenty of data both ways, to go past a TLS record or two.
+    const body = "y".repeat(480);
+    for (let i = 0; i < 200; i++) await a.send(Tag.CHAT, body);
+    for (let i = 0; i < 200; i++) {
+      assert.equal((await b.next(Tag.CHAT)).body.length, 480);
+    }
+    await a.send(Tag.CLOSE);
+    await a.next(Tag.CLOSE);
+    await a.close();
+    await b.close();
+  });
 });
 
 Deno.test("TLS: a plain TCP client on the TLS port gets no frames and cannot chat", async () => {
-  const certificate = await makeCertificate();
-  try {
-    await withServer(
-      { tls: { cert: certificate.cert, key: certificate.key } },
-      async (server) => {
-        const port = server.address.port;
-        const tls = await RawClient.connectTls(port, certificate.cert);
-        const plain = await Deno.connect({ hostname: "127.0.0.1", port });
-        await plain.write(
-          new Uint8Array([0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1]),
-        );
-        // The server gives up on the handshake: the connection ends, and no
-        // plain-text frame ever arrives.
-        const buffer = new Uint8Array(1024);
-        let received = 0;
-        for (let i = 0; i < 100; i++) {
-          const count = await plain.read(buffer).catch(() => null);
-          if (count === null) break;
-          received += count;
-          // A TLS alert is fine; a frame header (24 bytes of zeros) is not.
-          assert.ok(buffer[0] !== 0, "a plain-text frame arrived");
-        }
-        assert.ok(received < 24);
-        plain.close();
-        await tls.send(Tag.CHAT, "unbothered");
-        assert.equal(text(await tls.next(Tag.CHAT)), "unbothered");
-        await tls.close();
-      },
+  await withTlsServer(async (server, certificate) => {
+    const port = server.address.port;
+    const tls = await RawClient.connectTls(port, certificate.cert);
+    const plain = await Deno.connect({ hostname: "127.0.0.1", port });
+    await plain.write(
+      new Uint8Array([0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1]),
     );
-  } finally {
-    await certificate.remove();
-  }
+    // The server gives up on the handshake: the connection ends, and no
+    // plain-text frame ever arrives.
+    const buffer = new Uint8Array(1024);
+    let received = 0;
+    for (let i = 0; i < 100; i++) {
+      const count = await plain.read(buffer).catch(() => null);
+      if (count === null) break;
+      received += count;
+      // A TLS alert is fine; a frame header (24 bytes of zeros) is not.
+      assert.ok(buffer[0] !== 0, "a plain-text frame arrived");
+    }
+    assert.ok(received < 24);
+    plain.close();
+    await tls.send(Tag.CHAT, "unbothered");
+    assert.equal(text(await tls.next(Tag.CHAT)), "unbothered");
+    await tls.close();
+  });
 });
 
 Deno.test("TLS: a connection that has not finished the TLS handshake is not announced to the lobby", async () => {
-  const certificate = await makeCertificate();
-  try {
-    await withServer(
-      { tls: { cert: certificate.cert, key: certificate.key } },
-      async (server) => {
-        const port = server.address.port;
-        const member = await RawClient.connectTls(port, certificate.cert);
-        await member.next(Tag.PRESENCE); // its own join
-        // A TCP connection that never starts the TLS handshake.
-        const silent = await Deno.connect({ hostname: "127.0.0.1", port });
-        try {
-          // A later client that does complete its handshake: the member hears
-          // its join, and nothing before it about the silent connection.
-          const late = await RawClient.connectTls(port, certificate.cert);
-          const frames: string[] = [];
-          for (;;) {
-            const frame = await member.next();
-            if (frame.tag === Tag.PRESENCE && frame.senderId === late.id) break;
-            frames.push(`${frame.tag} ${text(frame)}`);
-          }
-          assert.deepEqual(frames, [], "the lobby heard about it");
-          assert.equal(server.hub.clientCount, 2, "it was given an id");
-          await late.close();
-        } finally {
-          silent.close();
-          await member.close();
-        }
-      },
-    );
-  } finally {
-    await certificate.remove();
-  }
+  await withTlsServer(async (server, certificate) => {
+    const port = server.address.port;
+    const member = await RawClient.connectTls(port, certificate.cert);
+    await member.next(Tag.PRESENCE); // its own join
+    // A TCP connection that never starts the TLS handshake.
+    const silent = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      // A later client that does complete its handshake: the member hears
+      // its join, and nothing before it about the silent connection.
+      const late = await RawClient.connectTls(port, certificate.cert);
+      const frames: string[] = [];
+      for (;;) {
+        const frame = await member.next();
+        if (frame.tag === Tag.PRESENCE && frame.senderId === late.id) break;
+        frames.push(`${frame.tag} ${text(frame)}`);
+      }
+      assert.deepEqual(frames, [], "the lobby heard about it");
+      assert.equal(server.hub.clientCount, 2, "it was given an id");
+      await late.close();
+    } finally {
+      silent.close();
+      await member.close();
+    }
+  });
 });
 
 Deno.test("TLS: the server process serves TLS with --tls-cert/--tls-key, and the terminal client chats with --tls --ca", async () => {
-  const certificate = await makeCertificate();
-  const server = await startServerProcess([
-    "--tls-cert",
-    certificate.certFile,
-    "--tls-key",
-    certificate.keyFile,
-  ]);
-  let peer: RawClient | null = null;
-  const client = spawnDeno(CLIENT_MAIN, [
-    "--port",
-    String(server.port),
-    "--tls",
-    "--ca",
-    certificate.certFile,
-  ], { stdin: true });
-  try {
-    assert.match(server.lines[0], /Listening .*tls=true/);
-    await client.waitForLine("stdout", /Connected to .* as client 1\b/);
-    peer = await RawClient.connectTls(server.port, certificate.cert);
-    await client.writeLine("/nick tlsuser");
-    await client.waitForLine("stdout", /You are now known as tlsuser/);
-    await client.writeLine("hello over tls");
-    const frame = await peer.next(Tag.CHAT);
-    assert.equal(text(frame), "hello over tls");
-    assert.equal(frame.senderId, 1);
-    await peer.send(Tag.CHAT, "and back");
-    await client.waitForLine("stdout", /^2 >>> and back$/);
-    await client.writeLine("/exit");
-    const status = await client.wait();
-    assert.equal(status.code, 0);
-  } finally {
-    await peer?.close();
-    await client.stop();
-    await server.stop();
-    await certificate.remove();
-  }
+  await withTlsServerProcess(async (server, certificate) => {
+    let peer: RawClient | null = null;
+    const client = spawnDeno(CLIENT_MAIN, [
+      "--port",
+      String(server.port),
+      "--tls",
+      "--ca",
+      certificate.certFile,
+    ], { stdin: true });
+    try {
+      assert.match(server.lines[0], /Listening .*tls=true/);
+      await client.waitForLine("stdout", /Connected to .* as client 1\b/);
+      peer = await RawClient.connectTls(server.port, certificate.cert);
+      await client.writeLine("/nick tlsuser");
+      await client.waitForLine("stdout", /You are now known as tlsuser/);
+      await client.writeLine("hello over tls");
+      const frame = await peer.next(Tag.CHAT);
+      assert.equal(text(frame), "hello over tls");
+      assert.equal(frame.senderId, 1);
+      await peer.send(Tag.CHAT, "and back");
+      await client.waitForLine("stdout", /^2 >>> and back$/);
+      await client.writeLine("/exit");
+      const status = await client.wait();
+      assert.equal(status.code, 0);
+    } finally {
+      await peer?.close();
+      await client.stop();
+    }
+  });
 });
 
 Deno.test("TLS: without --ca the terminal client refuses the self-signed certificate in one line, exit 1", async () => {
-  const certificate = await makeCertificate();
-  const server = await startServerProcess([
-    "--tls-cert",
-    certificate.certFile,
-    "--tls-key",
-    certificate.keyFile,
-  ]);
-  const client = spawnDeno(CLIENT_MAIN, [
-    "--port",
-    String(server.port),
-    "--tls",
-  ], { stdin: true });
-  try {
-    const status = await client.wait();
-    assert.equal(status.code, 1);
-    assert.equal(client.stderr.length, 1, client.stderr.join("\n"));
-    assert.match(client.stderr[0], /127\.0\.0\.1:\d+.*certificate/);
-    assert.doesNotMatch(client.stderr[0], /\bat .*:\d+:\d+/);
-    assert.deepEqual(client.stdout, []);
-  } finally {
-    await client.stop();
-    await server.stop();
-    await certificate.remove();
-  }
+  await withTlsServerProcess(async (server) => {
+    const client = spawnDeno(CLIENT_MAIN, [
+      "--port",
+      String(server.port),
+      "--tls",
+    ], { stdin: true });
+    try {
+      const status = await client.wait();
+      assert.equal(status.code, 1);
+      assert.equal(client.stderr.length, 1, client.stderr.join("\n"));
+      assert.match(client.stderr[0], /127\.0\.0\.1:\d+.*certificate/);
+      assert.doesNotMatch(client.stderr[0], /\bat .*:\d+:\d+/);
+      assert.deepEqual(client.stdout, []);
+    } finally {
+      await client.stop();
+    }
+  });
 });
