@@ -8,7 +8,9 @@
 
 import { deadline } from "./_deadline.ts";
 import { RawClient, text } from "./_raw_client.ts";
-import { withServer } from "./_server.ts";
+import { type LogLines, waitForLog, withServer } from "./_server.ts";
+
+export { type LogLines, waitForLog };
 import {
   decodeJsonBody,
   encodeFrame,
@@ -24,9 +26,6 @@ import {
 import type { Server, ServerOptions } from "../server/mod.ts";
 
 export { RawClient, text };
-
-/** Log lines captured from an in-process server. */
-export type LogLines = string[];
 
 /** Close every client (and wait for their read loops). */
 export async function closeAll(...clients: RawClient[]): Promise<void> {
@@ -73,24 +72,6 @@ export async function waitUntil(
     }
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
-}
-
-/** Wait until a captured log line matches `pattern` and return it. */
-export async function waitForLog(
-  logs: LogLines,
-  pattern: RegExp,
-  timeoutMs = 5000,
-): Promise<string> {
-  try {
-    await waitUntil(
-      () => logs.some((line) => pattern.test(line)),
-      `a log line matching ${pattern}`,
-      timeoutMs,
-    );
-  } catch (error) {
-    throw new Error(`${(error as Error).message}; logs:\n${logs.join("\n")}`);
-  }
-  return logs.find((line) => pattern.test(line))!;
 }
 
 /**
