@@ -684,6 +684,7 @@ export class Hub {
   /** Keepalive, handshake and write deadlines, and idle buffer release. */
   #onTick(): void {
     const now = this.#now;
+    const wallClock = Date.now();
     this.#flushPolicy.tick(now);
     const options = this.#options;
     for (const client of [...this.#clients.values()]) {
@@ -697,7 +698,7 @@ export class Hub {
         });
       } else if (
         options.writeDeadlineMs > 0 && writer.writeStartedAt > 0 &&
-        now - writer.writeStartedAt >= options.writeDeadlineMs
+        wallClock - writer.writeStartedAt >= options.writeDeadlineMs
       ) {
         this.#drop(client, {
           reason: DisconnectReason.SlowConsumer,
