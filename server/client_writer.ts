@@ -110,12 +110,7 @@ export class ClientWriter {
     ) {
       return false;
     }
-    let buffer = this.#buffer;
-    if (buffer === null || needed > buffer.length) {
-      buffer = this.#grow(needed);
-    }
-    buffer.set(bytes, length);
-    this.#length = needed;
+    this.#copyIn(bytes, needed);
     this.#usedSinceTrim = true;
     return true;
   }
@@ -139,13 +134,16 @@ export class ClientWriter {
    */
   appendControl(bytes: Uint8Array): boolean {
     if (this.#closed) return false;
-    const needed = this.#length + bytes.length;
-    const buffer = this.#buffer !== null && needed <= this.#buffer.length
-      ? this.#buffer
-      : this.#grow(needed);
+    this.#copyIn(bytes, this.#length + bytes.length);
+    return true;
+  }
+
+  /** Copy `bytes` after what is queued, growing the buffer to `needed`. */
+  #copyIn(bytes: Uint8Array, needed: number): void {
+    let buffer = this.#buffer;
+    if (buffer === null || needed > buffer.length) buffer = this.#grow(needed);
     buffer.set(bytes, this.#length);
     this.#length = needed;
-    return true;
   }
 
   /**
