@@ -11,8 +11,13 @@ export const COALESCE_WRITE_RATE = 50_000;
  * and every write is large, so waiting would only add latency.
  */
 export const SMALL_BATCH_MESSAGES = 16;
-/** How long the hub holds small batches back when coalescing, in ms. */
-export const COALESCE_DELAY_MS = 0.5;
+/**
+ * How long the hub holds small batches back when coalescing, in ms. A
+ * trade: at 2,000 messages a second to 100 members, 0.5 ms made about four
+ * deliveries per write and 0.25 ms about three, for 0.25 ms less latency at
+ * the median and 20% more CPU (still 0.8x Redis's for the same deliveries).
+ */
+export const COALESCE_DELAY_MS = 0.25;
 /**
  * Flush rounds of more writes than this on average (big rooms: a write per
  * member, a few microseconds each) already batch naturally, since batches

@@ -144,7 +144,7 @@ const command = defineCommand({
       min: 0,
       valueName: "N",
       description:
-        "Over N socket writes a second of small batches, hold output back 0.5 ms to send it in fewer writes (0: never)",
+        "Over N socket writes a second of small batches, hold output back 0.25 ms to send it in fewer writes (0: never)",
     },
     "ping-interval": {
       type: "number",

@@ -2,7 +2,7 @@
  * A one-shot timer with sub-millisecond resolution.
  *
  * Deno's `setTimeout` fires a millisecond or two late at best, too coarse to
- * hold frames back for half a millisecond. This timer hands the waiting to a
+ * hold frames back for a quarter of a millisecond. This timer hands the waiting to a
  * worker thread that sleeps in `Atomics.wait` for exactly the delay and then
  * posts a message, which wakes the event loop within tens of microseconds.
  * The worker starts on the first `schedule`, so a timer that is never used
@@ -11,8 +11,8 @@
  *
  * @example Usage
  * ```ts no-eval
- * const timer = new PreciseTimer(() => console.log("0.5 ms later"));
- * timer.schedule(0.5);
+ * const timer = new PreciseTimer(() => console.log("0.25 ms later"));
+ * timer.schedule(0.25);
  * // …
  * timer.close();
  * ```
