@@ -15,7 +15,11 @@ import { defineCommand, runCommand, StartupError } from "../cli/mod.ts";
 import { describeMachine } from "./machine.ts";
 import { renderMarkdown } from "./markdown.ts";
 import { canPin } from "./process_stats.ts";
-import type { BenchResults, MatrixRow } from "./results.ts";
+import type {
+  BenchResults,
+  MatrixRow,
+  SlowConsumerResults,
+} from "./results.ts";
 import {
   measureBroadcast,
   measureIdleMemory,
@@ -118,6 +122,17 @@ const MEMORY_CONNECTIONS = 10_000;
 const BROADCAST_CONNECTIONS = 19_000;
 const BROADCAST_PROCESSES = 2;
 const BROADCAST_COUNT = 3;
+/**
+ * The slow-consumer runs: 100 clients at the open-loop rate, with payloads
+ * large enough (about 1 MB/s to each client at 2,000 msg/s) that a
+ * connection which stops reading fills the kernel's buffers (about 4 MB on
+ * loopback) and a server's queue for it within the run.
+ */
+const SLOW_CONSUMER_CLIENTS = 100;
+const SLOW_CONSUMER_PAYLOAD_BYTES = 488;
+const SLOW_CONSUMER_SECONDS = 8;
+const SLOW_CONSUMER_STALLED = 1;
+const SLOW_CONSUMER_REPEAT = 3;
 
 const began = Date.now();
 
@@ -221,13 +236,13 @@ await runCommand(command, Deno.args, async (options) => {
     }`,
   );
   const rows = matrix(options.rate, options.window, options["skip-large"]);
-  const common = [
+  const generatorArgs = (payloadBytes: number, seconds: number) => [
     "--publishers",
     `${PUBLISHERS}`,
     "--size",
-    `${PAYLOAD_BYTES}`,
+    `${payloadBytes}`,
     "--duration",
-    `${options.duration}`,
+    `${seconds}`,
     "--warmup",
     `${options.warmup}`,
     "--drain",
@@ -246,31 +261,22 @@ await runCommand(command, Deno.args, async (options) => {
   }
   let step = 0;
   const runsOf = (row: MatrixRow) => row.mode === "open" ? options.repeat : 1;
-  const steps = rows.reduce((sum, row) => sum + runsOf(row), 0) *
-    targets.length;
-  for (const row of rows) {
-    const args = [
-      ...common,
-      "--clients",
-      `${row.clients}`,
-      "--idle",
-      `${row.idle}`,
-      ...(row.idle > 0 ? ["--idle-room", IDLE_ROOM] : []),
-      ...(row.mode === "closed"
-        ? ["--rate", "0", "--window", `${row.window}`]
-        : ["--rate", `${row.rate}`]),
-    ];
+  const steps = (rows.reduce((sum, row) => sum + runsOf(row), 0) +
+    2 * SLOW_CONSUMER_REPEAT) * targets.length;
+  /**
+   * Run the generator with `args` against each server `repeats` times,
+   * alternating the servers run by run (so that a slow spell of the machine
+   * does not land on one server's runs only), each against a fresh server
+   * (so that no run pays for the previous one's teardown).
+   */
+  const measureBoth = async (id: string, args: string[], repeats: number) => {
     const runs = new Map<"hubbub" | "redis", RunFigures[]>();
-    // Alternate the servers run by run, so that a slow spell of the machine
-    // does not land on one server's runs only.
-    for (let repetition = 0; repetition < runsOf(row); repetition++) {
+    for (let repetition = 0; repetition < repeats; repetition++) {
       for (const [target, start] of targets) {
         step++;
-        const label = `[${step}/${steps}] ${target}: ${row.id}`;
+        const label = `[${step}/${steps}] ${target}: ${id}`;
         log(`${label} ...`);
         try {
-          // A fresh server per run: no run pays for the previous one's
-          // teardown.
           const { figures } = await withServer(
             start,
             (server) => measureRun(server, args, placement),
@@ -282,7 +288,57 @@ await runCommand(command, Deno.args, async (options) => {
         }
       }
     }
-    for (const [target, figures] of runs) row[target] = medianRun(figures);
+    const median = (target: "hubbub" | "redis") => {
+      const figures = runs.get(target);
+      return figures === undefined
+        ? null
+        : repeats === 1
+        ? figures[0]
+        : medianRun(figures);
+    };
+    return { hubbub: median("hubbub"), redis: median("redis") };
+  };
+  for (const row of rows) {
+    const args = [
+      ...generatorArgs(PAYLOAD_BYTES, options.duration),
+      "--clients",
+      `${row.clients}`,
+      "--idle",
+      `${row.idle}`,
+      ...(row.idle > 0 ? ["--idle-room", IDLE_ROOM] : []),
+      ...(row.mode === "closed"
+        ? ["--rate", "0", "--window", `${row.window}`]
+        : ["--rate", `${row.rate}`]),
+    ];
+    Object.assign(row, await measureBoth(row.id, args, runsOf(row)));
+  }
+
+  const slowConsumer: SlowConsumerResults = {
+    clients: SLOW_CONSUMER_CLIENTS,
+    rate: options.rate,
+    payloadBytes: SLOW_CONSUMER_PAYLOAD_BYTES,
+    durationSeconds: SLOW_CONSUMER_SECONDS,
+    stalled: SLOW_CONSUMER_STALLED,
+    without: { hubbub: null, redis: null },
+    with: { hubbub: null, redis: null },
+  };
+  for (const stalled of [0, SLOW_CONSUMER_STALLED]) {
+    const args = [
+      ...generatorArgs(SLOW_CONSUMER_PAYLOAD_BYTES, SLOW_CONSUMER_SECONDS),
+      "--clients",
+      `${SLOW_CONSUMER_CLIENTS}`,
+      "--rate",
+      `${options.rate}`,
+      "--stalled",
+      `${stalled}`,
+    ];
+    slowConsumer[stalled === 0 ? "without" : "with"] = await measureBoth(
+      `open-${SLOW_CONSUMER_CLIENTS}, ${SLOW_CONSUMER_PAYLOAD_BYTES}-byte payloads${
+        stalled === 0 ? "" : ` + ${stalled} stalled`
+      }`,
+      args,
+      SLOW_CONSUMER_REPEAT,
+    );
   }
 
   let memory: BenchResults["memory"] = null;
@@ -346,6 +402,7 @@ await runCommand(command, Deno.args, async (options) => {
       pinned,
     },
     rows,
+    slowConsumer,
     memory,
     broadcast,
     elapsedSeconds: Math.round((Date.now() - began) / 1000),

@@ -5,7 +5,11 @@
  * @module
  */
 
-import type { BenchResults, MatrixRow } from "./results.ts";
+import type {
+  BenchResults,
+  MatrixRow,
+  SlowConsumerResults,
+} from "./results.ts";
 import type { RunFigures } from "./scenarios.ts";
 
 function count(value: number): string {
@@ -105,6 +109,20 @@ function targetTable(results: BenchResults): string[] {
     (v) => v <= 10_240,
     (v) => `${count(v)} bytes`,
   );
+  const slow = results.slowConsumer;
+  const stalledOk = slowConsumerHeld(slow);
+  push(
+    "A client that stops reading: it is dropped, and the others' p99 stays within the spread of runs without it",
+    "dropped; p99 ≤ slowest run without",
+    stalledOk === undefined ? undefined : stalledOk ? 1 : 0,
+    (v) => v === 1,
+    () => {
+      const ours = slow!.with.hubbub!;
+      return `${ours.stalledDropped} of ${ours.stalledJoined} dropped; p99 ${ours.latencyMs.p99} ms against ${
+        slow!.without.hubbub!.p99Runs?.join(", ")
+      } ms without`;
+    },
+  );
   const broadcast = results.broadcast?.hubbub;
   push(
     "One broadcast reaching 19,000 connections",
@@ -117,6 +135,23 @@ function targetTable(results: BenchResults): string[] {
       }, last after ${broadcast!.lastDeliveryMs} ms`,
   );
   return lines;
+}
+
+/**
+ * Whether our server held up against a stalled reader: every stalled
+ * connection dropped, and the others' p99 (median run) no higher than the
+ * slowest run without one; undefined when not measured.
+ */
+function slowConsumerHeld(
+  slow: SlowConsumerResults | null,
+): boolean | undefined {
+  const withStalled = slow?.with.hubbub;
+  const without = slow?.without.hubbub;
+  if (!withStalled || !without) return undefined;
+  const spread = without.p99Runs ?? [without.latencyMs.p99];
+  return withStalled.stalledJoined > 0 &&
+    withStalled.stalledDropped === withStalled.stalledJoined &&
+    withStalled.latencyMs.p99 <= Math.max(...spread);
 }
 
 function rowLabel(row: MatrixRow): string {
@@ -275,6 +310,46 @@ export function renderMarkdown(results: BenchResults): string {
       "In the idle rows 10,000 more connections are held open in another room (hubbub: JOIN `idle`; Redis: SUBSCRIBE to channel `idle`), " +
         "so they cost the server a connection each but receive nothing; the figures are those of the 1,000 active clients.",
     );
+  }
+
+  const slow = results.slowConsumer;
+  if (slow) {
+    lines.push(
+      "",
+      "## A client that stops reading",
+      "",
+      `${slow.clients} clients, ${
+        count(slow.rate)
+      } msg/s of ${slow.payloadBytes}-byte payloads (about ${
+        ((slow.rate * (slow.payloadBytes + 24)) / 1e6).toFixed(1)
+      } MB/s to each client), ${settings.warmupSeconds} s warmup + ${slow.durationSeconds} s measured, ` +
+        `without and with ${slow.stalled} more connection that joins the room and then never reads again. ` +
+        "The kernel holds about 4 MB for a loopback socket nobody reads; after that our server queues up to 1 MiB " +
+        "(`--max-pending-bytes`) and drops the client, while Redis's pub/sub limit is 32 MB (or 8 MB for 60 s). " +
+        "Latency is that of the other clients, median-p99 run of several (every run's p99 below); peak RSS is the server's high-water mark (VmHWM).",
+      "",
+      "| Server | Stalled | Others' p50 / p99 / p99.9 / max (ms) | p99 of every run (ms) | Stalled dropped | Server peak RSS | Check |",
+      "| --- | ---: | --- | --- | ---: | ---: | --- |",
+    );
+    for (
+      const [name, key] of [["Ours", "hubbub"], ["Redis", "redis"]] as const
+    ) {
+      for (const variant of ["without", "with"] as const) {
+        const figures = slow[variant][key];
+        if (figures === null) continue;
+        lines.push(
+          `| ${name} | ${variant === "with" ? slow.stalled : 0} | ${
+            latency(figures)
+          } | ${figures.p99Runs?.join(", ") ?? "–"} | ${
+            variant === "with"
+              ? `${figures.stalledDropped} of ${figures.stalledJoined}`
+              : "–"
+          } | ${(figures.serverPeakResidentBytes / 1048576).toFixed(1)} MiB | ${
+            check(figures)
+          } |`,
+        );
+      }
+    }
   }
 
   if (results.memory !== null) {

@@ -34,6 +34,19 @@ export function residentBytesOf(pid: number): number {
 }
 
 /**
+ * Peak resident set size of a process over its life so far (`VmHWM`).
+ *
+ * @param pid The process id.
+ * @returns Bytes.
+ * @throws {Deno.errors.NotFound} When the process is gone.
+ */
+export function peakResidentBytesOf(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const match = /^VmHWM:\s+(\d+) kB/m.exec(status);
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
+/**
  * A free TCP port on 127.0.0.1 (bound and released at once).
  *
  * @returns The port.

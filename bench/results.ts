@@ -33,6 +33,24 @@ export interface MatrixRow {
   redis: RunFigures | null;
 }
 
+/** The slow-consumer runs: the others' figures without and with a stalled reader. */
+export interface SlowConsumerResults {
+  /** Checked receiving clients. */
+  clients: number;
+  /** Messages per second. */
+  rate: number;
+  /** Payload bytes per message. */
+  payloadBytes: number;
+  /** Measured seconds per run. */
+  durationSeconds: number;
+  /** Connections that stop reading, in the second variant. */
+  stalled: number;
+  /** Without a stalled connection (the median-p99 run). */
+  without: { hubbub: RunFigures | null; redis: RunFigures | null };
+  /** With them (the median-p99 run). */
+  with: { hubbub: RunFigures | null; redis: RunFigures | null };
+}
+
 /** Everything `bench/results.json` holds. */
 export interface BenchResults {
   /** The machine. */
@@ -63,6 +81,11 @@ export interface BenchResults {
     hubbub: BroadcastFigures | null;
     redis: BroadcastFigures | null;
   } | null;
+  /**
+   * A client that stops reading: the same open-loop run without and with
+   * one stalled connection in the room.
+   */
+  slowConsumer: SlowConsumerResults | null;
   /** Seconds the whole benchmark took. */
   elapsedSeconds: number;
 }

@@ -61,6 +61,12 @@ export interface RunFigures {
   generatorBusiest: number;
   /** True when the generator may have been the limit. */
   limitedByGenerator: boolean;
+  /** Connections that joined and then stopped reading (`--stalled`). */
+  stalledJoined: number;
+  /** Of those, the ones the server dropped during the run. */
+  stalledDropped: number;
+  /** The server's peak resident memory by the end of the run, bytes. */
+  serverPeakResidentBytes: number;
   /** Open loop, repeated rows: the p99 of every run, in run order. */
   p99Runs?: number[];
 }
@@ -97,7 +103,9 @@ export async function measureRun(
   );
   const { result } = await run.finished;
   const serverCpu = server.cpuSeconds() - cpuBefore;
-  // Idle connections in a room of their own receive nothing.
+  const serverPeakResidentBytes = server.peakResidentBytes();
+  // Idle connections in a room of their own receive nothing. (Stalled ones
+  // are left out: how much they were sent depends on when they were dropped.)
   const room = result.options.clients +
     (result.options.idleRoom === "" ? result.options.idle : 0);
   const serverDeliveries = result.throughput.published * room;
@@ -128,6 +136,9 @@ export async function measureRun(
       generatorCores: result.generator.cores,
       generatorBusiest: busiest,
       limitedByGenerator: result.generator.limitedByGenerator,
+      stalledJoined: result.stalled.joined,
+      stalledDropped: result.stalled.droppedByServer,
+      serverPeakResidentBytes,
     },
   };
 }

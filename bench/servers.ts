@@ -11,6 +11,7 @@ import {
   cpuSecondsOf,
   freePort,
   LineCollector,
+  peakResidentBytesOf,
   residentBytesOf,
 } from "./process_stats.ts";
 
@@ -26,6 +27,8 @@ export interface ServerUnderTest {
   cpuSeconds(): number;
   /** Resident memory now, bytes. */
   residentBytes(): number;
+  /** Peak resident memory so far, bytes. */
+  peakResidentBytes(): number;
   /** Stop it and wait until it has exited. */
   stop(): Promise<void>;
 }
@@ -85,6 +88,7 @@ function handle(
     pid: child.pid,
     cpuSeconds: () => cpuSecondsOf(child.pid),
     residentBytes: () => residentBytesOf(child.pid),
+    peakResidentBytes: () => peakResidentBytesOf(child.pid),
     stop: () => stopChild(child, outputs),
   };
 }

@@ -112,6 +112,9 @@ const DOCUMENTED_FIELDS = [
   "delivery.reordered",
   "delivery.unexpected",
   "delivery.wrongSender",
+  "options.stalled",
+  "stalled.joined",
+  "stalled.droppedByServer",
   "errors.serverErrors",
   "errors.disconnects",
   "errors.disconnectCount",
@@ -385,6 +388,56 @@ Deno.test("Loadtest: a missing CA file costs one line and exit 1", async () => {
     run.stderr.trim(),
     /^hubbub loadtest: Cannot read the CA file \/nonexistent\/ca\.pem: it does not exist$/,
   );
+});
+
+Deno.test("Loadtest: a connection that stops reading is dropped by our server, and the others get everything", async () => {
+  const server = await spawnServer([
+    "--quiet",
+    "--max-msgs-per-sec",
+    "0",
+    "--max-pending-bytes",
+    "262144",
+  ]);
+  try {
+    // Closed loop with the largest payloads: tens of MB/s to every client,
+    // so the stalled one fills the kernel's buffers and its queue at once.
+    const run = await runLoadtestCli(loadtestArgs({
+      port: server.port,
+      clients: 20,
+      publishers: 5,
+      rate: 0,
+      window: 16,
+      size: 488,
+      duration: 2,
+      warmup: 0.2,
+      stalled: 1,
+    }));
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const result = run.result!;
+    assert.deepEqual(result.stalled, { joined: 1, droppedByServer: 1 });
+    assert.equal(result.connections.opened, 21);
+    assert.equal(result.delivery.lost, 0);
+    assert.equal(result.delivery.delivered, result.delivery.expected);
+    assert.equal(result.errors.disconnectCount, 0);
+    assert.match(run.stdout, /dropped by server +1\n/);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("Loadtest: a stalled connection the server still holds at the end is not counted as dropped", async () => {
+  await withOurServer(async (port) => {
+    // A few KB for the stalled connection: the kernel holds it all.
+    const run = await runLoadtestCli(loadtestArgs({
+      ...SHORT_RUN,
+      duration: 1,
+      port,
+      stalled: 2,
+    }));
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.deepEqual(run.result!.stalled, { joined: 2, droppedByServer: 0 });
+    assert.equal(run.result!.delivery.lost, 0);
+  });
 });
 
 Deno.test("Loadtest: drives Redis pub/sub through the redis target", async (t) => {

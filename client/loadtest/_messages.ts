@@ -26,6 +26,8 @@ export interface ShardPlan {
   idle: number;
   /** Room (Redis: channel) the idle connections join; "" for the test's. */
   idleRoom: string;
+  /** Connections in the whole process that join and stop reading (`--stalled`). */
+  stalled: number;
   /** Publishers in the whole process (`--publishers`). */
   publishers: number;
   /** Payload index of this process's first publisher. */
@@ -111,6 +113,10 @@ export interface TickReport {
 export interface ShardTotals {
   /** Connections that joined. */
   connected: number;
+  /** Stalled connections that joined. */
+  stalled: number;
+  /** Stalled connections the server closed before the end of the run. */
+  stalledDropped: number;
   /** Connect and join times in µs, encoded. */
   connectHistogram: string;
   /** Failed connects by cause. */

@@ -24,6 +24,11 @@ export interface LoadTestOptions {
   idle: number;
   /** Room (Redis: channel) the idle connections join; "": the test's room. */
   idleRoom: string;
+  /**
+   * Extra connections that join the test's room and then stop reading, to
+   * show the server's slow-consumer policy.
+   */
+  stalled: number;
   /** How many of the clients publish. */
   publishers: number;
   /** Messages per second over all publishers (open loop); 0: closed loop. */
@@ -72,6 +77,7 @@ export const DEFAULT_OPTIONS: LoadTestOptions = {
   clients: 100,
   idle: 0,
   idleRoom: "",
+  stalled: 0,
   publishers: 10,
   rate: 1000,
   window: 16,
@@ -152,6 +158,15 @@ export const loadtestCommand = defineCommand({
       valueName: "NAME",
       description:
         "Room the idle connections JOIN (Redis: channel they SUBSCRIBE to), so they hold a connection but receive nothing; default: the test's room",
+    },
+    stalled: {
+      type: "integer",
+      default: DEFAULT_OPTIONS.stalled,
+      min: 0,
+      max: 10_000,
+      valueName: "N",
+      description:
+        "Extra connections that join the test's room (Redis: subscribe to its channel) and then stop reading, like hung clients; the summary says how many the server dropped",
     },
     rate: {
       type: "number",
@@ -334,6 +349,7 @@ export function optionsFromFlags(flags: LoadtestFlags): LoadTestOptions {
     clients: flags.clients,
     idle: flags.idle,
     idleRoom: flags["idle-room"] ?? "",
+    stalled: flags.stalled,
     publishers: flags.publishers,
     rate: flags.rate,
     window: flags.window,

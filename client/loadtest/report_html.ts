@@ -212,6 +212,16 @@ export function renderHtmlReport(result: LoadTestResult): string {
       row([`server error: ${text}`, formatCount(n)])
     ),
   );
+  if (options.stalled > 0) {
+    errors.push(
+      row([
+        "stalled connections dropped by the server",
+        `${formatCount(result.stalled.droppedByServer)} of ${
+          formatCount(result.stalled.joined)
+        }`,
+      ]),
+    );
+  }
 
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -221,8 +231,8 @@ export function renderHtmlReport(result: LoadTestResult): string {
 <h1>${escapeXml(title)}</h1>
 <p class="sub">${escapeXml(result.startedAt)} · ${
     formatCount(options.clients)
-  } clients${
-    options.idle > 0 ? ` + ${formatCount(options.idle)} idle` : ""
+  } clients${options.idle > 0 ? ` + ${formatCount(options.idle)} idle` : ""}${
+    options.stalled > 0 ? ` + ${formatCount(options.stalled)} stalled` : ""
   } · ${options.publishers} publishers · ${options.size}-byte payloads · ${
     escapeXml(mode)
   } · ${throughput.measuredSeconds} s measured · ${generator.workers} worker${

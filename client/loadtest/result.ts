@@ -51,7 +51,7 @@ export interface LoadTestResult {
   options: LoadTestOptions;
   /** The connect phase. */
   connections: {
-    /** Connections asked for: clients, idle, and separate publisher connections. */
+    /** Connections asked for: clients, idle, stalled, and separate publisher connections. */
     requested: number;
     /** Connections that joined. */
     opened: number;
@@ -121,6 +121,17 @@ export interface LoadTestResult {
     publishReplyMismatches: number;
     /** Published messages the server refused (hubbub: its CHAT rate limit). */
     publishRefusals: number;
+  };
+  /**
+   * The connections that stopped reading once joined (`--stalled`): not
+   * checked, and their end is not a failure; the server is expected to drop
+   * them once their queue is full (slow-consumer policy).
+   */
+  stalled: {
+    /** Stalled connections that joined. */
+    joined: number;
+    /** Those the server closed before the end of the run. */
+    droppedByServer: number;
   };
   /** What went wrong on the connections. */
   errors: {

@@ -221,7 +221,7 @@ export async function runLoadTest(
     options.publisherOffset + options.publishers,
   );
   const separatePublish = options.target === "redis";
-  const requested = options.clients + options.idle +
+  const requested = options.clients + options.idle + options.stalled +
     (separatePublish ? options.publishers : 0);
 
   let schedule = {
@@ -309,6 +309,7 @@ export async function runLoadTest(
       clients: options.clients,
       idle: options.idle,
       idleRoom: options.idleRoom,
+      stalled: options.stalled,
       publishers: options.publishers,
       publisherOffset: options.publisherOffset,
       publisherIndexes,
@@ -545,6 +546,10 @@ export async function runLoadTest(
         wrongSender: sum((s) => s.wrongSender),
         publishReplyMismatches: sum((s) => s.publishReplyMismatches),
         publishRefusals: sum((s) => s.publishRefusals),
+      },
+      stalled: {
+        joined: sum((s) => s.stalled),
+        droppedByServer: sum((s) => s.stalledDropped),
       },
       errors: {
         serverErrors,

@@ -55,6 +55,14 @@ const MIN_TICK_PERIOD_MS = 0.1;
 const MAX_TICK_PERIOD_MS = 5;
 /** How often a draining worker checks whether everything arrived, ms. */
 const DRAIN_CHECK_PERIOD_MS = 10;
+/**
+ * At the end of a run, a stalled connection reads again to learn whether the
+ * server closed it: it counts as still connected once its data stops for
+ * this long without an end of stream.
+ */
+const STALLED_QUIET_MS = 250;
+/** Longest the end-of-run check of the stalled connections may take, ms. */
+const STALLED_CHECK_LIMIT_MS = 5_000;
 
 /** A connection's part in the test. */
 const Role = {
@@ -64,6 +72,8 @@ const Role = {
   Idle: 1,
   /** Only publishes (Redis: a subscribed connection cannot PUBLISH). */
   PublishOnly: 2,
+  /** Joins the test's room and then stops reading until the run ends. */
+  Stalled: 3,
 } as const;
 type RoleValue = typeof Role[keyof typeof Role];
 
@@ -127,6 +137,10 @@ class Connection implements StreamSink {
   #lastServerError = "";
   #pongs: Promise<void> = Promise.resolve();
   #joinWaiter: PromiseWithResolvers<void> | null = null;
+  /** Stalled: resolved when the connection is to read again. */
+  #resume: PromiseWithResolvers<void> | null = null;
+  /** Shared-clock time of the last read. */
+  lastReadAt = 0;
 
   constructor(shard: Shard, role: RoleValue) {
     this.shard = shard;
@@ -156,6 +170,13 @@ class Connection implements StreamSink {
     }
     this.#joinWaiter ??= Promise.withResolvers<void>();
     return this.#joinWaiter.promise;
+  }
+
+  /** Stalled: start reading again, to see whether the server closed it. */
+  resumeReading(): void {
+    this.lastReadAt = sharedClockMs();
+    this.#resume?.resolve();
+    this.#resume = null;
   }
 
   close(): void {
@@ -188,6 +209,7 @@ class Connection implements StreamSink {
           end === 0 ? buffer : buffer.subarray(end),
         );
         if (count === null) break;
+        this.lastReadAt = sharedClockMs();
         const filled = end + count === buffer.length;
         end += count;
         shard.wireBytes += count;
@@ -215,6 +237,14 @@ class Connection implements StreamSink {
           start = 0;
         }
         if (shard.pumpQueue.length > 0) shard.runPumps();
+        if (
+          this.role === Role.Stalled && this.isJoined && !shard.releasing
+        ) {
+          // Hang like a client whose process stopped: the server's queue
+          // for this connection fills up.
+          this.#resume = Promise.withResolvers<void>();
+          await this.#resume.promise;
+        }
       }
     } catch (error) {
       failure = error;
@@ -290,7 +320,7 @@ class Connection implements StreamSink {
 
   serverError(text: string): void {
     this.#lastServerError = text;
-    this.shard.countServerError(text);
+    if (this.role !== Role.Stalled) this.shard.countServerError(text);
   }
 
   publishRefused(): void {
@@ -528,9 +558,13 @@ export class Shard {
   tickPayloadBytes = 0;
   tickWireBytes = 0;
   tickDisconnects = 0;
+  /** True once the stalled connections read again (end of the run). */
+  releasing = false;
   #post: (message: FromShard) => void;
   #receivers: Connection[] = [];
   #idle: Connection[] = [];
+  #stalled: Connection[] = [];
+  #stalledDropped = 0;
   #publishers: Publisher[] = [];
   #allConnections: Connection[] = [];
   #connectHistogram: Histogram = createHistogram();
@@ -589,7 +623,7 @@ export class Shard {
         this.#checkDrained();
         break;
       case "finish":
-        this.#finish();
+        this.#releaseStalled().then(() => this.#finish());
         break;
     }
   }
@@ -622,6 +656,11 @@ export class Shard {
     ) {
       const connection = new Connection(this, Role.Idle);
       this.#idle.push(connection);
+      this.#allConnections.push(connection);
+    }
+    for (let index = plan.shard; index < plan.stalled; index += plan.shards) {
+      const connection = new Connection(this, Role.Stalled);
+      this.#stalled.push(connection);
       this.#allConnections.push(connection);
     }
     const queue = this.#allConnections;
@@ -953,6 +992,26 @@ export class Shard {
     queue.length = 0;
   }
 
+  /**
+   * End of the run: let the stalled connections read again, and wait until
+   * each has either ended (the server dropped it) or gone quiet while open.
+   */
+  async #releaseStalled(): Promise<void> {
+    const stalled = this.#stalled;
+    if (stalled.length === 0) return;
+    this.releasing = true;
+    for (const connection of stalled) connection.resumeReading();
+    const giveUpAt = sharedClockMs() + STALLED_CHECK_LIMIT_MS;
+    for (;;) {
+      const now = sharedClockMs();
+      const settled = stalled.every((connection) =>
+        !connection.open || now - connection.lastReadAt >= STALLED_QUIET_MS
+      );
+      if (settled || now >= giveUpAt) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
   /** A connection ended: count it unless the shard is closing. */
   connectionEnded(
     connection: Connection,
@@ -960,6 +1019,11 @@ export class Shard {
     closedReason: string,
   ): void {
     if (this.#stopping || !connection.isJoined) return;
+    if (connection.role === Role.Stalled) {
+      // Expected of a server with a slow-consumer policy; not a failure.
+      this.#stalledDropped++;
+      return;
+    }
     if (connection.receiver >= 0 && this.receiversToAck > 0) {
       // One receiver fewer to wait for: release what it was holding up.
       this.receiversToAck--;
@@ -1037,6 +1101,9 @@ export class Shard {
     for (const count of published) publishedTotal += count;
     const totals: ShardTotals = {
       connected: this.#connected,
+      stalled: this.#stalled.filter((connection) => connection.isJoined)
+        .length,
+      stalledDropped: this.#stalledDropped,
       connectHistogram: encodeHistogram(this.#connectHistogram),
       connectFailures: this.#connectFailures,
       connectFailureSamples: this.#connectFailureSamples,

@@ -37,8 +37,8 @@ export function formatSummary(result: LoadTestResult): string {
   lines.push(
     `Load test of ${options.target} at ${options.host}:${options.port}: ${
       formatCount(options.clients)
-    } clients${
-      options.idle > 0 ? ` + ${formatCount(options.idle)} idle` : ""
+    } clients${options.idle > 0 ? ` + ${formatCount(options.idle)} idle` : ""}${
+      options.stalled > 0 ? ` + ${formatCount(options.stalled)} stalled` : ""
     }, ${options.publishers} publishers, ${options.size}-byte payloads, ${mode}`,
     `  ${options.warmupSeconds} s warmup, ${throughput.measuredSeconds} s measured, up to ${options.drainSeconds} s drain, ${generator.workers} worker${
       generator.workers === 1 ? "" : "s"
@@ -119,6 +119,16 @@ export function formatSummary(result: LoadTestResult): string {
     for (const [text, count] of Object.entries(errors.serverErrors)) {
       lines.push(`  ${formatCount(count)} server errors: ${text}`);
     }
+  }
+  if (options.stalled > 0) {
+    lines.push(
+      "",
+      "Stalled connections (joined, then stopped reading)",
+      `  joined                ${formatCount(result.stalled.joined)} of ${
+        formatCount(options.stalled)
+      }`,
+      `  dropped by server     ${formatCount(result.stalled.droppedByServer)}`,
+    );
   }
   const busy = generator.workerBusy.every((share) => share >= 0)
     ? `; workers busy ${
