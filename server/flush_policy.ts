@@ -20,12 +20,24 @@ export const SMALL_BATCH_MESSAGES = 16;
 export const COALESCE_DELAY_MS = 0.25;
 /**
  * Flush rounds of more writes than this on average (big rooms: a write per
- * member, a few microseconds each) already batch naturally, since batches
- * pile up while a round runs; holding them back longer only adds latency
- * (measured: p99 0.5-0.8 s instead of 0.3-0.5 s at 1,000 members and 2,000
- * messages a second), so the policy leaves them alone.
+ * member) are not held back by {@linkcode COALESCE_DELAY_MS}: a round lasts
+ * longer than that anyway. Under load they are spaced instead (see
+ * {@linkcode ROUND_WRITE_COST_MS}).
  */
 export const MAX_COALESCED_ROUND_WRITES = 256;
+/**
+ * Spacing of busy big rooms' flush rounds per write of a round, in ms:
+ * about twice what a socket write costs the server (8.6 µs each at 1,000
+ * sockets, counting everything it does per write), so that a round's writes
+ * have left, with time to spare for reading, before the next round starts.
+ * Measured at 1,000 members and 2,000 messages a second, where the server
+ * is saturated: without spacing every batch (one every few ms) started
+ * another round to whichever writers were idle and p99 was 280-420 ms;
+ * spaced by 10 ms (1 × the cost), 175-245 ms; by 15 ms, 55-95 ms; by
+ * 20 ms, 45 ms. An isolated message (after a pause of a round's length)
+ * still leaves at once.
+ */
+export const ROUND_WRITE_COST_MS = 0.02;
 
 /**
  * Decides whether the hub writes each batch's output at once or holds it for
@@ -36,12 +48,14 @@ export const MAX_COALESCED_ROUND_WRITES = 256;
  * 100 members) costs one write per member per message and most of a core.
  * When the last window shows many writes per second *and* small batches,
  * the policy says coalesce: the hub then flushes on a short timer and each
- * write carries several messages. Rooms so big that one round is hundreds
- * of writes are left alone: batches pile up while a round runs anyway, and
- * holding them back longer only adds latency. It measures the input (batches as they
- * arrive, and what flushing each at once would cost), not the effect of its
- * own decision, so it does not oscillate. A quiet server, or one whose
- * batches are already large (throughput runs, bursts), writes at once.
+ * write carries several messages. When the rounds are hundreds of writes
+ * (big rooms) and many, the policy instead spaces the rounds by what one
+ * costs ({@linkcode ROUND_WRITE_COST_MS} a write), leading edge: a batch
+ * after a quiet spell still leaves at once. It measures the input (batches
+ * as they arrive, and what flushing each at once would cost), not the
+ * effect of its own decision, so it does not oscillate. A quiet server, or
+ * one whose batches are already large (throughput runs, bursts), writes at
+ * once.
  *
  * @example Usage
  * ```ts
@@ -58,6 +72,7 @@ export class FlushPolicy {
   #messages = 0;
   #writes = 0;
   #coalescing = false;
+  #roundInterval = 0;
 
   /**
    * @param writeRate Writes per second (if every batch were flushed at once)
@@ -88,13 +103,26 @@ export class FlushPolicy {
   }
 
   /**
-   * How long to hold output back now: {@linkcode COALESCE_DELAY_MS} while
-   * coalescing, else 0.
+   * Shortest time between two flush rounds while big rooms are busy, in ms
+   * (0 otherwise): the last window's writes per batch ×
+   * {@linkcode ROUND_WRITE_COST_MS}.
+   */
+  get roundInterval(): number {
+    return this.#roundInterval;
+  }
+
+  /**
+   * How long to hold the output of the batch just observed before flushing.
+   * While coalescing, {@linkcode COALESCE_DELAY_MS}; while big rooms are
+   * busy, whatever is left of {@linkcode roundInterval} since the last
+   * round; else 0 (flush at once).
    *
+   * @param sinceLastFlush Milliseconds since the last flush round began.
    * @returns The delay in ms.
    */
-  delay(): number {
-    return this.#coalescing ? COALESCE_DELAY_MS : 0;
+  holdFor(sinceLastFlush: number): number {
+    if (this.#coalescing) return COALESCE_DELAY_MS;
+    return Math.max(0, this.#roundInterval - sinceLastFlush);
   }
 
   /**
@@ -114,9 +142,12 @@ export class FlushPolicy {
     const writesPerBatch = this.#batches === 0
       ? 0
       : this.#writes / this.#batches;
-    this.#coalescing = this.#writeRate > 0 && writeRate > this.#writeRate &&
-      messagesPerBatch < SMALL_BATCH_MESSAGES &&
+    const busy = this.#writeRate > 0 && writeRate > this.#writeRate;
+    this.#coalescing = busy && messagesPerBatch < SMALL_BATCH_MESSAGES &&
       writesPerBatch <= MAX_COALESCED_ROUND_WRITES;
+    this.#roundInterval = busy && writesPerBatch > MAX_COALESCED_ROUND_WRITES
+      ? writesPerBatch * ROUND_WRITE_COST_MS
+      : 0;
     this.#windowStart = now;
     this.#batches = 0;
     this.#messages = 0;

@@ -129,6 +129,8 @@ export class Hub {
   #slowConsumers: Client[] = [];
   #stopping = false;
   #now = performance.now();
+  /** When the last flush round began (hub clock, ms). */
+  #lastFlushAt = -Infinity;
   #urgentBytes: number;
   #flushPolicy: FlushPolicy;
   /** CHAT messages relayed in the current batch. */
@@ -162,6 +164,14 @@ export class Hub {
   /** True while the hub holds output back briefly to batch writes (see {@linkcode FlushPolicy}). */
   get coalescing(): boolean {
     return this.#flushPolicy.coalescing;
+  }
+
+  /**
+   * Shortest time between two flush rounds now, in ms: above 0 while big
+   * rooms are busy (see {@linkcode FlushPolicy.roundInterval}).
+   */
+  get flushRoundInterval(): number {
+    return this.#flushPolicy.roundInterval;
   }
 
   /** Connections waiting to authenticate. */
@@ -666,12 +676,13 @@ export class Hub {
     if (recipients === 0) return;
     this.#flushPolicy.observeBatch(this.#now, messages, recipients);
     if (this.#flushTimer.scheduled) return;
-    const delay = this.#flushPolicy.delay();
+    const delay = this.#flushPolicy.holdFor(this.#now - this.#lastFlushAt);
     if (delay > 0) this.#flushTimer.schedule(delay);
     else this.#flushAll();
   }
 
   #flushAll(): void {
+    this.#lastFlushAt = performance.now();
     const toFlush = this.#toFlush;
     for (let i = 0; i < toFlush.length; i++) {
       const client = toFlush[i];

@@ -29,6 +29,7 @@ export {
   COALESCE_WRITE_RATE,
   FlushPolicy,
   MAX_COALESCED_ROUND_WRITES,
+  ROUND_WRITE_COST_MS,
   SMALL_BATCH_MESSAGES,
 } from "./flush_policy.ts";
 export { PreciseTimer } from "./precise_timer.ts";

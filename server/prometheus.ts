@@ -143,6 +143,12 @@ export function formatMetrics(hub: Hub): string {
     hub.coalescing ? 1 : 0,
   );
   out.single(
+    "hubbub_flush_round_interval_seconds",
+    "gauge",
+    "Shortest time between two flush rounds while big rooms are busy, else 0.",
+    hub.flushRoundInterval / 1000,
+  );
+  out.single(
     "hubbub_event_queue_depth",
     "gauge",
     "Events waiting for the central handler.",

@@ -5,6 +5,7 @@ import {
   FlushPolicy,
   MAX_COALESCED_ROUND_WRITES,
   PreciseTimer,
+  ROUND_WRITE_COST_MS,
   SMALL_BATCH_MESSAGES,
 } from "../server/mod.ts";
 import { Tag } from "../protocol/mod.ts";
@@ -30,6 +31,7 @@ Deno.test("FlushPolicy: a quiet server writes at once", () => {
   const policy = new FlushPolicy();
   feed(policy, 0, 200, 20, 1, 100); // 10,000 writes/s
   assert.equal(policy.coalescing, false);
+  assert.equal(policy.holdFor(0), 0);
 });
 
 Deno.test("FlushPolicy: many small batches to many clients turn coalescing on, and off again", () => {
@@ -51,14 +53,26 @@ Deno.test("FlushPolicy: a server that falls quiet stops coalescing at the next t
   assert.equal(policy.coalescing, false);
 });
 
-Deno.test("FlushPolicy: rooms so big that a round is hundreds of writes are not held back", () => {
+Deno.test("FlushPolicy: busy rooms so big that a round is hundreds of writes get their rounds spaced, not coalesced", () => {
   const policy = new FlushPolicy();
-  let now = feed(policy, 0, 200, 400, 1, MAX_COALESCED_ROUND_WRITES + 1);
+  const writes = 1000;
+  let now = feed(policy, 0, 200, 400, 1, writes);
   assert.equal(policy.coalescing, false);
-  assert.equal(policy.delay(), 0);
+  const interval = writes * ROUND_WRITE_COST_MS;
+  assert.equal(policy.roundInterval, interval);
+  // Leading edge: a round is due at once when the last one is long past,
+  // else the rest of the interval.
+  assert.equal(policy.holdFor(interval), 0);
+  assert.equal(policy.holdFor(Infinity), 0);
+  assert.equal(policy.holdFor(interval / 4), interval * 3 / 4);
   now = feed(policy, now, 200, 400, 1, MAX_COALESCED_ROUND_WRITES);
   assert.equal(policy.coalescing, true);
-  assert.equal(policy.delay(), COALESCE_DELAY_MS);
+  assert.equal(policy.roundInterval, 0);
+  assert.equal(policy.holdFor(Infinity), COALESCE_DELAY_MS);
+  // Big but quiet: a few rounds a second are written at once.
+  now = feed(policy, now, 200, 4, 1, writes);
+  assert.equal(policy.roundInterval, 0);
+  assert.equal(policy.holdFor(0), 0);
 });
 
 Deno.test("FlushPolicy: a write rate of 0 never coalesces", () => {
@@ -99,6 +113,41 @@ Deno.test("PreciseTimer: calls back once after the delay, and close cancels", as
   }
   assert.equal(timer.scheduled, false);
   assert.equal(calls, 2);
+});
+
+Deno.test("Hub: while big-room flush rounds are spaced, every member still gets every message in order", async () => {
+  // Any rate counts as busy here; 300 members make rounds of 300 writes.
+  await withServer(
+    { maxMessagesPerSecond: 0, coalesceWriteRate: 1 },
+    async (server) => {
+      const port = server.address.port;
+      const members: RawClient[] = [];
+      for (let i = 0; i < 300; i++) members.push(await RawClient.connect(port));
+      const sender = members[0];
+      // The policy decides once per 100 ms window: send for at least a few
+      // windows, and until it spaced the rounds (or gave up).
+      let count = 0;
+      let sawSpacing = false;
+      const began = performance.now();
+      while (
+        count < 400 ||
+        (!sawSpacing && count < 5000 && performance.now() - began < 5000)
+      ) {
+        await sender.send(Tag.CHAT, String(count++));
+        if (count % 20 === 0) {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+        sawSpacing ||= server.hub.flushRoundInterval > 0;
+      }
+      const expected = Array.from({ length: count }, (_, i) => String(i));
+      for (const member of members) {
+        const frames = await member.chats(count, 20_000);
+        assert.deepEqual(frames.map(text), expected);
+      }
+      assert.ok(sawSpacing, "the load did not turn round spacing on");
+      await Promise.all(members.map((member) => member.close()));
+    },
+  );
 });
 
 Deno.test("Hub: while coalescing writes, every member still gets every message in order", async () => {
