@@ -112,7 +112,7 @@ function targetTable(results: BenchResults): string[] {
   const slow = results.slowConsumer;
   const stalledOk = slowConsumerHeld(slow);
   push(
-    "A client that stops reading: it is dropped, and the others' p99 stays within the spread of runs without it",
+    "A client that stops reading: it is dropped, and the others' p99 (median run) stays within the spread of the runs without it",
     "dropped; p99 ≤ slowest run without",
     stalledOk === undefined ? undefined : stalledOk ? 1 : 0,
     (v) => v === 1,

@@ -56,12 +56,10 @@ const MAX_TICK_PERIOD_MS = 5;
 /** How often a draining worker checks whether everything arrived, ms. */
 const DRAIN_CHECK_PERIOD_MS = 10;
 /**
- * At the end of a run, a stalled connection reads again to learn whether the
- * server closed it: it counts as still connected once its data stops for
- * this long without an end of stream.
+ * Longest the end-of-run check of the stalled connections may take, ms: each
+ * reads again and sends the target's probe, and counts as held once the
+ * answer comes (after everything the server still had queued for it).
  */
-const STALLED_QUIET_MS = 250;
-/** Longest the end-of-run check of the stalled connections may take, ms. */
 const STALLED_CHECK_LIMIT_MS = 5_000;
 
 /** A connection's part in the test. */
@@ -139,8 +137,8 @@ class Connection implements StreamSink {
   #joinWaiter: PromiseWithResolvers<void> | null = null;
   /** Stalled: resolved when the connection is to read again. */
   #resume: PromiseWithResolvers<void> | null = null;
-  /** Shared-clock time of the last read. */
-  lastReadAt = 0;
+  /** True once the server answered the target's probe. */
+  answeredProbe = false;
 
   constructor(shard: Shard, role: RoleValue) {
     this.shard = shard;
@@ -172,11 +170,17 @@ class Connection implements StreamSink {
     return this.#joinWaiter.promise;
   }
 
-  /** Stalled: start reading again, to see whether the server closed it. */
-  resumeReading(): void {
-    this.lastReadAt = sharedClockMs();
+  /**
+   * Stalled: read again and probe the server, to learn whether it still
+   * serves this connection (see {@linkcode Connection.answeredProbe}).
+   */
+  resumeAndProbe(): void {
     this.#resume?.resolve();
     this.#resume = null;
+    const conn = this.conn;
+    if (conn === null) return;
+    // A failed write means the server is gone; the read loop sees it too.
+    writeAll(conn, this.shard.target.probeRequest).catch(() => {});
   }
 
   close(): void {
@@ -209,7 +213,6 @@ class Connection implements StreamSink {
           end === 0 ? buffer : buffer.subarray(end),
         );
         if (count === null) break;
-        this.lastReadAt = sharedClockMs();
         const filled = end + count === buffer.length;
         end += count;
         shard.wireBytes += count;
@@ -337,6 +340,10 @@ class Connection implements StreamSink {
     this.#pongs = this.#pongs.then(() => writeAll(conn, reply)).catch(
       () => {},
     );
+  }
+
+  probeAnswered(): void {
+    this.answeredProbe = true;
   }
 
   publishAcknowledged(receivers: number): void {
@@ -564,7 +571,6 @@ export class Shard {
   #receivers: Connection[] = [];
   #idle: Connection[] = [];
   #stalled: Connection[] = [];
-  #stalledDropped = 0;
   #publishers: Publisher[] = [];
   #allConnections: Connection[] = [];
   #connectHistogram: Histogram = createHistogram();
@@ -993,21 +999,23 @@ export class Shard {
   }
 
   /**
-   * End of the run: let the stalled connections read again, and wait until
-   * each has either ended (the server dropped it) or gone quiet while open.
+   * End of the run: let the stalled connections read again and probe the
+   * server on each, and wait until each has ended or had its answer. Those
+   * without an answer count as dropped: closed, or (when the kernel gave up
+   * on the server's orphaned socket) silent.
    */
   async #releaseStalled(): Promise<void> {
     const stalled = this.#stalled;
     if (stalled.length === 0) return;
     this.releasing = true;
-    for (const connection of stalled) connection.resumeReading();
+    for (const connection of stalled) connection.resumeAndProbe();
     const giveUpAt = sharedClockMs() + STALLED_CHECK_LIMIT_MS;
-    for (;;) {
-      const now = sharedClockMs();
-      const settled = stalled.every((connection) =>
-        !connection.open || now - connection.lastReadAt >= STALLED_QUIET_MS
-      );
-      if (settled || now >= giveUpAt) return;
+    while (
+      sharedClockMs() < giveUpAt &&
+      !stalled.every((connection) =>
+        !connection.open || connection.answeredProbe
+      )
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
@@ -1019,11 +1027,8 @@ export class Shard {
     closedReason: string,
   ): void {
     if (this.#stopping || !connection.isJoined) return;
-    if (connection.role === Role.Stalled) {
-      // Expected of a server with a slow-consumer policy; not a failure.
-      this.#stalledDropped++;
-      return;
-    }
+    // Expected of a server with a slow-consumer policy; not a failure.
+    if (connection.role === Role.Stalled) return;
     if (connection.receiver >= 0 && this.receiversToAck > 0) {
       // One receiver fewer to wait for: release what it was holding up.
       this.receiversToAck--;
@@ -1103,7 +1108,10 @@ export class Shard {
       connected: this.#connected,
       stalled: this.#stalled.filter((connection) => connection.isJoined)
         .length,
-      stalledDropped: this.#stalledDropped,
+      stalledDropped:
+        this.#stalled.filter((connection) =>
+          connection.isJoined && !connection.answeredProbe
+        ).length,
       connectHistogram: encodeHistogram(this.#connectHistogram),
       connectFailures: this.#connectFailures,
       connectFailureSamples: this.#connectFailureSamples,

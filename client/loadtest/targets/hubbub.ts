@@ -61,6 +61,8 @@ function parseFrames(
           bytes.slice(offset + HEADER_SIZE, frameEnd),
         ),
       );
+    } else if (tag === Tag.PONG) {
+      sink.probeAnswered();
     } else if (tag === Tag.ERROR && senderId === Tag.CHAT) {
       sink.publishRefused();
       sink.serverError(
@@ -110,6 +112,7 @@ export const hubbubTarget: Target = {
   joinRequest(): Uint8Array | null {
     return null;
   },
+  probeRequest: encodeFrame(Tag.PING, 0),
   moveRequest(room: string): Uint8Array | null {
     return encodeFrame(Tag.JOIN, 0, room);
   },

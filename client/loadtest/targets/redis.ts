@@ -133,9 +133,10 @@ function equalsText(
 
 const MESSAGE = encoder.encode("message");
 const SUBSCRIBE = encoder.encode("subscribe");
+const PONG = encoder.encode("pong");
 
 /**
- * Parse one array push (`message`, `subscribe`, others ignored).
+ * Parse one array push (`message`, `subscribe`, `pong`; others ignored).
  *
  * @returns The offset past it, or INCOMPLETE.
  */
@@ -169,6 +170,8 @@ function parseArray(
     count === 3 && equalsText(bytes, kindStart, kindLength, SUBSCRIBE)
   ) {
     sink.joined(0);
+  } else if (count === 2 && equalsText(bytes, kindStart, kindLength, PONG)) {
+    sink.probeAnswered();
   }
   return position;
 }
@@ -278,6 +281,7 @@ export function redisTarget(channel: string): Target {
         `*2\r\n$9\r\nSUBSCRIBE\r\n$${name.length}\r\n${room}\r\n`,
       );
     },
+    probeRequest: encoder.encode("*1\r\n$4\r\nPING\r\n"),
     moveRequest(): Uint8Array | null {
       return null;
     },

@@ -47,6 +47,11 @@ export interface StreamSink {
    */
   pinged(reply: Uint8Array): void;
   /**
+   * The server answered {@linkcode Target.probeRequest} (hubbub: PONG;
+   * Redis: `pong`), so it still serves the connection.
+   */
+  probeAnswered(): void;
+  /**
    * A reply to a publish request arrived (Redis: the subscriber count).
    *
    * @param receivers The number the server reported.
@@ -98,6 +103,12 @@ export interface Target {
    * @returns The bytes, or `null`.
    */
   joinRequest(room?: string): Uint8Array | null;
+  /**
+   * What a connection sends to learn whether the server still serves it:
+   * the answer comes after everything queued for it (hubbub: PING; Redis:
+   * PING, answered in subscribed mode as a `pong` push).
+   */
+  readonly probeRequest: Uint8Array;
   /**
    * What a connection sends, once joined, to move to another room.
    *
