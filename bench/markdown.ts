@@ -438,19 +438,33 @@ Profiled on the machine above with \`deno run --cpu-prof\` on the server (pinned
   write per event-loop turn, and closed-loop throughput is limited by the generator (≥ marks).
 - **Open loop at 2,000 messages/s to 100 clients** was, before write coalescing, one write per
   delivery (1.07 deliveries a write: each message arrives alone), 4.8 µs of server CPU per delivery
-  against Redis's 4.2. The flush policy (\`server/flush_policy.ts\`) now holds output back 0.5 ms when
-  many small batches go to many clients, for about 4 deliveries a write and 0.6× Redis's CPU. The
-  p99 stays about a millisecond behind Redis's with or without coalescing (1.23× before it was
-  added, 1.05–1.23× since); it is not the garbage collector (scavenges at this load: ~30 a second,
-  0.12 ms typical, 1.5 ms at most) and not the coalescing timer (0.61 ms typical for a 0.5 ms hold,
-  0.89 ms at p99); we have not found where the rest comes from.
-- **Big rooms** (1,000 clients and more) pay Deno's per-operation cost: a write to one of 5,000
-  sockets measured 11–21 µs from Deno against 7.8 µs from Python, the difference being the async
-  op and promise around each write. At 2,000 messages/s to 1,000 clients the server then runs near
-  one full core (0.5 CPU s per million deliveries against Redis's 0.45) and its p99 swings between
-  0.2 and 0.6 s from run to run where Redis stays under 0.1 s; the broadcast to 19,000 connections
-  (one write each) shows the same cost. Closing that gap needs a vectored or synchronous socket write
-  that Deno does not offer today.
+  against Redis's 4.2. The flush policy (\`server/flush_policy.ts\`) holds output back 0.25 ms when
+  many small batches go to many clients: about 3 deliveries a write and 0.8× Redis's CPU. A 0.5 ms
+  hold made 4 a write and 0.66× the CPU, but added a quarter of a millisecond to every delivery;
+  flushing the first batch after a pause at once (leading edge) instead cost 1.8× the CPU.
+  The p99 at this rate is mostly not the servers': within one run the p99 of each second swings
+  between 2 and 10 ms for both, and the generator's own send lag reaches 7–30 ms at p99.9 (its event
+  loop stalls, whichever server it drives). Hence five runs per row and the median run. Our server
+  also warms up more slowly (JIT): in the second after a 1 s warmup its p99 was 9–15 ms against
+  Redis's 6–11, so runs now warm up for 2 s. Garbage collection is not a factor (about 30
+  scavenges a second, 0.14 ms typical, 1.6 ms at most).
+- **Big rooms.** At 2,000 messages/s to 1,000 clients the server runs near one full core (0.49 CPU s
+  per million deliveries against Redis's 0.45). Flushing after every batch (one every few ms) made
+  each round reach only the writers that happened to be idle, a batch or two per write, and p99 was
+  280–420 ms. The policy now spaces busy big rooms' flush rounds by 20 µs per write (20 ms at 1,000
+  members, leading edge): p99 44–55 ms against Redis's 56–89.
+- **The broadcast to 19,000 connections** is where Deno's cost per socket write shows: a fan-out of
+  one 88-byte write to each of 1,000 sockets costs 9 µs a write, to 9,000 sockets 13 µs, and in the
+  broadcast (the generators reading on the other core) the loop that starts the 19,000 writes takes
+  80–210 ms and the last write completes 610–940 ms after the round began, 32–50 µs a write. Redis
+  finishes the whole broadcast, delivery included, in 350–570 ms. The V8 profile shows the server's
+  JavaScript idle most of that time: the cost is in the runtime's async write op and the kernel,
+  and closing the gap needs a cheaper write than Deno offers (vectored, synchronous, or from
+  several threads).
+- **A client that stops reading** costs the others nothing measurable: the kernel takes about 4.3 MB
+  for the socket, our server then queues 1 MiB and drops the client (about 5 s in at 1 MB/s). Over
+  11 runs with a stalled client and 7 without (outside the benchmark), the others' median p99 was
+  5.2 ms with and 5.4 ms without.
 - **Memory.** A bare Deno server holding 10,000 idle connections with a 1 KiB read buffer costs
   ~7.3 KB a connection; ours adds client state, its writer and room membership (~1.5 KB). V8's young
   generation is capped at 2 MB (\`--max-semi-space-size=2\` in \`deno task serve\`): with the default,
