@@ -180,12 +180,17 @@ function matrix(
 
 /**
  * The run with the median p99 (lower middle for an even count), carrying the
- * p99 of every run so the spread is on record.
+ * p99 and the stalled connections dropped of every run, so the spread is on
+ * record.
  */
 function medianRun(runs: RunFigures[]): RunFigures {
   const sorted = [...runs].sort((a, b) => a.latencyMs.p99 - b.latencyMs.p99);
   const median = sorted[(sorted.length - 1) >> 1];
-  return { ...median, p99Runs: runs.map((run) => run.latencyMs.p99) };
+  return {
+    ...median,
+    p99Runs: runs.map((run) => run.latencyMs.p99),
+    stalledDroppedRuns: runs.map((run) => run.stalledDropped),
+  };
 }
 
 async function withServer<T>(

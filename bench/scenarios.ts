@@ -69,6 +69,8 @@ export interface RunFigures {
   serverPeakResidentBytes: number;
   /** Open loop, repeated rows: the p99 of every run, in run order. */
   p99Runs?: number[];
+  /** Repeated rows: the stalled connections dropped in every run, in run order. */
+  stalledDroppedRuns?: number[];
 }
 
 function round(value: number, digits = 3): number {

@@ -47,6 +47,8 @@ export class Client {
   framesOut = 0;
   /** Set by the hub while the client is on its list of writers to flush. */
   flushPending = false;
+  /** The hub's number of the last batch that queued output to the client. */
+  lastBatch = -1;
   /** When the client last sent anything (hub clock, ms). */
   lastInboundAt = 0;
   /** When the hub last sent it a PING (hub clock, ms). */

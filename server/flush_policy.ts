@@ -38,6 +38,13 @@ export const MAX_COALESCED_ROUND_WRITES = 256;
  * still leaves at once.
  */
 export const ROUND_WRITE_COST_MS = 0.02;
+/**
+ * Longest spacing of flush rounds, in ms. The spacing holds back every
+ * client's output, small rooms' and replies included, so it is capped:
+ * rooms of more than 2,500 busy members get rounds that may overlap rather
+ * than holds of a tenth of a second and more.
+ */
+export const MAX_ROUND_INTERVAL_MS = 50;
 
 /**
  * Decides whether the hub writes each batch's output at once or holds it for
@@ -49,13 +56,15 @@ export const ROUND_WRITE_COST_MS = 0.02;
  * When the last window shows many writes per second *and* small batches,
  * the policy says coalesce: the hub then flushes on a short timer and each
  * write carries several messages. When the rounds are hundreds of writes
- * (big rooms) and many, the policy instead spaces the rounds by what one
- * costs ({@linkcode ROUND_WRITE_COST_MS} a write), leading edge: a batch
- * after a quiet spell still leaves at once. It measures the input (batches
- * as they arrive, and what flushing each at once would cost), not the
- * effect of its own decision, so it does not oscillate. A quiet server, or
- * one whose batches are already large (throughput runs, bursts), writes at
- * once.
+ * (big rooms) and many, whatever the batches hold, the policy instead
+ * spaces the rounds by what one costs ({@linkcode ROUND_WRITE_COST_MS} a
+ * write, at most {@linkcode MAX_ROUND_INTERVAL_MS}), leading edge: a batch
+ * after a quiet spell still leaves at once. Either hold applies to the whole
+ * flush round, every client's output. The policy measures the input
+ * (batches as they arrive, and the writes flushing each alone would make),
+ * not the effect of its own decision, so it does not oscillate. A quiet
+ * server, or one whose batches to rooms of up to 256 members are already
+ * large (throughput runs, bursts), writes at once.
  *
  * @example Usage
  * ```ts
@@ -76,7 +85,8 @@ export class FlushPolicy {
 
   /**
    * @param writeRate Writes per second (if every batch were flushed at once)
-   * above which small batches are coalesced; 0 never coalesces.
+   * above which small batches are coalesced and big rounds spaced; 0 turns
+   * both off.
    */
   constructor(writeRate: number = COALESCE_WRITE_RATE) {
     this.#writeRate = writeRate;
@@ -105,7 +115,8 @@ export class FlushPolicy {
   /**
    * Shortest time between two flush rounds while big rooms are busy, in ms
    * (0 otherwise): the last window's writes per batch ×
-   * {@linkcode ROUND_WRITE_COST_MS}.
+   * {@linkcode ROUND_WRITE_COST_MS}, at most
+   * {@linkcode MAX_ROUND_INTERVAL_MS}.
    */
   get roundInterval(): number {
     return this.#roundInterval;
@@ -146,7 +157,7 @@ export class FlushPolicy {
     this.#coalescing = busy && messagesPerBatch < SMALL_BATCH_MESSAGES &&
       writesPerBatch <= MAX_COALESCED_ROUND_WRITES;
     this.#roundInterval = busy && writesPerBatch > MAX_COALESCED_ROUND_WRITES
-      ? writesPerBatch * ROUND_WRITE_COST_MS
+      ? Math.min(writesPerBatch * ROUND_WRITE_COST_MS, MAX_ROUND_INTERVAL_MS)
       : 0;
     this.#windowStart = now;
     this.#batches = 0;

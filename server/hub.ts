@@ -59,7 +59,8 @@ export interface HubOptions {
   maxNicknameBytes: number;
   /**
    * Writes per second (were every batch flushed at once) above which small
-   * batches are held back briefly and sent together; 0 never holds back.
+   * batches are held back briefly and sent together, and big rooms' flush
+   * rounds are spaced (see {@linkcode FlushPolicy}); 0 never holds back.
    */
   coalesceWriteRate: number;
   /** Rooms larger than this get no join/leave PRESENCE frames (0: never any). */
@@ -129,8 +130,12 @@ export class Hub {
   #slowConsumers: Client[] = [];
   #stopping = false;
   #now = performance.now();
-  /** When the last flush round began (hub clock, ms). */
+  /** When the last flush round began (`performance.now()`, ms). */
   #lastFlushAt = -Infinity;
+  /** Number of the batch being handled (see `Client.lastBatch`). */
+  #batchNumber = 0;
+  /** Distinct clients the batch being handled queued output to. */
+  #batchRecipients = 0;
   #urgentBytes: number;
   #flushPolicy: FlushPolicy;
   /** CHAT messages relayed in the current batch. */
@@ -656,6 +661,10 @@ export class Hub {
    */
   #queued(client: Client, count: number): void {
     client.framesOut += count;
+    if (client.lastBatch !== this.#batchNumber) {
+      client.lastBatch = this.#batchNumber;
+      this.#batchRecipients++;
+    }
     if (!client.flushPending) {
       client.flushPending = true;
       this.#toFlush.push(client);
@@ -664,19 +673,27 @@ export class Hub {
   }
 
   /**
-   * Flush every client with something queued: at once, or, when the
-   * {@linkcode FlushPolicy} says the load is many small batches, after half
-   * a millisecond so that several batches leave in one write per client. A client whose queue grows large meanwhile is written at
-   * once anyway (see `#queued`).
+   * After a batch: flush every client with something queued, at once or
+   * after what the {@linkcode FlushPolicy} says to hold (a quarter of a
+   * millisecond while many small batches go to many clients; the rest of
+   * the round interval while big rooms are busy). The policy is told what
+   * this batch alone would cost to flush: the clients it queued output to,
+   * not those still held from earlier batches. A client whose queue grows
+   * large meanwhile is written at once anyway (see `#queued`).
    */
   #flushSoon(): void {
-    const recipients = this.#toFlush.length;
+    const recipients = this.#batchRecipients;
     const messages = this.#batchMessages;
+    this.#batchRecipients = 0;
     this.#batchMessages = 0;
-    if (recipients === 0) return;
-    this.#flushPolicy.observeBatch(this.#now, messages, recipients);
-    if (this.#flushTimer.scheduled) return;
-    const delay = this.#flushPolicy.holdFor(this.#now - this.#lastFlushAt);
+    this.#batchNumber++;
+    if (recipients > 0) {
+      this.#flushPolicy.observeBatch(this.#now, messages, recipients);
+    }
+    if (this.#toFlush.length === 0 || this.#flushTimer.scheduled) return;
+    const delay = this.#flushPolicy.holdFor(
+      performance.now() - this.#lastFlushAt,
+    );
     if (delay > 0) this.#flushTimer.schedule(delay);
     else this.#flushAll();
   }

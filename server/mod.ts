@@ -29,6 +29,7 @@ export {
   COALESCE_WRITE_RATE,
   FlushPolicy,
   MAX_COALESCED_ROUND_WRITES,
+  MAX_ROUND_INTERVAL_MS,
   ROUND_WRITE_COST_MS,
   SMALL_BATCH_MESSAGES,
 } from "./flush_policy.ts";

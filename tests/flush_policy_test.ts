@@ -4,8 +4,10 @@ import {
   COALESCE_WRITE_RATE,
   FlushPolicy,
   MAX_COALESCED_ROUND_WRITES,
+  MAX_ROUND_INTERVAL_MS,
   PreciseTimer,
   ROUND_WRITE_COST_MS,
+  type Server,
   SMALL_BATCH_MESSAGES,
 } from "../server/mod.ts";
 import { Tag } from "../protocol/mod.ts";
@@ -73,6 +75,12 @@ Deno.test("FlushPolicy: busy rooms so big that a round is hundreds of writes get
   now = feed(policy, now, 200, 4, 1, writes);
   assert.equal(policy.roundInterval, 0);
   assert.equal(policy.holdFor(0), 0);
+  // Large batches (a throughput run) to a big room are spaced too.
+  now = feed(policy, now, 200, 400, SMALL_BATCH_MESSAGES * 4, writes);
+  assert.equal(policy.roundInterval, interval);
+  // Huge rooms: the spacing is capped.
+  feed(policy, now, 200, 400, 1, 100_000);
+  assert.equal(policy.roundInterval, MAX_ROUND_INTERVAL_MS);
 });
 
 Deno.test("FlushPolicy: a write rate of 0 never coalesces", () => {
@@ -115,70 +123,107 @@ Deno.test("PreciseTimer: calls back once after the delay, and close cancels", as
   assert.equal(calls, 2);
 });
 
-Deno.test("Hub: while big-room flush rounds are spaced, every member still gets every message in order", async () => {
-  // Any rate counts as busy here; 300 members make rounds of 300 writes.
+/**
+ * Run `body` against an in-process server where any write rate counts as
+ * busy (so the flush policy acts), with `count` members connected to it.
+ */
+async function withBusyServer(
+  count: number,
+  body: (server: Server, members: RawClient[]) => Promise<void>,
+): Promise<void> {
   await withServer(
     { maxMessagesPerSecond: 0, coalesceWriteRate: 1 },
     async (server) => {
-      const port = server.address.port;
       const members: RawClient[] = [];
-      for (let i = 0; i < 300; i++) members.push(await RawClient.connect(port));
-      const sender = members[0];
-      // The policy decides once per 100 ms window: send for at least a few
-      // windows, and until it spaced the rounds (or gave up).
-      let count = 0;
-      let sawSpacing = false;
-      const began = performance.now();
-      while (
-        count < 400 ||
-        (!sawSpacing && count < 5000 && performance.now() - began < 5000)
-      ) {
-        await sender.send(Tag.CHAT, String(count++));
-        if (count % 20 === 0) {
-          await new Promise((resolve) => setTimeout(resolve, 1));
-        }
-        sawSpacing ||= server.hub.flushRoundInterval > 0;
+      for (let i = 0; i < count; i++) {
+        members.push(await RawClient.connect(server.address.port));
       }
-      const expected = Array.from({ length: count }, (_, i) => String(i));
-      for (const member of members) {
-        const frames = await member.chats(count, 20_000);
-        assert.deepEqual(frames.map(text), expected);
+      try {
+        await body(server, members);
+      } finally {
+        await Promise.all(members.map((member) => member.close()));
       }
-      assert.ok(sawSpacing, "the load did not turn round spacing on");
-      await Promise.all(members.map((member) => member.close()));
     },
   );
+}
+
+Deno.test("Hub: while big-room flush rounds are spaced, every member still gets every message in order", async () => {
+  // 300 members make rounds of 300 writes.
+  await withBusyServer(300, async (server, members) => {
+    const sender = members[0];
+    // The policy decides once per 100 ms window: send for at least a few
+    // windows, and until it spaced the rounds (or gave up).
+    let count = 0;
+    let sawSpacing = false;
+    const began = performance.now();
+    while (
+      count < 400 ||
+      (!sawSpacing && count < 5000 && performance.now() - began < 5000)
+    ) {
+      await sender.send(Tag.CHAT, String(count++));
+      if (count % 20 === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      sawSpacing ||= server.hub.flushRoundInterval > 0;
+    }
+    const expected = Array.from({ length: count }, (_, i) => String(i));
+    for (const member of members) {
+      const frames = await member.chats(count, 20_000);
+      assert.deepEqual(frames.map(text), expected);
+    }
+    assert.ok(sawSpacing, "the load did not turn round spacing on");
+  });
+});
+
+Deno.test("Hub: round spacing ends when only small rooms are busy, though many clients wait in each round", async () => {
+  await withBusyServer(300, async (server, members) => {
+    // A busy room of 300: rounds get spaced.
+    const began = performance.now();
+    for (let i = 0; server.hub.flushRoundInterval === 0; i++) {
+      assert.ok(performance.now() - began < 5000, "spacing never began");
+      await members[0].send(Tag.CHAT, "all");
+      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+    // Then 150 busy rooms of 2. A round holds output for many
+    // clients, but each batch reaches two: the spacing must end.
+    for (let i = 0; i < 300; i++) {
+      await members[i].send(Tag.JOIN, `pair-${i >> 1}`);
+    }
+    const switched = performance.now();
+    while (server.hub.flushRoundInterval > 0) {
+      assert.ok(
+        performance.now() - switched < 5000,
+        "spacing outlived the big room's traffic",
+      );
+      for (let i = 0; i < 300; i += 2) {
+        await members[i].send(Tag.CHAT, "pair");
+      }
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  });
 });
 
 Deno.test("Hub: while coalescing writes, every member still gets every message in order", async () => {
   // Any rate of small batches coalesces here.
-  await withServer(
-    { maxMessagesPerSecond: 0, coalesceWriteRate: 1 },
-    async (server) => {
-      const port = server.address.port;
-      const members = await Promise.all(
-        Array.from({ length: 60 }, () => RawClient.connect(port)),
+  await withBusyServer(60, async (server, members) => {
+    const sender = members[0];
+    const count = 3000;
+    let sawCoalescing = false;
+    for (let i = 0; i < count; i++) {
+      // One frame per write: batches of one message, to 60 clients.
+      await sender.send(Tag.CHAT, String(i));
+      if (i % 50 === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      sawCoalescing ||= server.hub.coalescing;
+    }
+    for (const member of members) {
+      const frames = await member.chats(count, 20_000);
+      assert.deepEqual(
+        frames.map(text),
+        Array.from({ length: count }, (_, i) => String(i)),
       );
-      const sender = members[0];
-      const count = 3000;
-      let sawCoalescing = false;
-      for (let i = 0; i < count; i++) {
-        // One frame per write: batches of one message, to 60 clients.
-        await sender.send(Tag.CHAT, String(i));
-        if (i % 50 === 0) {
-          await new Promise((resolve) => setTimeout(resolve, 0));
-        }
-        sawCoalescing ||= server.hub.coalescing;
-      }
-      for (const member of members) {
-        const frames = await member.chats(count, 20_000);
-        assert.deepEqual(
-          frames.map(text),
-          Array.from({ length: count }, (_, i) => String(i)),
-        );
-      }
-      assert.ok(sawCoalescing, "the load did not turn coalescing on");
-      await Promise.all(members.map((member) => member.close()));
-    },
-  );
+    }
+    assert.ok(sawCoalescing, "the load did not turn coalescing on");
+  });
 });

@@ -115,7 +115,10 @@ export interface ShardTotals {
   connected: number;
   /** Stalled connections that joined. */
   stalled: number;
-  /** Stalled connections the server closed before the end of the run. */
+  /**
+   * Stalled connections the server no longer served at the end of the run:
+   * no answer to the probe (closed, or silent).
+   */
   stalledDropped: number;
   /** Connect and join times in µs, encoded. */
   connectHistogram: string;

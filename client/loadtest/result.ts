@@ -130,7 +130,12 @@ export interface LoadTestResult {
   stalled: {
     /** Stalled connections that joined. */
     joined: number;
-    /** Those the server closed before the end of the run. */
+    /**
+     * Those the server no longer served at the end of the run: after the
+     * run each reads again and probes the server (hubbub PING, Redis PING);
+     * counted here when no answer came, because the server closed it or it
+     * fell silent.
+     */
     droppedByServer: number;
   };
   /** What went wrong on the connections. */

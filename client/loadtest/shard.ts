@@ -56,11 +56,14 @@ const MAX_TICK_PERIOD_MS = 5;
 /** How often a draining worker checks whether everything arrived, ms. */
 const DRAIN_CHECK_PERIOD_MS = 10;
 /**
- * Longest the end-of-run check of the stalled connections may take, ms: each
- * reads again and sends the target's probe, and counts as held once the
- * answer comes (after everything the server still had queued for it).
+ * The end-of-run check of the stalled connections: each reads again and
+ * sends the target's probe, and counts as held once the answer comes (after
+ * everything the server still had queued for it). One that has received
+ * nothing for this long, without the answer, counts as no longer served.
  */
-const STALLED_CHECK_LIMIT_MS = 5_000;
+const STALLED_SILENCE_MS = 2_000;
+/** Longest the whole check may take, ms (the main thread waits 30 s). */
+const STALLED_CHECK_LIMIT_MS = 20_000;
 
 /** A connection's part in the test. */
 const Role = {
@@ -139,6 +142,8 @@ class Connection implements StreamSink {
   #resume: PromiseWithResolvers<void> | null = null;
   /** True once the server answered the target's probe. */
   answeredProbe = false;
+  /** Stalled: shared-clock time of the last read. */
+  lastReadAt = 0;
 
   constructor(shard: Shard, role: RoleValue) {
     this.shard = shard;
@@ -175,6 +180,7 @@ class Connection implements StreamSink {
    * serves this connection (see {@linkcode Connection.answeredProbe}).
    */
   resumeAndProbe(): void {
+    this.lastReadAt = sharedClockMs();
     this.#resume?.resolve();
     this.#resume = null;
     const conn = this.conn;
@@ -213,6 +219,7 @@ class Connection implements StreamSink {
           end === 0 ? buffer : buffer.subarray(end),
         );
         if (count === null) break;
+        if (this.role === Role.Stalled) this.lastReadAt = sharedClockMs();
         const filled = end + count === buffer.length;
         end += count;
         shard.wireBytes += count;
@@ -628,9 +635,13 @@ export class Shard {
         this.#published = message.published;
         this.#checkDrained();
         break;
-      case "finish":
-        this.#releaseStalled().then(() => this.#finish());
+      case "finish": {
+        // The load phase's CPU ends here, before the stalled connections
+        // read their backlog.
+        const cpu = threadCpuSeconds();
+        this.#releaseStalled().then(() => this.#finish(cpu));
         break;
+      }
     }
   }
 
@@ -1000,9 +1011,10 @@ export class Shard {
 
   /**
    * End of the run: let the stalled connections read again and probe the
-   * server on each, and wait until each has ended or had its answer. Those
-   * without an answer count as dropped: closed, or (when the kernel gave up
-   * on the server's orphaned socket) silent.
+   * server on each, and wait until each has ended, had its answer, or gone
+   * {@linkcode STALLED_SILENCE_MS} without data. Those without an answer
+   * count as dropped: closed, or silent (the kernel can give up on a dropped
+   * connection's orphaned socket without an end of stream).
    */
   async #releaseStalled(): Promise<void> {
     const stalled = this.#stalled;
@@ -1010,12 +1022,13 @@ export class Shard {
     this.releasing = true;
     for (const connection of stalled) connection.resumeAndProbe();
     const giveUpAt = sharedClockMs() + STALLED_CHECK_LIMIT_MS;
-    while (
-      sharedClockMs() < giveUpAt &&
-      !stalled.every((connection) =>
-        !connection.open || connection.answeredProbe
-      )
-    ) {
+    for (;;) {
+      const now = sharedClockMs();
+      const settled = stalled.every((connection) =>
+        !connection.open || connection.answeredProbe ||
+        now - connection.lastReadAt >= STALLED_SILENCE_MS
+      );
+      if (settled || now >= giveUpAt) return;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
@@ -1092,8 +1105,8 @@ export class Shard {
     if (!this.#stopping) this.#scheduleTick();
   }
 
-  #finish(): void {
-    const cpu = threadCpuSeconds();
+  /** @param cpu This thread's CPU seconds when the load phase ended. */
+  #finish(cpu: number): void {
     this.#stopping = true;
     this.#stopTicker();
     for (const timer of [this.#tickTimer, this.#drainTimer]) {
