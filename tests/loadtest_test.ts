@@ -410,13 +410,17 @@ Deno.test("Loadtest: a connection that stops reading is dropped by our server, a
       rate: 0,
       window: 16,
       size: 488,
-      duration: 2,
+      duration: 3,
       warmup: 0.2,
       stalled: 1,
     }));
     assert.equal(run.code, 0, run.stdout + run.stderr);
     const result = run.result!;
-    assert.deepEqual(result.stalled, { joined: 1, droppedByServer: 1 });
+    assert.deepEqual(
+      result.stalled,
+      { joined: 1, droppedByServer: 1 },
+      run.stdout,
+    );
     assert.equal(result.connections.opened, 21);
     assert.equal(result.delivery.lost, 0);
     assert.equal(result.delivery.delivered, result.delivery.expected);
