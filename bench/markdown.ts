@@ -462,7 +462,7 @@ Profiled on the machine above with \`deno run --cpu-prof\` on the server (pinned
   per million deliveries against Redis's 0.45). Flushing after every batch (one every few ms) made
   each round reach only the writers that happened to be idle, a batch or two per write, and p99 was
   280–420 ms. The policy now spaces busy big rooms' flush rounds by 20 µs per write (20 ms at 1,000
-  members, leading edge): p99 44–55 ms against Redis's 56–89.
+  members, leading edge): p99 37–60 ms against Redis's 55–94 over four full runs.
 - **The broadcast to 19,000 connections** is where Deno's cost per socket write shows: a fan-out of
   one 88-byte write to each of 1,000 sockets costs 9 µs a write, to 9,000 sockets 13 µs, and in the
   broadcast (the generators reading on the other core) the loop that starts the 19,000 writes takes
