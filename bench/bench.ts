@@ -274,7 +274,12 @@ await runCommand(command, Deno.args, async (options) => {
    * does not land on one server's runs only), each against a fresh server
    * (so that no run pays for the previous one's teardown).
    */
-  const measureBoth = async (id: string, args: string[], repeats: number) => {
+  const measureBoth = async (
+    id: string,
+    args: string[],
+    repeats: number,
+    singleThreadedGc: boolean,
+  ) => {
     const runs = new Map<"hubbub" | "redis", RunFigures[]>();
     for (let repetition = 0; repetition < repeats; repetition++) {
       for (const [target, start] of targets) {
@@ -284,7 +289,7 @@ await runCommand(command, Deno.args, async (options) => {
         try {
           const { figures } = await withServer(
             start,
-            (server) => measureRun(server, args, placement),
+            (server) => measureRun(server, args, placement, singleThreadedGc),
           );
           runs.set(target, [...(runs.get(target) ?? []), figures]);
           log(`${label}: ${describeFigures(figures)}`);
@@ -315,7 +320,10 @@ await runCommand(command, Deno.args, async (options) => {
         ? ["--rate", "0", "--window", `${row.window}`]
         : ["--rate", `${row.rate}`]),
     ];
-    Object.assign(row, await measureBoth(row.id, args, runsOf(row)));
+    Object.assign(
+      row,
+      await measureBoth(row.id, args, runsOf(row), row.mode === "open"),
+    );
   }
 
   const slowConsumer: SlowConsumerResults = {
@@ -343,6 +351,7 @@ await runCommand(command, Deno.args, async (options) => {
       }`,
       args,
       SLOW_CONSUMER_REPEAT,
+      true,
     );
   }
 

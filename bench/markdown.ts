@@ -276,7 +276,7 @@ export function renderMarkdown(results: BenchResults): string {
     "## Latency at a fixed rate (open loop)",
     "",
     "Latency runs from each message's intended send time to its arrival, so a stalled server cannot hide behind coordinated omission. " +
-      "It includes the generator's own send lag (about 0.1 ms typical). " +
+      "It includes the generator's own send lag (about 0.1 ms typical); for these runs the generator runs V8 with `--single-threaded-gc`, since on its one pinned core V8's concurrent GC threads preempted it (send lag at p99.9: 7–30 ms without the flag, 4–6 ms with it). " +
       "Tail latency varies from run to run by a millisecond or more at these rates, so each row is run several times, alternating the servers, " +
       "and the run with the median p99 is reported; the p99 of every run is listed below the table.",
     "",
@@ -452,11 +452,17 @@ Profiled on the machine above with \`deno run --cpu-prof\` on the server (pinned
   many small batches go to many clients: about 3 deliveries a write and 0.8× Redis's CPU. A 0.5 ms
   hold made 4 a write and 0.66× the CPU, but added a quarter of a millisecond to every delivery;
   flushing the first batch after a pause at once (leading edge) instead cost 1.8× the CPU.
-  The p99 at this rate is mostly not the servers': within one run the p99 of each second swings
-  between 2 and 10 ms for both, and the generator's own send lag reaches 7–30 ms at p99.9 (its event
-  loop stalls, whichever server it drives). Hence five runs per row and the median run. Our server
-  also warms up more slowly (JIT): in the second after a 1 s warmup its p99 was 9–15 ms against
-  Redis's 6–11, so runs now warm up for 2 s. Garbage collection is not a factor (about 30
+  The p99 at this rate is close to the measuring instrument's noise. With V8's concurrent GC threads
+  preempting the generator on its pinned core, its own send lag reached 7–30 ms at p99.9 and the
+  p99 of each second swung between 2 and 10 ms for both servers; over four full runs ours came out
+  at 0.86–1.02× Redis's p99. The open-loop runs now start the generator with \`--single-threaded-gc\`
+  (send lag 4–6 ms at p99.9), and with that cleaner instrument Redis is about a tenth ahead at p99
+  while the medians are equal: each of our flush rounds holds a message up to 0.25 ms and then
+  writes to 100 sockets at about 5 µs each, so the last member of a round waits up to ~0.75 ms,
+  where Redis writes each message out as soon as it has read it. Without the hold p99 was worse still
+  (5.0–8.4 ms against Redis's 4.0–4.4), at 1.1× Redis's CPU. Our server also warms up more slowly (JIT): in the
+  second after a 1 s warmup its p99 was 9–15 ms against Redis's 6–11, so runs now warm up for 2 s.
+  Garbage collection in the server is not a factor (about 30
   scavenges a second, 0.14 ms typical, 1.6 ms at most).
 - **Big rooms.** At 2,000 messages/s to 1,000 clients the server runs near one full core (0.49 CPU s
   per million deliveries against Redis's 0.45). Flushing after every batch (one every few ms) made

@@ -84,12 +84,14 @@ function round(value: number, digits = 3): number {
  * @param server The server under test.
  * @param args Generator arguments besides target, port and `--json`.
  * @param placement Core pinning.
+ * @param singleThreadedGc Latency runs: see {@linkcode startGenerator}.
  * @returns The run's figures and the generator's full result.
  */
 export async function measureRun(
   server: ServerUnderTest,
   args: string[],
   placement: Placement,
+  singleThreadedGc = false,
 ): Promise<{ figures: RunFigures; result: LoadTestResult }> {
   const cpuBefore = server.cpuSeconds();
   const run = startGenerator(
@@ -102,6 +104,7 @@ export async function measureRun(
       ...args,
     ],
     placement.generatorCore,
+    singleThreadedGc,
   );
   const { result } = await run.finished;
   const serverCpu = server.cpuSeconds() - cpuBefore;
