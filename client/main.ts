@@ -16,6 +16,7 @@ import {
   COMMAND_HELP,
   type SessionOutput,
 } from "./chat_session.ts";
+import { readCaFile } from "./_ca_file.ts";
 import { readLines } from "./_lines.ts";
 
 const command = defineCommand({
@@ -64,20 +65,9 @@ async function connect(options: {
   ca?: string;
 }): Promise<ChatConnection> {
   const address = `${options.host}:${options.port}`;
-  let caCerts: string[] | undefined;
-  if (options.ca !== undefined) {
-    try {
-      caCerts = [await Deno.readTextFile(options.ca)];
-    } catch (error) {
-      throw new StartupError(
-        `Cannot read the CA file ${options.ca}: ${
-          error instanceof Deno.errors.NotFound
-            ? "it does not exist"
-            : String(error)
-        }`,
-      );
-    }
-  }
+  const caCerts = options.ca === undefined
+    ? undefined
+    : [await readCaFile(options.ca)];
   try {
     return await ChatConnection.connect({
       hostname: options.host,

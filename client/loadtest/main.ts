@@ -7,9 +7,14 @@
  */
 
 import { runCommand, StartupError } from "../../cli/mod.ts";
+import { readCaFile } from "../_ca_file.ts";
 import { openFileLimit } from "./connect_failure.ts";
 import { formatCount } from "./format.ts";
-import { loadtestCommand, optionsFromFlags } from "./options.ts";
+import {
+  connectionsRequested,
+  loadtestCommand,
+  optionsFromFlags,
+} from "./options.ts";
 import { ProgressLine } from "./progress.ts";
 import { renderHtmlReport } from "./report_html.ts";
 import { runLoadTest } from "./run.ts";
@@ -29,29 +34,11 @@ async function writeOutput(path: string, text: string): Promise<void> {
   }
 }
 
-async function readCaFile(path: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    throw new StartupError(
-      `Cannot read the CA file ${path}: ${
-        error instanceof Deno.errors.NotFound
-          ? "it does not exist"
-          : error instanceof Error
-          ? error.message
-          : error
-      }`,
-      { cause: error },
-    );
-  }
-}
-
 await runCommand(loadtestCommand, Deno.args, async (flags) => {
   const options = optionsFromFlags(flags);
   if (flags.ca !== undefined) options.caCerts = [await readCaFile(flags.ca)];
   const progress = new ProgressLine();
-  const connections = options.clients + options.idle +
-    (options.target === "redis" ? options.publishers : 0);
+  const connections = connectionsRequested(options);
   const limit = openFileLimit();
   if (limit !== undefined && connections + SPARE_FILES > limit) {
     progress.note(

@@ -413,3 +413,15 @@ export function validateOptions(options: LoadTestOptions): void {
     throw new UsageError("--channel must be a non-empty name on one line");
   }
 }
+
+/**
+ * The connections a run opens: receivers, idle and stalled ones, and (Redis)
+ * a connection of its own for each publisher.
+ *
+ * @param options The run's settings.
+ * @returns The count.
+ */
+export function connectionsRequested(options: LoadTestOptions): number {
+  return options.clients + options.idle + options.stalled +
+    (options.target === "redis" ? options.publishers : 0);
+}

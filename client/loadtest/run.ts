@@ -30,7 +30,7 @@ import {
   type Histogram,
   percentilesOf,
 } from "./latency_histogram.ts";
-import type { LoadTestOptions } from "./options.ts";
+import { connectionsRequested, type LoadTestOptions } from "./options.ts";
 import { sharedClockMs } from "./payload.ts";
 import {
   type LoadTestResult,
@@ -220,9 +220,7 @@ export async function runLoadTest(
     options.totalPublishers,
     options.publisherOffset + options.publishers,
   );
-  const separatePublish = options.target === "redis";
-  const requested = options.clients + options.idle + options.stalled +
-    (separatePublish ? options.publishers : 0);
+  const requested = connectionsRequested(options);
 
   let schedule = {
     start: Infinity,
