@@ -3,6 +3,7 @@ import {
   DeliveryChecker,
   loadtestCommand,
   type LoadTestResult,
+  verdictOf,
 } from "../client/loadtest/mod.ts";
 import { type Fault, startFaultyServer } from "./_faulty_server.ts";
 import {
@@ -397,6 +398,36 @@ Deno.test("Loadtest: a missing CA file costs one line and exit 1", async () => {
     run.stderr.trim(),
     /^hubbub loadtest: Cannot read the CA file \/nonexistent\/ca\.pem: it does not exist$/,
   );
+});
+
+Deno.test("Loadtest: a run whose publishers sent nothing fails its verdict", async () => {
+  await withOurServer(async (port) => {
+    const run = await runLoadtestCli(loadtestArgs({
+      ...SHORT_RUN,
+      port,
+      rate: 0,
+      duration: 0.5,
+      warmup: 0,
+    }));
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const { verdict, ...figures } = run.result!;
+    assert.ok(figures.throughput.published > 0);
+    assert.deepEqual(verdict.failures, []);
+    // The same run had its publishers never sent (a closed loop that
+    // missed its start): nothing lost, and still a failure.
+    const silent = {
+      ...figures,
+      throughput: { ...figures.throughput, published: 0 },
+    };
+    assert.deepEqual(verdictOf(silent).failures, ["no message was published"]);
+    // A process that only receives (no publishers of its own) may publish
+    // nothing.
+    assert.deepEqual(
+      verdictOf({ ...silent, options: { ...figures.options, publishers: 0 } })
+        .failures,
+      [],
+    );
+  });
 });
 
 Deno.test("Loadtest: a connection that stops reading is dropped by our server, and the others get everything", async () => {

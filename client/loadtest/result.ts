@@ -180,9 +180,10 @@ export interface LoadTestResult {
 }
 
 /**
- * Decide whether a run passed: nothing lost (unless allowed), duplicated,
- * reordered or from a stranger, every connection open to the end, the rate
- * kept, and p99 within the limit.
+ * Decide whether a run passed: something published (by a process with
+ * publishers), nothing lost (unless allowed), duplicated, reordered or from
+ * a stranger, every connection open to the end, the rate kept, and p99
+ * within the limit.
  *
  * @param result The figures (its `verdict` is ignored).
  * @returns The verdict.
@@ -192,6 +193,9 @@ export function verdictOf(
 ): LoadTestResult["verdict"] {
   const failures: string[] = [];
   const { delivery, options } = result;
+  if (options.publishers > 0 && result.throughput.published === 0) {
+    failures.push("no message was published");
+  }
   if (delivery.lost > 0 && !options.allowLoss) {
     failures.push(`${delivery.lost} deliveries lost`);
   }

@@ -818,10 +818,18 @@ export class Shard {
       }
       this.#runScheduler();
     } else {
-      const wait = Math.max(0, schedule.start - sharedClockMs());
-      setTimeout(() => {
+      // Only acknowledgements pump a closed loop again, so the first pump
+      // must not come early: a timer can fire a fraction of a millisecond
+      // before the start, when a publisher would send nothing, ever.
+      const begin = () => {
+        const wait = schedule.start - sharedClockMs();
+        if (wait > 0) {
+          setTimeout(begin, wait);
+          return;
+        }
         for (const publisher of publishers) publisher.pump();
-      }, wait);
+      };
+      begin();
     }
     const untilPublished = Math.max(
       0,
