@@ -74,6 +74,11 @@ export interface LoadTestResult {
     measuredSeconds: number;
     /** Messages published in all, warmup included. */
     published: number;
+    /**
+     * Closed loop: this process's publishers that sent nothing in the whole
+     * run (a window that never opened); always 0 in open loop.
+     */
+    silentPublishers: number;
     /** Messages published in the measured window. */
     publishedMeasured: number;
     /** Messages published per second. */
@@ -180,10 +185,9 @@ export interface LoadTestResult {
 }
 
 /**
- * Decide whether a run passed: something published (by a process with
- * publishers), nothing lost (unless allowed), duplicated, reordered or from
- * a stranger, every connection open to the end, the rate kept, and p99
- * within the limit.
+ * Decide whether a run passed: every publisher sent (closed loop), nothing
+ * lost (unless allowed), duplicated, reordered or from a stranger, every
+ * connection open to the end, the rate kept, and p99 within the limit.
  *
  * @param result The figures (its `verdict` is ignored).
  * @returns The verdict.
@@ -193,8 +197,10 @@ export function verdictOf(
 ): LoadTestResult["verdict"] {
   const failures: string[] = [];
   const { delivery, options } = result;
-  if (options.publishers > 0 && result.throughput.published === 0) {
-    failures.push("no message was published");
+  if (result.throughput.silentPublishers > 0) {
+    failures.push(
+      `${result.throughput.silentPublishers} of ${options.publishers} publishers sent nothing`,
+    );
   }
   if (delivery.lost > 0 && !options.allowLoss) {
     failures.push(`${delivery.lost} deliveries lost`);

@@ -430,6 +430,13 @@ export async function runLoadTest(
       }
     }
 
+    let silentPublishers = 0;
+    if (options.rate === 0) {
+      for (let index = ownFrom; index < ownUntil; index++) {
+        if (publishedCounts[index] === 0) silentPublishers++;
+      }
+    }
+
     // Drain.
     const drainBegan = sharedClockMs();
     send({ kind: "published-totals", published: publishedCounts });
@@ -455,7 +462,7 @@ export async function runLoadTest(
       publishUntil,
       loadEnded,
       cpuSeconds: cpuAfter - cpuBefore,
-    });
+    }, silentPublishers);
   }
 
   function buildResult(
@@ -468,6 +475,7 @@ export async function runLoadTest(
       loadEnded: number;
       cpuSeconds: number;
     },
+    silentPublishers: number,
   ): LoadTestResult {
     const latency = createHistogram();
     const sendLag = createHistogram();
@@ -520,6 +528,7 @@ export async function runLoadTest(
         mode: options.rate > 0 ? "open" : "closed",
         measuredSeconds,
         published: sum((s) => s.published),
+        silentPublishers,
         publishedMeasured,
         publishedPerSecond: Math.round(publishedMeasured / measuredSeconds),
         deliveredMeasured,
