@@ -144,7 +144,7 @@ const command = defineCommand({
       min: 0,
       valueName: "N",
       description:
-        "Over N socket writes a second, hold small batches back 0.25 ms, or space big rooms' flush rounds (20 us a write, at most 50 ms), to send output in fewer writes (0: never)",
+        "Over N socket writes a second, hold small batches back 0.1 ms, or space big rooms' flush rounds (20 us a write, at most 50 ms), to send output in fewer writes (0: never)",
     },
     "ping-interval": {
       type: "number",

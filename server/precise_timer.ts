@@ -11,8 +11,8 @@
  *
  * @example Usage
  * ```ts no-eval
- * const timer = new PreciseTimer(() => console.log("0.25 ms later"));
- * timer.schedule(0.25);
+ * const timer = new PreciseTimer(() => console.log("0.1 ms later"));
+ * timer.schedule(0.1);
  * // …
  * timer.close();
  * ```
