@@ -448,32 +448,35 @@ Profiled on the machine above with \`deno run --cpu-prof\` on the server (pinned
   write per event-loop turn, and closed-loop throughput is limited by the generator (≥ marks).
 - **Open loop at 2,000 messages/s to 100 clients** was, before write coalescing, one write per
   delivery (1.07 deliveries a write: each message arrives alone), 4.8 µs of server CPU per delivery
-  against Redis's 4.2. The flush policy (\`server/flush_policy.ts\`) holds output back 0.25 ms when
-  many small batches go to many clients: about 3 deliveries a write and 0.8× Redis's CPU. A 0.5 ms
-  hold made 4 a write and 0.66× the CPU, but added a quarter of a millisecond to every delivery;
-  flushing the first batch after a pause at once (leading edge) instead cost 1.8× the CPU.
-  The p99 at this rate is close to the measuring instrument's noise. With V8's concurrent GC threads
-  preempting the generator on its pinned core, its own send lag reached 7–30 ms at p99.9 and the
-  p99 of each second swung between 2 and 10 ms for both servers; over four full runs ours came out
-  at 0.86–1.02× Redis's p99. The open-loop runs now start the generator with \`--single-threaded-gc\`
-  (send lag 4–6 ms at p99.9), and with that cleaner instrument Redis is about a tenth ahead at p99
-  while the medians are equal: each of our flush rounds holds a message up to 0.25 ms and then
-  writes to 100 sockets at about 5 µs each, so the last member of a round waits up to ~0.75 ms,
-  where Redis writes each message out as soon as it has read it. Without the hold p99 was worse still
-  (5.0–8.4 ms against Redis's 4.0–4.4), at 1.1× Redis's CPU. Our server also warms up more slowly (JIT): in the
-  second after a 1 s warmup its p99 was 9–15 ms against Redis's 6–11, so runs now warm up for 2 s.
-  Garbage collection in the server is not a factor (about 30
-  scavenges a second, 0.14 ms typical, 1.6 ms at most).
+  against Redis's 4.2, and at one write per delivery the server needs more than its core: p99 was
+  1.14× Redis's at 1.17× the CPU (six alternating runs). The flush policy
+  (\`server/flush_policy.ts\`) holds output back briefly when many small batches go to many clients.
+  Six-run A/Bs against Redis: a 0.05 or 0.1 ms hold gave p99 1.07–1.09× Redis's at about 0.95× the
+  CPU; 0.25 ms, 1.2–1.3× at 0.8×; 0.5 ms made 4 deliveries a write at 0.66× the CPU. The hold is
+  0.1 ms. Flushing the first batch after a pause at once (leading edge) cost 1.8× the CPU.
+  What remains is the flush round itself: \`perf record -e cpu-clock -g\` on the server during
+  such a run puts 75% of its samples in the kernel, 65% under \`sendto\` (on loopback the sender
+  does the receiver's TCP work and wakes it), and about 20% in Deno's runtime and the JIT. A round of 100
+  writes at about 7 µs each (Deno's async write op on top of the syscall) spreads a message's
+  deliveries over about 0.7 ms, where Redis's 100 writes take about 0.4 ms; that difference is the
+  p99 gap. A bare fan-out calling \`send(2)\` through FFI on the socket's file descriptor measured
+  4.6–5.6 µs a write against 6.2–7.4 µs through \`conn.write\`, but reaching the descriptor needs a
+  private Deno symbol and \`--allow-ffi\`, which we do not ship. The tail at this rate is also the
+  instrument's: the generator's own send lag is 1.6 ms at p99 for both servers, and single runs
+  overlap (see every run's p99 above). Our server also warms up more slowly (JIT): in the second
+  after a 1 s warmup its p99 was 9–15 ms against Redis's 6–11, so runs warm up for 2 s. Garbage
+  collection in the server is not a factor (about 30 scavenges a second, 0.14 ms typical, 1.6 ms
+  at most).
 - **Big rooms.** At 2,000 messages/s to 1,000 clients the server runs near one full core (0.49 CPU s
   per million deliveries against Redis's 0.45). Flushing after every batch (one every few ms) made
   each round reach only the writers that happened to be idle, a batch or two per write, and p99 was
   280–420 ms. The policy now spaces busy big rooms' flush rounds by 20 µs per write (20 ms at 1,000
-  members, leading edge): p99 37–60 ms against Redis's 55–94 over four full runs.
+  members, leading edge): p99 37–67 ms against Redis's 55–94 over six full runs.
 - **The broadcast to 19,000 connections** is where Deno's cost per socket write shows: a fan-out of
   one 88-byte write to each of 1,000 sockets costs 9 µs a write, to 9,000 sockets 13 µs, and in the
   broadcast (the generators reading on the other core) the loop that starts the 19,000 writes takes
   80–210 ms and the last write completes 610–940 ms after the round began, 32–50 µs a write. Redis
-  finishes the whole broadcast, delivery included, in 350–570 ms. The V8 profile shows the server's
+  finishes the whole broadcast, delivery included, in 290–570 ms. The V8 profile shows the server's
   JavaScript idle most of that time: the cost is in the runtime's async write op and the kernel,
   and closing the gap needs a cheaper write than Deno offers (vectored, synchronous, or from
   several threads).
