@@ -35,6 +35,20 @@ export function sharedClockMs(): number {
 }
 
 /**
+ * Call `callback` once {@linkcode sharedClockMs} has reached `time`: at once
+ * if it has, else on a timer, and again if the timer fires early (they may,
+ * by a fraction of a millisecond).
+ *
+ * @param time The shared-clock time, in ms.
+ * @param callback What to call.
+ */
+export function callAtSharedTime(time: number, callback: () => void): void {
+  const wait = time - sharedClockMs();
+  if (wait <= 0) callback();
+  else setTimeout(() => callAtSharedTime(time, callback), wait);
+}
+
+/**
  * Fill `bytes[offset..offset + size)` with a payload template: zero header
  * fields and filler. Done once per send slot; {@linkcode writePayload} then
  * only touches the 16 data bytes.

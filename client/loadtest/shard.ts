@@ -37,7 +37,11 @@ import {
   type Histogram,
   recordMilliseconds,
 } from "./latency_histogram.ts";
-import { PAYLOAD_HEADER_SIZE, sharedClockMs } from "./payload.ts";
+import {
+  callAtSharedTime,
+  PAYLOAD_HEADER_SIZE,
+  sharedClockMs,
+} from "./payload.ts";
 import { targetNamed } from "./targets/mod.ts";
 import type { StreamSink, Target } from "./targets/target.ts";
 
@@ -819,17 +823,10 @@ export class Shard {
       this.#runScheduler();
     } else {
       // Only acknowledgements pump a closed loop again, so the first pump
-      // must not come early: a timer can fire a fraction of a millisecond
-      // before the start, when a publisher would send nothing, ever.
-      const begin = () => {
-        const wait = schedule.start - sharedClockMs();
-        if (wait > 0) {
-          setTimeout(begin, wait);
-          return;
-        }
+      // must not come before the start, or a publisher would send nothing.
+      callAtSharedTime(schedule.start, () => {
         for (const publisher of publishers) publisher.pump();
-      };
-      begin();
+      });
     }
     const untilPublished = Math.max(
       0,
@@ -907,10 +904,6 @@ export class Shard {
     if (this.plan.rate === 0) return;
     const check = () => {
       const now = sharedClockMs();
-      if (now < this.publishUntil) {
-        setTimeout(check, Math.max(1, this.publishUntil - now));
-        return;
-      }
       const done = this.#publishers.every((p) =>
         !p.active || (p.nextSequence >= p.lastSequence && !p.busy)
       );
@@ -921,7 +914,7 @@ export class Shard {
         setTimeout(check, 5);
       }
     };
-    setTimeout(check, Math.max(1, this.publishUntil - sharedClockMs()));
+    callAtSharedTime(this.publishUntil, check);
   }
 
   #stopPublishing(): void {
@@ -953,10 +946,9 @@ export class Shard {
     if (this.#reportedPublished) return;
     const now = sharedClockMs();
     if (now < this.publishUntil) {
-      // Timers may fire a fraction of a millisecond early: try again.
-      setTimeout(
+      callAtSharedTime(
+        this.publishUntil,
         () => this.#reportPublishedWhenIdle(),
-        this.publishUntil - now + 1,
       );
       return;
     }
