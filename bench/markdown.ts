@@ -454,19 +454,22 @@ Profiled on the machine above with \`deno run --cpu-prof\` on the server (pinned
   Six-run A/Bs against Redis: a 0.05 or 0.1 ms hold gave p99 1.07–1.09× Redis's at about 0.95× the
   CPU; 0.25 ms, 1.2–1.3× at 0.8×; 0.5 ms made 4 deliveries a write at 0.66× the CPU. The hold is
   0.1 ms. Flushing the first batch after a pause at once (leading edge) cost 1.8× the CPU.
-  What remains is the flush round itself: \`perf record -e cpu-clock -g\` on the server during
+  What remains is the flush round itself. \`perf record -e cpu-clock -g\` on the server during
   such a run puts 75% of its samples in the kernel, 65% under \`sendto\` (on loopback the sender
-  does the receiver's TCP work and wakes it), and about 20% in Deno's runtime and the JIT. A round of 100
-  writes at about 7 µs each (Deno's async write op on top of the syscall) spreads a message's
-  deliveries over about 0.7 ms, where Redis's 100 writes take about 0.4 ms; that difference is the
-  p99 gap. A bare fan-out calling \`send(2)\` through FFI on the socket's file descriptor measured
-  4.6–5.6 µs a write against 6.2–7.4 µs through \`conn.write\`, but reaching the descriptor needs a
-  private Deno symbol and \`--allow-ffi\`, which we do not ship. The tail at this rate is also the
-  instrument's: the generator's own send lag is 1.6 ms at p99 for both servers, and single runs
-  overlap (see every run's p99 above). Our server also warms up more slowly (JIT): in the second
-  after a 1 s warmup its p99 was 9–15 ms against Redis's 6–11, so runs warm up for 2 s. Garbage
-  collection in the server is not a factor (about 30 scavenges a second, 0.14 ms typical, 1.6 ms
-  at most).
+  does the receiver's TCP work and wakes it), and about 20% in Deno's runtime and the JIT.
+  Timestamps in the hub (a one-off instrumented build, one run) put the flush 0.21 ms after the
+  batch at the median (0.40 ms at p99: the 0.1 ms hold plus the timer thread's wake-up and its
+  message to the main thread) and the round's last write 0.71 ms after it (1.03 ms at p99): 100
+  writes at about 5 µs each. Redis's whole round of 100 writes takes about 0.4 ms, with no hold;
+  that difference is the p99 gap. A bare fan-out calling \`send(2)\` through FFI on the socket's
+  file descriptor measured 4.6–5.6 µs a write against 6.2–7.4 µs through \`conn.write\`; tried in
+  the server, it saved 3% of the CPU and left p99 within the noise (1.04–1.24× Redis's over three
+  runs), and it needs a private Deno symbol and \`--allow-ffi\`, so we do not ship it. The tail at
+  this rate is also the instrument's: the generator's own send lag is 1.6 ms at p99 for both
+  servers, and single runs overlap (see every run's p99 above). Our server also warms up more
+  slowly (JIT): in the second after a 1 s warmup its p99 was 9–15 ms against Redis's 6–11, so runs
+  warm up for 2 s. Garbage collection in the server is not a factor (about 30 scavenges a second,
+  0.14 ms typical, 1.6 ms at most).
 - **Big rooms.** At 2,000 messages/s to 1,000 clients the server runs near one full core (0.49 CPU s
   per million deliveries against Redis's 0.45). Flushing after every batch (one every few ms) made
   each round reach only the writers that happened to be idle, a batch or two per write, and p99 was
