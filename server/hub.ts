@@ -674,9 +674,9 @@ export class Hub {
 
   /**
    * After a batch: flush every client with something queued, at once or
-   * after what the {@linkcode FlushPolicy} says to hold (a quarter of a
-   * millisecond while many small batches go to many clients; the rest of
-   * the round interval while big rooms are busy). The policy is told what
+   * after what the {@linkcode FlushPolicy} says to hold (its coalescing
+   * delay while many small batches go to many clients; the rest of the
+   * round interval while big rooms are busy). The policy is told what
    * this batch alone would cost to flush: the clients it queued output to,
    * not those still held from earlier batches. A client whose queue grows
    * large meanwhile is written at once anyway (see `#queued`).
