@@ -117,6 +117,45 @@ function describeParseError(error: Error & { code?: string }): string {
   }
 }
 
+/** An argument that is a negative number, not a flag: `-5`, `-0.5`, `-.5`. */
+const NEGATIVE_NUMBER = /^-(\d|\.\d)/;
+
+/**
+ * `parseArgs` reads `--clients -5` as a flag without its value; join a
+ * negative number to the flag before it (`--clients=-5`) when that flag takes
+ * a value, so the value is judged (and refused as out of range) instead.
+ */
+function joinNegativeValues<O extends Record<string, OptionSpec>>(
+  spec: CommandSpec<O>,
+  args: string[],
+): string[] {
+  const takesValue = new Map<string, string>();
+  for (const [name, option] of Object.entries(spec.options)) {
+    if (option.type === "boolean") continue;
+    takesValue.set(flagOf(name), flagOf(name));
+    if (option.short) takesValue.set(`-${option.short}`, flagOf(name));
+  }
+  const joined: string[] = [];
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index];
+    if (arg === "--") {
+      joined.push(...args.slice(index));
+      break;
+    }
+    const flag = takesValue.get(arg);
+    const next = args[index + 1];
+    if (
+      flag !== undefined && next !== undefined && NEGATIVE_NUMBER.test(next)
+    ) {
+      joined.push(`${flag}=${next}`);
+      index++;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return joined;
+}
+
 /**
  * Parse `args` against a command's options.
  *
@@ -143,7 +182,7 @@ export function parseCommandLine<O extends Record<string, OptionSpec>>(
   let parsed;
   try {
     parsed = parseArgs({
-      args,
+      args: joinNegativeValues(spec, args),
       options: config,
       strict: true,
       allowPositionals: false,

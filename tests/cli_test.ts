@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { defineCommand, parseCommandLine } from "../cli/mod.ts";
 import { Tag } from "../protocol/mod.ts";
 import { deadline } from "./_deadline.ts";
 import { RawClient, text } from "./_raw_client.ts";
@@ -241,6 +242,45 @@ Deno.test("CLI: a bad flag or a bad value costs one line on stderr and exit 2", 
     assertOneCleanLine(result, pattern);
     assert.equal(result.stdout, "", args.join(" "));
   });
+});
+
+Deno.test("CLI: a negative number is an invalid value, not a missing one, for every program's flags", async () => {
+  // The server through its process; the shared parser for every program.
+  const result = await runServer(["--port", "-5"]);
+  assert.equal(result.code, 2, result.stderr);
+  assertOneCleanLine(result, /--port must be at least 0, got -5/);
+  const command = defineCommand({
+    usage: "test",
+    name: "test",
+    summary: "A command with every kind of flag.",
+    options: {
+      clients: { type: "integer", min: 1, description: "count" },
+      rate: { type: "number", min: 0, description: "rate", short: "r" },
+      offset: { type: "number", description: "any number" },
+      name: { type: "string", description: "a name" },
+    },
+  });
+  assert.throws(
+    () => parseCommandLine(command, ["--clients", "-5"]),
+    { message: "--clients must be at least 1, got -5" },
+  );
+  assert.throws(
+    () => parseCommandLine(command, ["-r", "-0.5"]),
+    { message: "--rate must be at least 0, got -0.5" },
+  );
+  const { values } = parseCommandLine(command, [
+    "--offset",
+    "-.25",
+    "--name",
+    "-3",
+  ]);
+  assert.equal(values.offset, -0.25);
+  assert.equal(values.name, "-3");
+  // A flag where a value belongs still means the value is missing.
+  assert.throws(
+    () => parseCommandLine(command, ["--name", "--clients", "3"]),
+    { message: /--name.* needs a value/ },
+  );
 });
 
 Deno.test("CLI: an empty --host costs one clear line, not a stack trace", async () => {
