@@ -25,6 +25,7 @@ import {
   type Server,
   startServer,
 } from "./server.ts";
+import { ShutdownSignals } from "./shutdown_signals.ts";
 import { TokenSet } from "./token_set.ts";
 
 const defaults = DEFAULT_HUB_OPTIONS;
@@ -203,7 +204,10 @@ const command = defineCommand({
   },
   epilog:
     `Signals: the first SIGINT or SIGTERM stops gracefully (CLOSE to every client,
-then up to --shutdown-grace seconds for queued frames); a second exits at once.`,
+then up to --shutdown-grace seconds for queued frames) and exits 0. The same
+signal again within a second is the same request (a terminal's Ctrl-C or
+systemd reaches both deno task and the server, and deno task forwards it too);
+any other signal after the first, or the same one later, exits at once with 1.`,
 });
 
 async function readFile(path: string, what: string): Promise<string> {
@@ -273,20 +277,28 @@ function listenError(error: unknown, address: string): never {
   throw error;
 }
 
-/** Stop gracefully on the first SIGINT or SIGTERM; exit at once on a second. */
+/**
+ * Stop gracefully on the first SIGINT or SIGTERM; exit at once (status 1) on
+ * another, except a repeat of the first within a second, which is the same
+ * request delivered twice (see {@linkcode ShutdownSignals}).
+ */
 function handleSignals(
   server: Server,
   http: HttpEndpoint | null,
   logger: Logger,
   graceMs: number,
 ): void {
-  let signalled = false;
+  const signals = new ShutdownSignals();
   const onSignal = async (signal: Deno.Signal) => {
-    if (signalled) {
+    const action = signals.decide(signal, performance.now());
+    if (action === "duplicate") {
+      logger.debug("Repeated signal: the same shutdown request", { signal });
+      return;
+    }
+    if (action === "exit") {
       logger.warn("Second signal: exiting at once", { signal });
       Deno.exit(1);
     }
-    signalled = true;
     logger.info("Shutting down", { signal, grace_seconds: graceMs / 1000 });
     await server.shutdown({ graceMs });
     await http?.close();

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { type Frame, Tag } from "../protocol/mod.ts";
 import { Logger, startServer } from "../server/mod.ts";
+import { SIGNAL_REPEAT_WINDOW_MS } from "../server/shutdown_signals.ts";
 import {
   barrier,
   chatIndex,
@@ -268,14 +269,29 @@ async function whileShutdownWaitsForStuckClient(
   }
 }
 
-Deno.test("Shutdown: a second signal during a long graceful shutdown exits at once with status 1", async () => {
+Deno.test("Shutdown: a different second signal during a long graceful shutdown exits at once with status 1", async () => {
   await whileShutdownWaitsForStuckClient("30", async (server) => {
     await server.process.waitForLine("stderr", /Shutting down/);
     const started = performance.now();
-    server.process.kill("SIGTERM");
+    server.process.kill("SIGINT");
     const status = await server.process.wait(5000);
     assert.equal(status.code, 1);
     assert.ok(performance.now() - started < 3000);
+    assert.ok(server.lines.some((l) => /Second signal/.test(l)));
+  });
+});
+
+Deno.test("Shutdown: the same signal again a second after the first exits at once with status 1", async () => {
+  await whileShutdownWaitsForStuckClient("30", async (server) => {
+    await server.process.waitForLine("stderr", /Shutting down/);
+    // The server took the first signal before it logged the line: once
+    // more than the repeat window has passed since, a repeat is insistence.
+    await new Promise((resolve) =>
+      setTimeout(resolve, SIGNAL_REPEAT_WINDOW_MS + 200)
+    );
+    server.process.kill("SIGTERM");
+    const status = await server.process.wait(5000);
+    assert.equal(status.code, 1);
     assert.ok(server.lines.some((l) => /Second signal/.test(l)));
   });
 });
