@@ -161,17 +161,19 @@ function joinNegativeValues<O extends Record<string, OptionSpec>>(
  *
  * @param spec The command.
  * @param args The arguments, usually `Deno.args`.
- * @returns The values, with defaults filled in, and whether `--help` was given.
+ * @returns The values, with defaults filled in, and whether `--help` and
+ * `--version` were given.
  * @throws {UsageError} For an unknown option, a missing or malformed value, a
  * value out of range or not among the choices, or a stray argument.
  */
 export function parseCommandLine<O extends Record<string, OptionSpec>>(
   spec: CommandSpec<O>,
   args: string[],
-): { help: boolean; values: OptionValues<O> } {
+): { help: boolean; version: boolean; values: OptionValues<O> } {
   const config: Record<string, { type: "string" | "boolean"; short?: string }> =
     {
       help: { type: "boolean", short: "h" },
+      version: { type: "boolean" },
     };
   for (const [name, option] of Object.entries(spec.options)) {
     config[name] = {
@@ -217,7 +219,11 @@ export function parseCommandLine<O extends Record<string, OptionSpec>>(
       values[name] = parseNumber(name, option, given as string);
     }
   }
-  return { help: raw.help === true, values: values as OptionValues<O> };
+  return {
+    help: raw.help === true,
+    version: raw.version === true,
+    values: values as OptionValues<O>,
+  };
 }
 
 /**
@@ -248,6 +254,7 @@ export function formatHelp<O extends Record<string, OptionSpec>>(
     rows.push([left, right]);
   }
   rows.push(["-h, --help", "Show this help and exit"]);
+  rows.push(["    --version", "Show the version and exit"]);
   const width = Math.max(...rows.map(([left]) => left.length)) + 2;
   const lines = [
     `Usage: ${spec.usage}`,

@@ -6,12 +6,14 @@ import {
   parseCommandLine,
 } from "./command_line.ts";
 import { StartupError, UsageError } from "./errors.ts";
+import { VERSION } from "./version.ts";
 
 /**
  * Run a command's main function with its parsed options, and turn user
  * mistakes into one line on standard error and an exit status: 2 for a
  * {@linkcode UsageError}, 1 for a {@linkcode StartupError}. `--help` prints
- * the help and exits 0. Any other error is a bug and keeps its stack trace.
+ * the help and exits 0, `--version` prints the name and version (deno.json's)
+ * and exits 0. Any other error is a bug and keeps its stack trace.
  *
  * @param spec The command.
  * @param args The arguments, usually `Deno.args`.
@@ -26,9 +28,15 @@ export async function runCommand<O extends Record<string, OptionSpec>>(
 ): Promise<void> {
   let status: number | void;
   try {
-    const { help, values } = parseCommandLine(spec, args);
+    const { help, version, values } = parseCommandLine(spec, args);
     if (help) {
       await Deno.stdout.write(new TextEncoder().encode(formatHelp(spec)));
+      return;
+    }
+    if (version) {
+      await Deno.stdout.write(
+        new TextEncoder().encode(`${spec.name} ${VERSION}\n`),
+      );
       return;
     }
     status = await main(values);

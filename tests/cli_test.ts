@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { defineCommand, parseCommandLine } from "../cli/mod.ts";
+import { defineCommand, formatHelp, parseCommandLine } from "../cli/mod.ts";
 import { Tag } from "../protocol/mod.ts";
 import { deadline } from "./_deadline.ts";
 import { RawClient, text } from "./_raw_client.ts";
@@ -357,4 +357,48 @@ Deno.test("CLI: --help lists every flag, each of which the parser accepts, and e
   const all = await runServer([...args, "--help"]);
   assert.equal(all.code, 0, `${args.join(" ")}\n${all.stderr}`);
   assert.equal(all.stdout, help);
+});
+
+Deno.test("CLI: --version prints the program's name and deno.json's version and exits 0, in every program", async () => {
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
+  );
+  assert.match(config.version, /^\d+\.\d+\.\d+/);
+  for (
+    const [name, main] of [
+      ["hubbub serve", "../server/main.ts"],
+      ["hubbub client", "../client/main.ts"],
+      ["hubbub loadtest", "../client/loadtest/main.ts"],
+      ["hubbub bench", "../bench/bench.ts"],
+    ]
+  ) {
+    const output = await new Deno.Command(Deno.execPath(), {
+      // No read permission: the version is built in, not read from a file.
+      args: ["run", new URL(main, import.meta.url).pathname, "--version"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, `${main}: ${stderr}`);
+    assert.equal(
+      new TextDecoder().decode(output.stdout),
+      `${name} ${config.version}\n`,
+    );
+  }
+});
+
+Deno.test("CLI: --help lists --version, and the parser reports both flags", () => {
+  const command = defineCommand({
+    usage: "test",
+    name: "test",
+    summary: "A test.",
+    options: {},
+  });
+  assert.match(formatHelp(command), /^\s+--version\s+Show the version/m);
+  const parsed = parseCommandLine(command, ["--version", "--help"]);
+  assert.equal(parsed.help, true);
+  assert.equal(parsed.version, true);
+  assert.equal(parseCommandLine(command, []).version, false);
 });
