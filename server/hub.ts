@@ -858,11 +858,19 @@ function decodeStrict(bytes: Uint8Array): string | null {
   }
 }
 
-/** The bytes without leading and trailing ASCII whitespace. */
+/**
+ * The bytes without leading and trailing whitespace: space, tab, CR and LF
+ * only, so that a token with a NUL or another control byte around it is a
+ * different token, not the same one.
+ */
 function trimmed(bytes: Uint8Array): Uint8Array {
   let start = 0;
   let end = bytes.length;
-  while (start < end && bytes[start] <= 0x20) start++;
-  while (end > start && bytes[end - 1] <= 0x20) end--;
+  while (start < end && isTokenWhitespace(bytes[start])) start++;
+  while (end > start && isTokenWhitespace(bytes[end - 1])) end--;
   return bytes.subarray(start, end);
+}
+
+function isTokenWhitespace(byte: number): boolean {
+  return byte === 0x20 || byte === 0x09 || byte === 0x0d || byte === 0x0a;
 }

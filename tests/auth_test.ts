@@ -180,6 +180,31 @@ Deno.test("Auth: surrounding whitespace is ignored and every token of the file w
   });
 });
 
+Deno.test("Auth: only whitespace around a token is ignored: NUL and other control bytes make it wrong", async () => {
+  await withServer({ tokens: tokens() }, async (server) => {
+    const port = server.address.port;
+    for (
+      const token of [
+        "\0alpha-secret-1",
+        "alpha-secret-1\0",
+        "\x01beta-secret-2",
+        "beta-secret-2\x1f",
+        "\x0balpha-secret-1",
+        "\x0calpha-secret-1",
+      ]
+    ) {
+      const client = await RawClient.connect(port, { handshake: false });
+      await client.send(Tag.AUTH, token);
+      const frame = await client.next();
+      assert.equal(frame.tag, Tag.ERROR, JSON.stringify(token));
+      assert.equal(text(frame), "authentication failed");
+      await client.waitForEnd();
+      await client.close();
+    }
+    assert.equal(server.hub.metrics.authFailures, 6);
+  });
+});
+
 Deno.test("Auth: AUTH and CHAT in one write: the chat is relayed once the client is registered", async () => {
   await withServer({ tokens: tokens() }, async (server) => {
     const port = server.address.port;
