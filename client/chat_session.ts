@@ -11,6 +11,7 @@ import {
   roomNameProblem,
   Tag,
 } from "../protocol/mod.ts";
+import { inertText } from "./terminal_text.ts";
 
 /** What the session wants done after an input line or a frame. */
 export interface SessionOutput {
@@ -85,7 +86,8 @@ export class ChatSession {
    * @returns The display name.
    */
   nameOf(id: number): string {
-    return this.#names.get(id) ?? String(id);
+    const name = this.#names.get(id);
+    return inertText(name ?? String(id));
   }
 
   /**
@@ -187,16 +189,20 @@ export class ChatSession {
         break;
       case Tag.CHAT:
         out.print.push(
-          `${this.nameOf(frame.senderId)} >>> ${decoder.decode(frame.body)}`,
+          `${this.nameOf(frame.senderId)} >>> ${
+            inertText(decoder.decode(frame.body))
+          }`,
         );
         break;
       case Tag.ERROR:
         out.warn.push(
-          `${refusalPrefix(frame.senderId)}${decoder.decode(frame.body)}`,
+          `${refusalPrefix(frame.senderId)}${
+            inertText(decoder.decode(frame.body))
+          }`,
         );
         break;
       case Tag.CLOSE: {
-        const reason = decoder.decode(frame.body);
+        const reason = inertText(decoder.decode(frame.body));
         if (!this.#leaving) {
           out.warn.push(
             `Server closed the connection${reason ? `: ${reason}` : ""}`,
@@ -231,28 +237,30 @@ export class ChatSession {
     }
     if (presence === null) return;
     const before = this.nameOf(presence.id);
-    if (presence.nick !== null) this.#names.set(presence.id, presence.nick);
-    else this.#names.delete(presence.id);
+    if (typeof presence.nick === "string") {
+      this.#names.set(presence.id, presence.nick);
+    } else this.#names.delete(presence.id);
     const self = presence.id === this.id;
+    const room = inertText(String(presence.room));
     switch (presence.event) {
       case "join":
         if (self) {
           this.room = presence.room;
-          out.print.push(`* You are in ${presence.room}`);
+          out.print.push(`* You are in ${room}`);
           this.#request(out, Tag.WHO, false);
         } else {
           out.print.push(
-            `* ${this.nameOf(presence.id)} joined ${presence.room}`,
+            `* ${this.nameOf(presence.id)} joined ${room}`,
           );
         }
         break;
       case "leave":
-        out.print.push(`* ${before} left ${presence.room}`);
+        out.print.push(`* ${before} left ${room}`);
         break;
       case "nick":
         out.print.push(
           self
-            ? `* You are now known as ${presence.nick}`
+            ? `* You are now known as ${this.nameOf(presence.id)}`
             : `* ${before} is now known as ${this.nameOf(presence.id)}`,
         );
         break;
@@ -273,7 +281,7 @@ export class ChatSession {
         this.#pendingLists.shift();
         if (pending.shown) {
           const title = frame.tag === Tag.WHO
-            ? `In ${this.room ?? "this room"}`
+            ? `In ${this.room === null ? "this room" : inertText(this.room)}`
             : "Rooms";
           out.print.push(
             `* ${title}: ${this.#listEntries.join(", ") || "nobody"}`,
@@ -284,13 +292,16 @@ export class ChatSession {
       return;
     }
     if ("more" in entry) {
-      this.#listEntries.push(`and ${entry.more} more`);
+      this.#listEntries.push(`and ${Number(entry.more)} more`);
     } else if ("members" in entry) {
-      this.#listEntries.push(`${entry.room} (${entry.members})`);
-    } else {
-      if (entry.nick !== null) this.#names.set(entry.id, entry.nick);
       this.#listEntries.push(
-        entry.nick === null ? String(entry.id) : `${entry.nick} (${entry.id})`,
+        `${inertText(String(entry.room))} (${Number(entry.members)})`,
+      );
+    } else {
+      if (typeof entry.nick === "string") this.#names.set(entry.id, entry.nick);
+      const id = Number(entry.id);
+      this.#listEntries.push(
+        entry.nick === null ? String(id) : `${this.nameOf(id)} (${id})`,
       );
     }
   }

@@ -341,3 +341,17 @@ Deno.test("ChatSession: unknown tags and malformed JSON bodies are ignored", () 
     "5 >>> ok",
   ]);
 });
+
+Deno.test("ChatSession: chat bodies, nicknames, room names and reasons print inert, one line each", () => {
+  const session = connected();
+  const evil = "\x1b[2J\u202Ex";
+  session.onFrame(
+    presence({ event: "join", room: `r${evil}`, id: 9, nick: `n${evil}` }),
+  );
+  const chat = session.onFrame(frame(Tag.CHAT, 9, `a\nb${evil}`));
+  assert.deepEqual(chat.print, ["n␛[2J<U+202E>x >>> a␊b␛[2J<U+202E>x"]);
+  const error = session.onFrame(frame(Tag.ERROR, Tag.JOIN, `bad\r${evil}`));
+  assert.deepEqual(error.warn, ["Cannot join: bad␍␛[2J<U+202E>x"]);
+  const close = session.onFrame(frame(Tag.CLOSE, 3, `bye${evil}`));
+  assert.match(close.warn[0], /bye␛\[2J<U\+202E>x$/);
+});
