@@ -54,15 +54,3 @@ export class FileReserve {
     }
   }
 }
-
-/**
- * Whether an error is the process running out of file descriptors (EMFILE or
- * ENFILE).
- *
- * @param error The error thrown by `accept`.
- * @returns `true` for "Too many open files".
- */
-export function isOutOfFiles(error: unknown): boolean {
-  return error instanceof Error &&
-    /too many open files|os error 2[34]\b/i.test(error.message);
-}

@@ -1,6 +1,13 @@
 import { setTimeout as delay } from "node:timers/promises";
-import { FileReserve, isOutOfFiles } from "./_file_reserve.ts";
+import {
+  AcceptErrorKind,
+  type AcceptErrorKindValue,
+  classifyAcceptError,
+} from "./_accept_error.ts";
+import { FileReserve } from "./_file_reserve.ts";
 import type { Logger } from "./logger.ts";
+
+export { AcceptErrorKind, type AcceptErrorKindValue, classifyAcceptError };
 
 /** First pause after a failed accept, in ms. */
 const FIRST_BACKOFF_MS = 10;
@@ -18,29 +25,46 @@ export interface AcceptHandlers {
    * is full and close it.
    */
   onRefused(conn: Deno.Conn): Promise<void>;
+  /** An accept failed (counted by kind). Called synchronously. */
+  onAcceptError?(kind: AcceptErrorKindValue): void;
 }
+
+/**
+ * Wait `ms` milliseconds, or reject when `signal` is aborted. The accept
+ * loop's backoff; tests pass their own to see the pauses without waiting.
+ */
+export type Pause = (ms: number, signal: AbortSignal) => Promise<void>;
+
+const pauseFor: Pause = (ms, signal) => delay(ms, undefined, { signal });
 
 /**
  * Accept connections until the listener is closed.
  *
- * Running out of file descriptors ("Too many open files") does not end the
- * loop or leave newcomers hanging: a few descriptors are held in reserve, and
- * at the cap one is given back just long enough to accept the waiting
- * connection and refuse it with `onRefused`. Other accept failures log one
- * warning per run of failures and back off from 10 ms up to 1 s. Connections
- * already open are never affected.
+ * A waiting connection that broke before it was accepted (a peer that
+ * connected and reset: ENOTCONN, ECONNABORTED, ECONNRESET, EPROTO…)
+ * concerns that connection alone: the loop counts it and accepts the next
+ * one at once, so a flood of resets never delays a newcomer. Running out of
+ * file descriptors does not end the loop or leave newcomers hanging: a few
+ * descriptors are held in reserve, and at the cap one is given back just
+ * long enough to accept the waiting connection and refuse it with
+ * `onRefused`. Only resource shortages (and errors the loop does not know)
+ * back off, from 10 ms up to 1 s, with one warning per run of failures.
+ * Connections already open are never affected.
  *
- * @param listener The listening socket.
- * @param handlers Where accepted and refused connections go.
+ * @param listener The listening socket (only `accept` is used).
+ * @param handlers Where accepted and refused connections, and failed
+ * accepts, go.
  * @param logger Where the warnings go.
  * @param signal Aborted when the server stops; ends a backoff pause early.
+ * @param pause How to wait between attempts after a resource error.
  * @returns A promise that settles when the listener is closed.
  */
 export async function acceptConnections(
-  listener: Deno.Listener,
+  listener: Pick<Deno.Listener, "accept">,
   handlers: AcceptHandlers,
   logger: Logger,
   signal: AbortSignal,
+  pause: Pause = pauseFor,
 ): Promise<void> {
   const reserve = new FileReserve(RESERVED_FILES);
   let backoff = 0;
@@ -57,14 +81,23 @@ export async function acceptConnections(
         conn = await listener.accept();
       } catch (error) {
         if (signal.aborted || error instanceof Deno.errors.BadResource) return;
+        const kind = classifyAcceptError(error);
+        handlers.onAcceptError?.(kind);
+        const message = error instanceof Error ? error.message : String(error);
+        if (kind === AcceptErrorKind.PeerGone) {
+          logger.debug("A connection broke before it was accepted", {
+            error: message,
+          });
+          continue;
+        }
         failures++;
-        const outOfFiles = isOutOfFiles(error);
+        const outOfFiles = kind === AcceptErrorKind.OutOfFiles;
         if (failures === 1) {
           logger.warn(
             outOfFiles
               ? "Out of file descriptors; refusing newcomers with ERROR 'server full'"
               : "Accept failed; backing off",
-            { error: error instanceof Error ? error.message : String(error) },
+            { error: message },
           );
         }
         if (outOfFiles && reserve.release()) {
@@ -76,7 +109,7 @@ export async function acceptConnections(
           MAX_BACKOFF_MS,
         );
         try {
-          await delay(backoff, undefined, { signal });
+          await pause(backoff, signal);
         } catch {
           return;
         }
@@ -98,7 +131,7 @@ export async function acceptConnections(
  * @returns `true` when the connection was served.
  */
 async function acceptAtCap(
-  listener: Deno.Listener,
+  listener: Pick<Deno.Listener, "accept">,
   handlers: AcceptHandlers,
   reserve: FileReserve,
 ): Promise<boolean> {

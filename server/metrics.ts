@@ -1,3 +1,4 @@
+import type { AcceptErrorKindValue } from "./_accept_error.ts";
 import type { DisconnectReasonValue } from "./events.ts";
 
 /** Upper bounds (seconds) of the handler batch-duration histogram buckets. */
@@ -59,6 +60,8 @@ export class Metrics {
   connects = 0;
   /** Disconnects by reason. */
   readonly disconnects = new Map<DisconnectReasonValue, number>();
+  /** Failed accepts by kind (see `AcceptErrorKind`). */
+  readonly acceptErrors = new Map<AcceptErrorKindValue, number>();
   /** Frames received from clients. */
   framesIn = 0;
   /** Bytes received from clients. */
@@ -91,5 +94,14 @@ export class Metrics {
    */
   countDisconnect(reason: DisconnectReasonValue): void {
     this.disconnects.set(reason, (this.disconnects.get(reason) ?? 0) + 1);
+  }
+
+  /**
+   * Count a failed accept.
+   *
+   * @param kind What it failed on.
+   */
+  countAcceptError(kind: AcceptErrorKindValue): void {
+    this.acceptErrors.set(kind, (this.acceptErrors.get(kind) ?? 0) + 1);
   }
 }

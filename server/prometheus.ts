@@ -1,4 +1,5 @@
 import type { Hub } from "./hub.ts";
+import { AcceptErrorKind } from "./_accept_error.ts";
 import { DisconnectReason } from "./events.ts";
 
 type MetricType = "counter" | "gauge" | "histogram";
@@ -68,6 +69,15 @@ export function formatMetrics(hub: Hub): string {
     Object.values(DisconnectReason).map((reason) => [
       `{reason="${reason}"}`,
       m.disconnects.get(reason) ?? 0,
+    ]),
+  );
+  out.metric(
+    "hubbub_accept_errors_total",
+    "counter",
+    "Failed accepts by kind: peer_gone (broke before it was accepted; retried at once), out_of_files, out_of_memory, other.",
+    Object.values(AcceptErrorKind).map((kind) => [
+      `{kind="${kind}"}`,
+      m.acceptErrors.get(kind) ?? 0,
     ]),
   );
   out.single(

@@ -93,6 +93,7 @@ export class Server {
       {
         onConnection: (conn) => this.#onConnection(conn),
         onRefused: (conn) => this.#refuse(conn),
+        onAcceptError: (kind) => hub.metrics.countAcceptError(kind),
       },
       options.logger,
       this.#stop.signal,
