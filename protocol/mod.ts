@@ -42,6 +42,7 @@ export {
   nicknameProblem,
   roomNameProblem,
 } from "./names.ts";
+export { nicknameKey, normalizeName } from "./name_key.ts";
 export {
   checkFrameSize,
   completeFramesEnd,

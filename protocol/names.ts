@@ -5,6 +5,8 @@
  * @module
  */
 
+import { normalizeName } from "./name_key.ts";
+
 /** The room every client starts in. */
 export const LOBBY = "lobby";
 
@@ -18,10 +20,29 @@ const encoder = new TextEncoder();
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const WHITESPACE = /\s/;
+/**
+ * Characters that draw nothing or change how the others are drawn: format
+ * characters (zero-width spaces and joiners, soft hyphen, bidi overrides and
+ * isolates), line and paragraph separators, private-use and unassigned code
+ * points, every default-ignorable code point (variation selectors, Hangul
+ * fillers, tag characters) and the blank Braille pattern. Each lets two names
+ * look the same and differ, or makes text around a name read backwards.
+ */
+const INVISIBLE =
+  /[\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}\p{Default_Ignorable_Code_Point}\u2800]/u;
+/** A presentation selector right after an emoji, which is how emoji are typed. */
+const EMOJI_PRESENTATION = /(?<=\p{Extended_Pictographic})[\ufe0e\ufe0f]/gu;
+const ALL_DIGITS = /^\p{Nd}+$/u;
+
+/** Whether `name` has a character that draws nothing ({@linkcode INVISIBLE}). */
+function hasInvisible(name: string): boolean {
+  return INVISIBLE.test(name.replace(EMOJI_PRESENTATION, ""));
+}
 
 /**
- * Check a room name: 1 to `maxBytes` bytes of UTF-8 with no control
- * characters (spaces are allowed).
+ * Check a room name: 1 to `maxBytes` bytes of UTF-8 with no control,
+ * invisible or formatting characters (spaces are allowed). The name is
+ * checked in the NFC form the server stores (`normalizeName`).
  *
  * @param name The proposed name.
  * @param maxBytes The limit in bytes.
@@ -31,16 +52,22 @@ export function roomNameProblem(
   name: string,
   maxBytes: number = MAX_ROOM_NAME_BYTES,
 ): string | null {
-  const bytes = encoder.encode(name).length;
+  const stored = normalizeName(name);
+  const bytes = encoder.encode(stored).length;
   if (bytes === 0) return "room name is empty";
   if (bytes > maxBytes) return `room name is longer than ${maxBytes} bytes`;
-  if (CONTROL.test(name)) return "room name has control characters";
+  if (CONTROL.test(stored)) return "room name has control characters";
+  if (hasInvisible(stored)) {
+    return "room name has invisible or formatting characters";
+  }
   return null;
 }
 
 /**
- * Check a nickname: 1 to `maxBytes` bytes of UTF-8, no whitespace or control
- * characters, and not all digits (so it cannot be mistaken for an id).
+ * Check a nickname: 1 to `maxBytes` bytes of UTF-8, no whitespace, control,
+ * invisible or formatting characters, and not all digits in any script or
+ * width (so it cannot be mistaken for an id). The nickname is checked in the
+ * NFC form the server stores (`normalizeName`).
  *
  * @param nickname The proposed nickname.
  * @param maxBytes The limit in bytes.
@@ -50,11 +77,17 @@ export function nicknameProblem(
   nickname: string,
   maxBytes: number = MAX_NICKNAME_BYTES,
 ): string | null {
-  const bytes = encoder.encode(nickname).length;
+  const stored = normalizeName(nickname);
+  const bytes = encoder.encode(stored).length;
   if (bytes === 0) return "nickname is empty";
   if (bytes > maxBytes) return `nickname is longer than ${maxBytes} bytes`;
-  if (CONTROL.test(nickname)) return "nickname has control characters";
-  if (WHITESPACE.test(nickname)) return "nickname has whitespace";
-  if (/^\d+$/.test(nickname)) return "nickname is all digits";
+  if (CONTROL.test(stored)) return "nickname has control characters";
+  if (WHITESPACE.test(stored)) return "nickname has whitespace";
+  if (hasInvisible(stored)) {
+    return "nickname has invisible or formatting characters";
+  }
+  if (ALL_DIGITS.test(stored.normalize("NFKC"))) {
+    return "nickname is all digits";
+  }
   return null;
 }

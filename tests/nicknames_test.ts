@@ -227,3 +227,90 @@ Deno.test("Hub: NICK with the client's current nickname changes nothing and anno
     assert.deepEqual(presences(await barrier(b)), []);
   });
 });
+
+Deno.test("Hub: lookalike nicknames with invisible, bidi-control or format characters, and id lookalikes, get ERROR", async () => {
+  await withClients({}, 1, async ([a]) => {
+    await nick(a, "keeper");
+    const cases: [string, RegExp][] = [
+      ["alice\u200b", /invisible/], // zero width space
+      ["ali\u00adce", /invisible/], // soft hyphen
+      ["\u202eecila", /invisible/], // right-to-left override
+      ["bob\u2060", /invisible/], // word joiner
+      ["3\u200b", /invisible/], // looks like id 3
+      ["\uff13", /digits/], // full-width 3
+      ["\uff11\uff12", /digits/], // full-width 12
+      ["\u0663", /digits/], // Arabic-Indic 3
+    ];
+    for (const [name, reason] of cases) {
+      await a.send(Tag.NICK, name);
+      const error = await nextError(a);
+      assert.equal(error.tag, Tag.NICK, `for ${JSON.stringify(name)}`);
+      assert.match(error.reason, reason, `for ${JSON.stringify(name)}`);
+    }
+    assert.deepEqual(presences(await barrier(a)), []);
+    assert.deepEqual(await whoIsHere(a), [{ id: a.id, nick: "keeper" }]);
+  });
+});
+
+Deno.test("Hub: a nickname that looks like a taken one (Cyrillic, Greek, full-width, 1 for l) is taken", async () => {
+  await withClients({}, 2, async ([a, b]) => {
+    await nick(a, "alice");
+    await nick(b, "bob");
+    for (
+      const lookalike of [
+        "\u0430lice", // Cyrillic а
+        "\u0430l\u0456\u0441\u0435", // Cyrillic а, і, с, е
+        "\u03b1lice", // Greek alpha
+        "\uff41\uff4c\uff49\uff43\uff45", // full-width
+        "a1ice",
+      ]
+    ) {
+      await b.send(Tag.NICK, lookalike);
+      const error = await nextError(b);
+      assert.equal(error.tag, Tag.NICK);
+      assert.match(error.reason, /taken/, `for ${JSON.stringify(lookalike)}`);
+    }
+    assert.deepEqual(
+      await whoIsHere(b),
+      [
+        { id: a.id, nick: "alice" },
+        { id: b.id, nick: "bob" },
+      ].sort((x, y) => x.id - y.id),
+    );
+  });
+});
+
+Deno.test("Hub: a decomposed nickname is stored composed (NFC), and its composed twin is taken", async () => {
+  await withClients({}, 2, async ([a, b]) => {
+    await barrier(b);
+    await a.send(Tag.NICK, "Jose\u0301"); // e + combining acute
+    const presence = await nextPresence(b);
+    assert.equal(presence.nick, "Jos\u00e9");
+    await b.send(Tag.NICK, "Jos\u00e9");
+    assert.match((await nextError(b)).reason, /taken/);
+    await b.send(Tag.NICK, "Jose\u0301");
+    assert.match((await nextError(b)).reason, /taken/);
+    // The holder may resend either form: it is its own name, nothing changes.
+    await a.send(Tag.NICK, "Jos\u00e9");
+    await barrier(a);
+    assert.deepEqual(presences(await barrier(b)), []);
+  });
+});
+
+Deno.test("Hub: a lookalike nickname is free again once its holder renames or leaves", async () => {
+  await withServer({}, async (server, logs) => {
+    const port = server.address.port;
+    const a = await RawClient.connect(port);
+    const b = await RawClient.connect(port);
+    const c = await RawClient.connect(port);
+    await nick(a, "\u0430lice"); // Cyrillic а
+    await b.send(Tag.NICK, "alice");
+    assert.match((await nextError(b)).reason, /taken/);
+    await nick(a, "anna");
+    await nick(b, "alice");
+    await b.close();
+    await waitForLog(logs, new RegExp(`Client disconnected id=${b.id}\\b`));
+    await nick(c, "\u0430lice");
+    await closeAll(a, b, c);
+  });
+});

@@ -415,3 +415,39 @@ Deno.test("Hub: WHO and ROOMS list at most 1000 entries, then {more: N}, then th
     assert.deepEqual(rooms.entries[1000], { more: 4 });
   });
 });
+
+Deno.test("Hub: room names with line separators or invisible, bidi-control or format characters get ERROR", async () => {
+  await withClients({}, 1, async ([a]) => {
+    for (
+      const name of [
+        "a\u2028b", // line separator
+        "a\u2029b", // paragraph separator
+        "lobby\u200b", // zero width space
+        "lob\u00adby", // soft hyphen
+        "\u202elobby", // right-to-left override
+        "lobby\u2060", // word joiner
+      ]
+    ) {
+      await a.send(Tag.JOIN, name);
+      const error = await nextError(a);
+      assert.equal(error.tag, Tag.JOIN, `for ${JSON.stringify(name)}`);
+      assert.match(error.reason, /invisible/, `for ${JSON.stringify(name)}`);
+    }
+    assert.deepEqual(await roomSizes(a), { [LOBBY]: 1 });
+  });
+});
+
+Deno.test("Hub: a room name is stored composed (NFC): decomposed and composed José are one room", async () => {
+  await withClients({}, 2, async ([a, b]) => {
+    await join(a, "Jos\u00e9");
+    await b.send(Tag.JOIN, "Jose\u0301");
+    const presence = await nextPresence(a);
+    assert.deepEqual(presence, {
+      event: "join",
+      room: "Jos\u00e9",
+      id: b.id,
+      nick: null,
+    });
+    assert.deepEqual(await roomSizes(a), { "Jos\u00e9": 2, [LOBBY]: 0 });
+  });
+});
