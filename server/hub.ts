@@ -2,7 +2,9 @@ import {
   encodeFrame,
   encodeJsonBody,
   HEADER_SIZE,
+  nicknameKey,
   nicknameProblem,
+  normalizeName,
   type Presence,
   readBodyLength,
   readTag,
@@ -123,6 +125,7 @@ export class Hub {
   #awaitingAuth = new Set<Client>();
   /** Dropped clients whose last frames are still leaving. */
   #closing = new Set<Client>();
+  /** Holders of nicknames, by `nicknameKey` (lookalikes share a key). */
   #nicknames = new Map<string, Client>();
   #rooms = new RoomDirectory();
   #nextId = 1;
@@ -467,7 +470,8 @@ export class Hub {
   }
 
   #onJoin(client: Client, body: Uint8Array): void {
-    const name = decodeStrict(body);
+    const decoded = decodeStrict(body);
+    const name = decoded === null ? null : normalizeName(decoded);
     const problem = name === null
       ? "room name is not valid UTF-8"
       : roomNameProblem(name, this.#options.maxRoomNameBytes);
@@ -486,7 +490,8 @@ export class Hub {
   }
 
   #onNick(client: Client, body: Uint8Array): void {
-    const nickname = decodeStrict(body);
+    const decoded = decodeStrict(body);
+    const nickname = decoded === null ? null : normalizeName(decoded);
     const problem = nickname === null
       ? "nickname is not valid UTF-8"
       : nicknameProblem(nickname, this.#options.maxNicknameBytes);
@@ -494,7 +499,7 @@ export class Hub {
       this.#refuse(client, Tag.NICK, problem);
       return;
     }
-    const key = nickname!.toLowerCase();
+    const key = nicknameKey(nickname!);
     const holder = this.#nicknames.get(key);
     if (holder !== undefined && holder !== client) {
       this.#refuse(client, Tag.NICK, "nickname is taken");
@@ -509,7 +514,7 @@ export class Hub {
       );
       return;
     }
-    if (old !== null) this.#nicknames.delete(old.toLowerCase());
+    if (old !== null) this.#nicknames.delete(nicknameKey(old));
     this.#nicknames.set(key, client);
     client.nickname = nickname;
     const room = client.room!;
@@ -769,7 +774,7 @@ export class Hub {
     if (wasOpen) {
       this.#clients.delete(client.id);
       if (client.nickname !== null) {
-        this.#nicknames.delete(client.nickname.toLowerCase());
+        this.#nicknames.delete(nicknameKey(client.nickname));
       }
       this.#exit(client);
     }
