@@ -13,17 +13,21 @@ import { MAX_FRAME_SIZE } from "./constants.ts";
  * ```
  */
 export class FrameTooLargeError extends RangeError {
-  /** The whole frame size the header announced, header included. */
+  /**
+   * The whole frame size the header announced, header included (rounded
+   * past 2^53; the message has the exact figure).
+   */
   readonly frameSize: number;
 
   /**
-   * @param frameSize The announced frame size in bytes, header included.
+   * @param frameSize The announced frame size in bytes, header included: a
+   * bigint when it may be past 2^53, so the message shows it exactly.
    */
-  constructor(frameSize: number) {
+  constructor(frameSize: number | bigint) {
     super(
       `Frame of ${frameSize} bytes exceeds the ${MAX_FRAME_SIZE}-byte limit`,
     );
     this.name = "FrameTooLargeError";
-    this.frameSize = frameSize;
+    this.frameSize = Number(frameSize);
   }
 }

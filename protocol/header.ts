@@ -157,6 +157,15 @@ export function checkFrameSize(
   if (end - offset < HEADER_SIZE) return;
   const bodyLength = readUint64(bytes, offset);
   if (bodyLength > MAX_BODY_SIZE) {
-    throw new FrameTooLargeError(HEADER_SIZE + bodyLength);
+    throw new FrameTooLargeError(announcedFrameSize(bytes, offset));
   }
+}
+
+/**
+ * The frame size a header announces, exactly: a length past 2^53 has no
+ * exact JavaScript number, and an error message must not round it.
+ */
+function announcedFrameSize(bytes: Uint8Array, offset: number): bigint {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return view.getBigUint64(offset) + BigInt(HEADER_SIZE);
 }

@@ -310,6 +310,33 @@ Deno.test("checkFrameSize: edge cases", () => {
   );
 });
 
+Deno.test("FrameTooLargeError: the message gives the exact announced size, even past 2^53", () => {
+  const cases: [bigint, string][] = [
+    [BigInt(MAX_BODY_SIZE + 1), "513"],
+    [2n ** 53n + 1n, "9007199254741017"], // 2^53 + 1 + 24
+    [2n ** 64n - 1n, "18446744073709551639"], // 2^64 - 1 + 24
+  ];
+  for (const [bodyLength, size] of cases) {
+    const expected = `Frame of ${size} bytes exceeds the 512-byte limit`;
+    const header = rawHeader(bodyLength, 1n, 0n);
+    assert.throws(() => checkFrameSize(header, 0, HEADER_SIZE), (error) => {
+      assert.ok(error instanceof FrameTooLargeError);
+      assert.equal(error.message, expected);
+      return true;
+    });
+    // The client-side reader reports the same, the header whole or split.
+    for (const cut of [HEADER_SIZE, 5]) {
+      const reader = new FrameReader();
+      reader.push(header.subarray(0, cut));
+      assert.throws(() => {
+        reader.next();
+        reader.push(header.subarray(cut));
+        reader.next();
+      }, { message: expected });
+    }
+  }
+});
+
 // --- FrameReader -------------------------------------------------------------
 
 function sampleFrames(): Uint8Array[] {
