@@ -46,7 +46,11 @@ function nonNegativeInteger(
  * @param request The request.
  * @returns The response.
  */
-export function handleHttpRequest(hub: Hub, request: Request): Response {
+export function handleHttpRequest(
+  hub: Hub,
+  request: Request,
+  logger?: Logger,
+): Response {
   const url = new URL(request.url);
   if (request.method !== "GET" && request.method !== "HEAD") {
     return new Response("Method not allowed\n", {
@@ -60,7 +64,7 @@ export function handleHttpRequest(hub: Hub, request: Request): Response {
         headers: { "content-type": "text/plain" },
       });
     case "/metrics":
-      return new Response(formatMetrics(hub), {
+      return new Response(formatMetrics(hub, logger), {
         headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
       });
     case "/stats": {
@@ -105,7 +109,8 @@ export function startHttpEndpoint(
   hub: Hub,
   options: HttpEndpointOptions,
 ): HttpEndpoint {
-  const handler = (request: Request) => handleHttpRequest(hub, request);
+  const handler = (request: Request) =>
+    handleHttpRequest(hub, request, options.logger);
   const listen = (port: number) =>
     Deno.serve(
       { hostname: options.hostname, port, onListen: () => {} },

@@ -19,6 +19,7 @@ import {
   Logger,
   type LogLevel,
 } from "./logger.ts";
+import { DEFAULT_LOG_BUFFER_BYTES } from "./log_writer.ts";
 import {
   DEFAULT_HUB_OPTIONS,
   MIN_PENDING_BYTES,
@@ -29,6 +30,8 @@ import { ShutdownSignals } from "./shutdown_signals.ts";
 import { TokenSet } from "./token_set.ts";
 
 const defaults = DEFAULT_HUB_OPTIONS;
+/** Longest wait at exit for log lines a stalled stderr reader holds up. */
+const LOG_FLUSH_TIMEOUT_MS = 2000;
 
 const command = defineCommand({
   usage: "deno task serve [options]",
@@ -196,6 +199,14 @@ const command = defineCommand({
       valueName: "LEVEL",
       description: "Least severe level logged",
     },
+    "log-buffer-bytes": {
+      type: "integer",
+      default: DEFAULT_LOG_BUFFER_BYTES,
+      min: 4096,
+      valueName: "BYTES",
+      description:
+        "Log lines waiting for a slow stderr reader; past it they are dropped and counted",
+    },
     quiet: {
       type: "boolean",
       description:
@@ -303,6 +314,7 @@ function handleSignals(
     await server.shutdown({ graceMs });
     await http?.close();
     logger.info("Stopped");
+    await logger.flush(LOG_FLUSH_TIMEOUT_MS);
     Deno.exit(0);
   };
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -319,6 +331,7 @@ await runCommand(command, Deno.args, async (options) => {
   const logger = new Logger({
     level: options.quiet ? "warn" : options["log-level"] as LogLevel,
     format: options["log-format"] as LogFormat,
+    bufferBytes: options["log-buffer-bytes"],
   });
   const tls = certFile !== undefined && keyFile !== undefined
     ? {

@@ -1,6 +1,7 @@
 import type { Hub } from "./hub.ts";
 import { AcceptErrorKind } from "./_accept_error.ts";
 import { DisconnectReason } from "./events.ts";
+import type { Logger } from "./logger.ts";
 
 type MetricType = "counter" | "gauge" | "histogram";
 
@@ -28,12 +29,15 @@ class Exposition {
  * The hub's metrics in the Prometheus text exposition format (version
  * 0.0.4): connections, connects and disconnects by reason, frames and bytes
  * in and out, deliveries, slow-consumer disconnects, rate-limit drops, event
- * queue depth, the handler's batch-duration histogram, and process memory.
+ * queue depth, the handler's batch-duration histogram, log lines dropped and
+ * suppressed, and process memory.
  *
  * @param hub The hub to describe. Read synchronously; nothing is changed.
+ * @param logger The server's logger, for its dropped and suppressed lines
+ * (0 without one).
  * @returns The exposition text, ending in a newline.
  */
-export function formatMetrics(hub: Hub): string {
+export function formatMetrics(hub: Hub, logger?: Logger): string {
   const m = hub.metrics;
   const out = new Exposition();
   let pending = 0;
@@ -186,6 +190,18 @@ export function formatMetrics(hub: Hub): string {
     ),
     `hubbub_handler_batch_seconds_sum ${histogram.sum}`,
     `hubbub_handler_batch_seconds_count ${histogram.count}`,
+  );
+  out.single(
+    "hubbub_log_lines_dropped_total",
+    "counter",
+    "Log lines dropped because standard error did not take them fast enough.",
+    logger?.droppedLines ?? 0,
+  );
+  out.single(
+    "hubbub_log_lines_suppressed_total",
+    "counter",
+    "Warnings about clients left out by the per-address rate limit.",
+    logger?.suppressedLines ?? 0,
   );
   out.single(
     "process_resident_memory_bytes",

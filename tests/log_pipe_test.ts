@@ -1,0 +1,135 @@
+/**
+ * Logging never blocks the hub: a server subprocess whose standard error is
+ * a pipe nobody reads (a stopped log shipper) keeps chatting while clients
+ * make it log, drops and counts the lines that do not fit, and still stops
+ * gracefully.
+ */
+
+import assert from "node:assert/strict";
+import { Tag } from "../protocol/mod.ts";
+import { httpGet, parseMetrics, RawClient, rawHeader } from "./_kit.ts";
+import { deadline } from "./_deadline.ts";
+import { SERVER_MAIN } from "./_process.ts";
+
+/** Most misbehaving connections the test makes. */
+const MAX_BAD_CLIENTS = 4000;
+/** Misbehaving connections open at once. */
+const BATCH = 50;
+
+/**
+ * Connect, send a header announcing a body over the frame limit (the server
+ * logs a warning and closes), and wait for the close. `false` when the server
+ * did not close the connection in time (it is stuck).
+ */
+async function misbehave(port: number): Promise<boolean> {
+  const client = await RawClient.connect(port, { handshake: false });
+  try {
+    await client.write(rawHeader(4096n, BigInt(Tag.CHAT)));
+    await client.waitForEnd(5000);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.close();
+  }
+}
+
+/** Read `reader` until a whole line matching `pattern` has arrived. */
+async function readUntilLine(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  pattern: RegExp,
+): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = "";
+  for (;;) {
+    const line = text.split("\n").slice(0, -1).find((l) => pattern.test(l));
+    if (line !== undefined) return line;
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`stderr ended before ${pattern}:\n${text}`);
+    text += decoder.decode(value, { stream: true });
+  }
+}
+
+Deno.test("Logger: a server whose stderr nobody reads keeps chatting, counts dropped lines and stops gracefully", async () => {
+  const env = Deno.env.toObject();
+  delete env.RUST_BACKTRACE;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      SERVER_MAIN,
+      "--port",
+      "0",
+      "--http-port",
+      "0",
+      "--log-buffer-bytes",
+      "16384",
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    clearEnv: true,
+    env: { ...env, NO_COLOR: "1" },
+  }).spawn();
+  const stderr = child.stderr.getReader();
+  let status: Deno.CommandStatus | null = null;
+  let chatter: RawClient | null = null;
+  try {
+    const listening = await deadline(
+      readUntilLine(stderr, /Listening/),
+      15_000,
+      "the Listening line",
+    );
+    const port = Number(/address=[^\s]+:(\d+)/.exec(listening)![1]);
+    const httpPort = Number(/http=[^\s]+:(\d+)/.exec(listening)![1]);
+    // From here on nobody reads the server's stderr: the pipe fills up.
+    chatter = await RawClient.connect(port);
+    const dropped = async () => {
+      const reply = await httpGet(httpPort, "/metrics", "GET", 10_000);
+      return parseMetrics(reply.body);
+    };
+    let made = 0;
+    let stuck = false;
+    while (made < MAX_BAD_CLIENTS && !stuck) {
+      const closed = await Promise.all(
+        Array.from({ length: BATCH }, () => misbehave(port)),
+      );
+      made += BATCH;
+      stuck = closed.includes(false);
+      if (
+        !stuck && made % (4 * BATCH) === 0 &&
+        ((await dropped()).get("hubbub_log_lines_dropped_total") ?? 0) > 0
+      ) break;
+    }
+    assert.ok(!stuck, `the server stopped closing bad clients after ${made}`);
+    // Another client still chats: it gets its echo.
+    await chatter.send(Tag.CHAT, "still here");
+    const echo = await chatter.next(Tag.CHAT, 10_000);
+    assert.equal(new TextDecoder().decode(echo.body), "still here");
+    const m = await dropped();
+    assert.ok(
+      m.get("hubbub_log_lines_dropped_total")! > 0,
+      `no line dropped after ${made} bad clients`,
+    );
+    // Every bad client came from 127.0.0.1: most warnings were suppressed.
+    assert.ok(m.get("hubbub_log_lines_suppressed_total")! > 0);
+    // A graceful stop gives up on the stalled pipe after a bounded wait.
+    await chatter.close();
+    chatter = null;
+    child.kill("SIGTERM");
+    status = await deadline(child.status, 20_000, "the server to exit");
+    assert.equal(status.code, 0);
+  } finally {
+    await chatter?.close();
+    if (status === null) {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      await child.status;
+    }
+    await stderr.cancel();
+  }
+});
