@@ -76,7 +76,7 @@ const command = defineCommand({
       min: 0,
       valueName: "SECONDS",
       description:
-        "With --token-file: drop a client that has not authenticated by then",
+        "Drop a connection that has not finished its TLS handshake, or (with --token-file) sent AUTH, by then",
     },
     "max-clients": {
       type: "integer",
@@ -380,7 +380,7 @@ await runCommand(command, Deno.args, async (options) => {
       error instanceof Deno.errors.AddrNotAvailable ||
       error instanceof Deno.errors.PermissionDenied;
     if (tls !== undefined && !addressProblem) {
-      // Anything else listenTls refuses is the certificate or the key.
+      // Anything else startServer refuses with TLS on is the certificate or key.
       throw new StartupError(
         `Cannot use the TLS certificate and key: ${
           error instanceof Error ? error.message : String(error)

@@ -12,6 +12,8 @@ import { Hub, type HubOptions } from "./hub.ts";
 import { Logger } from "./logger.ts";
 import { MAX_READ_BUFFER, readConnection } from "./tcp_reader.ts";
 import { TcpTransport } from "./tcp_transport.ts";
+import { createTlsContext, TlsSession } from "./tls_session.ts";
+import type { StreamConnection } from "./transport.ts";
 
 const SERVER_FULL = encodeFrame(Tag.ERROR, 0, "server full");
 
@@ -42,6 +44,11 @@ export const DEFAULT_HUB_OPTIONS: Readonly<
   handshakeTimeoutMs: 10_000,
   maxMessagesPerSecond: 1000,
   messageBurst: 1000,
+  maxAddressMessagesPerSecond: 3000,
+  addressMessageBurst: 2000,
+  maxControlFramesPerSecond: 100,
+  maxAddressConnectsPerSecond: 50,
+  addressConnectBurst: 500,
   maxRoomNameBytes: MAX_ROOM_NAME_BYTES,
   maxNicknameBytes: MAX_NICKNAME_BYTES,
   presenceMaxMembers: 100,
@@ -73,16 +80,20 @@ export class Server {
   #hubDone: Promise<void>;
   #maxPendingBytes: number;
   #handshakeTimeoutMs: number;
-  /** TLS connections still negotiating, not yet handed to the hub. */
-  #handshaking = new Set<Deno.Conn>();
+  /** TLS sessions still negotiating, not yet handed to the hub. */
+  #handshaking = new Set<TlsSession>();
+  /** Set when the server speaks TLS. */
+  #tlsContext: ReturnType<typeof createTlsContext> | null;
 
   /** Use {@linkcode startServer}. */
   constructor(
     listener: Deno.Listener,
     hub: Hub,
     options: HubOptions,
+    tlsContext: ReturnType<typeof createTlsContext> | null = null,
   ) {
     this.#listener = listener;
+    this.#tlsContext = tlsContext;
     this.hub = hub;
     this.address = listener.addr as Deno.NetAddr;
     this.#maxPendingBytes = options.maxPendingBytes;
@@ -102,18 +113,24 @@ export class Server {
   }
 
   #onConnection(conn: Deno.Conn): void {
-    if (typeof (conn as Deno.TlsConn).handshake === "function") {
-      this.#admitAfterHandshake(conn as Deno.TlsConn);
-    } else {
-      this.#admit(conn);
+    const tcp = conn as Deno.TcpConn;
+    try {
+      tcp.setNoDelay(true);
+      tcp.setKeepAlive(true);
+    } catch {
+      // The peer may already be gone; the reader will notice.
     }
+    if (this.#tlsContext === null) this.#admit(conn);
+    else this.#admitAfterHandshake(new TlsSession(conn, this.#tlsContext));
   }
 
   /**
    * A TLS connection becomes a client only once its handshake is done, so a
    * peer that never completes one takes no id, no room and no client slot.
+   * At the handshake timeout the session is closed with its TCP connection,
+   * so a silent peer holds no descriptor past it.
    */
-  async #admitAfterHandshake(conn: Deno.TlsConn): Promise<void> {
+  async #admitAfterHandshake(conn: TlsSession): Promise<void> {
     this.#handshaking.add(conn);
     const timer = setTimeout(() => conn.close(), this.#handshakeTimeoutMs);
     try {
@@ -136,16 +153,7 @@ export class Server {
   }
 
   /** Hand an accepted connection to the hub and start its reader. */
-  #admit(conn: Deno.Conn): void {
-    const tcp = conn as Deno.TcpConn;
-    if (typeof tcp.setNoDelay === "function") {
-      try {
-        tcp.setNoDelay(true);
-        tcp.setKeepAlive(true);
-      } catch {
-        // The peer may already be gone; the reader will notice.
-      }
-    }
+  #admit(conn: StreamConnection): void {
     const channel = this.hub.channel;
     const client = new Client(
       new TcpTransport(conn),
@@ -240,10 +248,11 @@ export function startServer(options: ServerOptions = {}): Promise<Server> {
   };
   try {
     validateHubOptions(settings);
-    const listener = tls === undefined
-      ? Deno.listen({ hostname, port, transport: "tcp" })
-      : Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key });
-    return Promise.resolve(new Server(listener, new Hub(settings), settings));
+    const tlsContext = tls === undefined ? null : createTlsContext(tls);
+    const listener = Deno.listen({ hostname, port, transport: "tcp" });
+    return Promise.resolve(
+      new Server(listener, new Hub(settings), settings, tlsContext),
+    );
   } catch (error) {
     return Promise.reject(error);
   }
@@ -289,14 +298,22 @@ export function validateHubOptions(options: HubOptions): void {
       "idleTimeoutMs",
       "handshakeTimeoutMs",
       "maxMessagesPerSecond",
+      "maxAddressMessagesPerSecond",
+      "maxControlFramesPerSecond",
+      "maxAddressConnectsPerSecond",
     ] as const
   ) {
     check(duration(options[name]), `${name} must be a number, 0 or more`);
   }
-  check(
-    whole(options.messageBurst, 1),
-    "messageBurst must be a whole number, 1 or more",
-  );
+  for (
+    const name of [
+      "messageBurst",
+      "addressMessageBurst",
+      "addressConnectBurst",
+    ] as const
+  ) {
+    check(whole(options[name], 1), `${name} must be a whole number, 1 or more`);
+  }
   check(
     whole(options.maxRoomNameBytes, 1) &&
       options.maxRoomNameBytes <= MAX_ROOM_NAME_BYTES,

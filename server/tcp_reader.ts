@@ -6,6 +6,7 @@ import {
 import type { Channel } from "./channel.ts";
 import { type Client, ClientState } from "./client.ts";
 import type { HubEvent } from "./events.ts";
+import type { StreamConnection } from "./transport.ts";
 
 /** First and smallest read buffer: small, so idle connections stay cheap. */
 export const MIN_READ_BUFFER = 1024;
@@ -34,7 +35,7 @@ const SMALL_READS_BEFORE_SHRINK = 32;
  * @param channel The hub's inbox.
  */
 export async function readConnection(
-  conn: Deno.Conn,
+  conn: StreamConnection,
   client: Client,
   channel: Channel<HubEvent>,
 ): Promise<void> {

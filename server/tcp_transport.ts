@@ -1,15 +1,15 @@
-import type { Transport } from "./transport.ts";
+import type { StreamConnection, Transport } from "./transport.ts";
 
 /**
- * A {@linkcode Transport} over a Deno TCP or TLS connection.
+ * A {@linkcode Transport} over a Deno TCP connection or a TLS session.
  */
 export class TcpTransport implements Transport {
   readonly remoteAddress: string;
-  #conn: Deno.Conn;
+  #conn: StreamConnection;
   #closed = false;
 
   /** @param conn The accepted connection. */
-  constructor(conn: Deno.Conn) {
+  constructor(conn: StreamConnection) {
     this.#conn = conn;
     const address = conn.remoteAddr as Deno.NetAddr;
     this.remoteAddress = `${address.hostname}:${address.port}`;

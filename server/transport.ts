@@ -22,3 +22,12 @@ export interface Transport {
   /** Close the connection at once. Safe to call more than once. */
   close(): void;
 }
+
+/**
+ * A connection as readers and {@linkcode Transport}s use it: a `Deno.Conn`,
+ * or a TLS session over one (`tls_session.ts`).
+ */
+export type StreamConnection = Pick<
+  Deno.Conn,
+  "read" | "write" | "close" | "closeWrite" | "remoteAddr"
+>;

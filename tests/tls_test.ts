@@ -15,7 +15,37 @@ import {
 } from "./_process.ts";
 import { withServer } from "./_server.ts";
 import { makeCertificate, type TestCertificate } from "./_tls.ts";
-import type { Server } from "../server/mod.ts";
+import type { Server, ServerOptions } from "../server/mod.ts";
+import { deadline } from "./_deadline.ts";
+
+/**
+ * Descriptors this process has open now, as `ls` sees them (reading
+ * `/proc` from Deno itself needs `--allow-all`). The pipes of `ls` itself
+ * add the same few each time.
+ */
+async function openDescriptors(): Promise<number> {
+  const { stdout } = await new Deno.Command("ls", {
+    args: [`/proc/${Deno.pid}/fd`],
+    stdin: "null",
+    stderr: "null",
+  }).output();
+  return new TextDecoder().decode(stdout).split("\n").filter(Boolean).length;
+}
+
+/** Poll {@linkcode openDescriptors} until it is at most `most`. */
+async function descriptorsDownTo(most: number, timeoutMs = 10_000) {
+  const started = Date.now();
+  let now = await openDescriptors();
+  while (now > most) {
+    if (Date.now() - started > timeoutMs) {
+      throw new Error(
+        `${now} descriptors open after ${timeoutMs} ms, not ${most}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    now = await openDescriptors();
+  }
+}
 
 /**
  * Run `body` against an in-process server that speaks TLS with a throwaway
@@ -23,11 +53,12 @@ import type { Server } from "../server/mod.ts";
  */
 async function withTlsServer(
   body: (server: Server, certificate: TestCertificate) => Promise<void>,
+  options: ServerOptions = {},
 ): Promise<void> {
   const certificate = await makeCertificate();
   try {
     await withServer(
-      { tls: { cert: certificate.cert, key: certificate.key } },
+      { tls: { cert: certificate.cert, key: certificate.key }, ...options },
       (server) => body(server, certificate),
     );
   } finally {
@@ -196,4 +227,39 @@ Deno.test("TLS: without --ca the terminal client refuses the self-signed certifi
       await client.stop();
     }
   });
+});
+
+Deno.test("TLS: silent peers on the TLS port are closed after the handshake timeout, and their descriptors freed", async () => {
+  await withTlsServer(async (server, certificate) => {
+    const port = server.address.port;
+    const baseline = await openDescriptors();
+    const silent: Deno.Conn[] = [];
+    try {
+      for (let i = 0; i < 20; i++) {
+        silent.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+      }
+      // Each peer sees the end of its stream (EOF, or a reset) once the
+      // server gives up on its handshake, however long that takes.
+      await deadline(
+        Promise.all(silent.map(async (conn) => {
+          const buffer = new Uint8Array(1024);
+          for (;;) {
+            const count = await conn.read(buffer).catch(() => null);
+            if (count === null) return;
+          }
+        })),
+        15_000,
+        "the server to close every silent peer",
+      );
+      // The server's side of each is closed: only the peers' own remain.
+      await descriptorsDownTo(baseline + silent.length);
+      const member = await RawClient.connectTls(port, certificate.cert);
+      assert.equal(member.id, 1);
+      await member.close();
+      assert.equal(server.hub.metrics.disconnects.get("gone"), 20);
+    } finally {
+      for (const conn of silent) conn.close();
+    }
+    await descriptorsDownTo(baseline);
+  }, { handshakeTimeoutMs: 300 });
 });
