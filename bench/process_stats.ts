@@ -1,5 +1,6 @@
 /**
- * CPU time and resident memory of another process, from `/proc` (Linux).
+ * CPU time, resident memory and open descriptors of another process, from
+ * `/proc` (Linux).
  *
  * @module
  */
@@ -44,6 +45,19 @@ export function peakResidentBytesOf(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
   const match = /^VmHWM:\s+(\d+) kB/m.exec(status);
   return match ? Number(match[1]) * 1024 : 0;
+}
+
+/**
+ * Open file descriptors of a process (the entries of `/proc/PID/fd`).
+ *
+ * @param pid The process id.
+ * @returns How many it has open.
+ * @throws {Deno.errors.NotFound} When the process is gone.
+ */
+export function openDescriptorsOf(pid: number): number {
+  let count = 0;
+  for (const _ of Deno.readDirSync(`/proc/${pid}/fd`)) count++;
+  return count;
 }
 
 /**

@@ -98,11 +98,13 @@ function handle(
  * limit.
  *
  * @param core Pin it to this core, or `null`.
+ * @param extraArgs More server flags (the soak run's `--server-args`).
  * @returns The running server.
  * @throws {StartupError} When it does not say it is listening in time.
  */
 export async function startHubbub(
   core: number | null,
+  extraArgs: string[] = [],
 ): Promise<ServerUnderTest> {
   const port = freePort();
   const { command, args } = pinned(core, Deno.execPath(), [
@@ -113,6 +115,7 @@ export async function startHubbub(
     // Redis has no per-client rate limit; neither should the comparison.
     "--max-msgs-per-sec",
     "0",
+    ...extraArgs,
   ]);
   const child = new Deno.Command(command, {
     args,
