@@ -33,3 +33,5 @@ export {
 } from "./command_line.ts";
 export { StartupError, UsageError } from "./errors.ts";
 export { runCommand } from "./run_command.ts";
+export { VERSION } from "./version.ts";
+export { workerUrl } from "./worker_url.ts";

@@ -1,3 +1,5 @@
+import { workerUrl } from "../cli/worker_url.ts";
+
 /**
  * A one-shot timer with sub-millisecond resolution.
  *
@@ -87,7 +89,7 @@ export class PreciseTimer {
       new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT),
     );
     const worker = new Worker(
-      new URL("./_precise_timer_worker.ts", import.meta.url).href,
+      workerUrl("_precise_timer_worker", import.meta.url).href,
       { type: "module" },
     );
     worker.onmessage = (event: MessageEvent<number>) => {

@@ -30,6 +30,11 @@ export interface SpawnOptions {
   openFileLimit?: number;
   /** Deno permission flags. Default `--allow-net --allow-read`. */
   permissions?: string[];
+  /**
+   * Run `script` itself, a compiled executable, not through `deno run`
+   * (`permissions` are then ignored: they are compiled in).
+   */
+  executable?: boolean;
 }
 
 /**
@@ -66,14 +71,15 @@ export class Spawned {
   #status: Deno.CommandStatus | null = null;
 
   constructor(script: string, args: string[], options: SpawnOptions = {}) {
-    const denoArgs = [
+    const denoArgs = options.executable ? args : [
       "run",
       ...(options.permissions ?? ["--allow-net", "--allow-read"]),
       script,
       ...args,
     ];
+    const program = options.executable ? script : Deno.execPath();
     const command = options.openFileLimit === undefined
-      ? new Deno.Command(Deno.execPath(), {
+      ? new Deno.Command(program, {
         args: denoArgs,
         stdin: options.stdin ? "piped" : "null",
         stdout: "piped",
@@ -86,7 +92,7 @@ export class Spawned {
           "-c",
           'ulimit -n "$0" && exec "$@"',
           String(options.openFileLimit),
-          Deno.execPath(),
+          program,
           ...denoArgs,
         ],
         stdin: options.stdin ? "piped" : "null",

@@ -8,7 +8,7 @@
  */
 
 import process from "node:process";
-import { StartupError } from "../../cli/mod.ts";
+import { StartupError, workerUrl } from "../../cli/mod.ts";
 import type {
   ConnectFailures,
   FromShard,
@@ -264,7 +264,7 @@ export async function runLoadTest(
     for (const worker of workers) worker.postMessage(message);
   };
   for (let shard = 0; shard < workerCount; shard++) {
-    const worker = new Worker(new URL("./worker.ts", import.meta.url), {
+    const worker = new Worker(workerUrl("worker", import.meta.url), {
       type: "module",
     });
     worker.onmessage = (event: MessageEvent<FromShard>) => {
@@ -326,7 +326,7 @@ export async function runLoadTest(
       // The open-loop ticker: started here, not by the worker (see
       // _ticker_worker.ts), and wired to the worker by a channel.
       const ticker = new Worker(
-        new URL("./_ticker_worker.ts", import.meta.url),
+        workerUrl("_ticker_worker", import.meta.url),
         { type: "module" },
       );
       tickers.push(ticker);
