@@ -43,6 +43,8 @@ export class ClientWriter {
   #inFlight = 0;
   #writing = false;
   #closed = false;
+  /** A write failed: the peer is gone, and the failure callback says so. */
+  #failed = false;
   #closeWhenFlushed = false;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   #usedSinceTrim = false;
@@ -99,9 +101,12 @@ export class ClientWriter {
    *
    * @param bytes The bytes to queue; they are copied.
    * @returns `false`, queueing nothing, when the bytes would take the
-   * pending total over the limit or the writer is closing.
+   * pending total over the limit or the writer is closing. After a failed
+   * write it returns `true` and drops the bytes: the peer is gone, which the
+   * failure callback reports, and it is no slow consumer.
    */
   append(bytes: Uint8Array): boolean {
+    if (this.#failed) return true;
     const length = this.#length;
     const needed = length + bytes.length;
     if (
@@ -255,6 +260,7 @@ export class ClientWriter {
       }
     } catch (error) {
       if (!this.#closed) {
+        this.#failed = true;
         this.close();
         this.#onFailure(error);
       }

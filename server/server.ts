@@ -13,6 +13,7 @@ import { Logger } from "./logger.ts";
 import { MAX_READ_BUFFER, readConnection } from "./tcp_reader.ts";
 import { TcpTransport } from "./tcp_transport.ts";
 import { createTlsContext, TlsSession } from "./tls_session.ts";
+import { describeConnectionError } from "./_connection_error.ts";
 import type { StreamConnection } from "./transport.ts";
 
 const SERVER_FULL = encodeFrame(Tag.ERROR, 0, "server full");
@@ -162,7 +163,7 @@ export class Server {
         channel.push({
           kind: "gone",
           client,
-          detail: error instanceof Error ? error.message : String(error),
+          detail: describeConnectionError(error),
         }),
       this.hub.metrics,
     );

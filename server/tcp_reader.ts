@@ -3,6 +3,7 @@ import {
   completeFramesEnd,
   FrameTooLargeError,
 } from "../protocol/mod.ts";
+import { describeConnectionError } from "./_connection_error.ts";
 import type { Channel } from "./channel.ts";
 import { type Client, ClientState } from "./client.ts";
 import type { HubEvent } from "./events.ts";
@@ -85,14 +86,11 @@ export async function readConnection(
     if (error instanceof FrameTooLargeError) {
       channel.push({ kind: "violation", client, reason: error.message });
     } else {
-      channel.push({ kind: "gone", client, detail: describeError(error) });
+      channel.push({
+        kind: "gone",
+        client,
+        detail: describeConnectionError(error),
+      });
     }
   }
-}
-
-function describeError(error: unknown): string {
-  if (error instanceof Deno.errors.ConnectionReset) return "connection reset";
-  if (error instanceof Deno.errors.BadResource) return "connection closed";
-  if (error instanceof Deno.errors.Interrupted) return "connection closed";
-  return error instanceof Error ? error.message : String(error);
 }

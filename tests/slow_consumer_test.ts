@@ -31,8 +31,17 @@ import {
   takeUntil,
   text,
   waitForLog,
+  waitUntil,
 } from "./_kit.ts";
 import { type LogLines, withServer } from "./_server.ts";
+import {
+  Client,
+  DEFAULT_HUB_OPTIONS,
+  Hub,
+  Logger,
+  type Transport,
+} from "../server/mod.ts";
+import { describeConnectionError } from "../server/_connection_error.ts";
 
 /**
  * Take `count` CHAT frames from `client`, keeping the other frames that
@@ -258,4 +267,84 @@ Deno.test("Slow consumer: the dropped client's nickname and room are released, a
       await closeAll(never, a);
     },
   );
+});
+
+/** A transport whose every write fails as a reset connection's does. */
+class ResetTransport implements Transport {
+  readonly remoteAddress = "127.0.0.1:1";
+  writes = 0;
+  write(): Promise<number> {
+    this.writes++;
+    return Promise.reject(
+      Object.assign(
+        new Deno.errors.ConnectionReset(
+          "Connection reset by peer (os error 104)",
+        ),
+        { code: "ECONNRESET" },
+      ),
+    );
+  }
+  close(): void {}
+}
+
+/** A transport that takes every byte. */
+class SinkTransport implements Transport {
+  readonly remoteAddress = "127.0.0.1:2";
+  bytes = 0;
+  write(bytes: Uint8Array): Promise<number> {
+    this.bytes += bytes.length;
+    return Promise.resolve(bytes.length);
+  }
+  close(): void {}
+}
+
+Deno.test("Slow consumer: a peer whose writes fail with a reset is dropped as gone, never as a slow consumer", async () => {
+  const logs: string[] = [];
+  const hub = new Hub({
+    ...DEFAULT_HUB_OPTIONS,
+    logger: new Logger({ level: "debug", write: (line) => logs.push(line) }),
+    tokens: null,
+  });
+  const running = hub.run();
+  try {
+    // The failure callback is held back, as when the hub still has events
+    // queued before the "gone" the failure posts: frames for the victim
+    // keep coming meanwhile.
+    const failures: unknown[] = [];
+    const reset = new ResetTransport();
+    const victim = new Client(reset, 256 * 1024, (e) => failures.push(e));
+    hub.channel.push({ kind: "connect", client: victim });
+    await waitUntil(() => victim.writer.closed, "the victim's write to fail");
+    const sink = new SinkTransport();
+    const sender = new Client(sink, 256 * 1024, () => {});
+    hub.channel.push({ kind: "connect", client: sender });
+    const chat = encodeFrame(Tag.CHAT, 0, "to everyone");
+    for (let i = 0; i < 3; i++) {
+      const bytes = chat.slice();
+      hub.channel.push({
+        kind: "frames",
+        client: sender,
+        bytes,
+        end: bytes.length,
+      });
+    }
+    await waitUntil(() => sender.framesIn === 3, "the hub to relay the chats");
+    assert.equal(hub.metrics.disconnects.get("slow_consumer"), undefined);
+    assert.equal(failures.length, 1);
+    hub.channel.push({
+      kind: "gone",
+      client: victim,
+      detail: describeConnectionError(failures[0]),
+    });
+    await waitUntil(
+      () => hub.metrics.disconnects.get("gone") === 1,
+      "the victim to be dropped",
+    );
+    const line = logs.find((l) => /Client disconnected id=1\b/.test(l));
+    assert.match(line ?? "", /reason=gone detail="connection reset"/);
+    assert.deepEqual(logs.filter((l) => /slow.consumer/.test(l)), []);
+  } finally {
+    hub.channel.close();
+    await running;
+  }
 });
