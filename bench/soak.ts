@@ -267,7 +267,10 @@ await runCommand(command, Deno.args, async (options) => {
     verdict,
   };
   try {
-    await Deno.writeTextFile(options.json, JSON.stringify(results, null, 2));
+    await Deno.writeTextFile(
+      options.json,
+      JSON.stringify(results, null, 2) + "\n",
+    );
     await Deno.writeTextFile(options.markdown, renderSoakMarkdown(results));
   } catch (error) {
     throw new StartupError(
