@@ -76,7 +76,7 @@ const command = defineCommand({
       min: 0,
       valueName: "SECONDS",
       description:
-        "Drop a connection that has not finished its TLS handshake, or (with --token-file) sent AUTH, by then",
+        "Drop a connection that has not finished its TLS handshake, or (with --token-file) sent AUTH, by then (0: no AUTH deadline; a TLS handshake still gets 10 s)",
     },
     "max-clients": {
       type: "integer",

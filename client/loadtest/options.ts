@@ -251,8 +251,7 @@ export const loadtestCommand = defineCommand({
     ca: {
       type: "string",
       valueName: "FILE",
-      description:
-        "With TLS: also trust the PEM certificate(s) in FILE (implies --tls)",
+      description: "Also trust the PEM certificate(s) in FILE (implies --tls)",
     },
     token: {
       type: "string",
