@@ -33,6 +33,12 @@ export class Client {
   roomIndex = -1;
   /** See {@linkcode ClientState}. */
   state: ClientStateValue = ClientState.Connecting;
+  /**
+   * True until the client sends a frame of a tag above CLOSE: until then it
+   * may be the original client, and gets only ISSUE_ID, CHAT and CLOSE, one
+   * frame per write (see `original_client.ts`).
+   */
+  original = true;
   /** The client's outbound queue. */
   readonly writer: ClientWriter;
   /** The connection under the client. */
@@ -80,6 +86,16 @@ export class Client {
       onWriteFailure,
       totals,
     );
+    this.writer.framePerWrite = true;
+  }
+
+  /**
+   * The client has sent a frame of a newer tag: from now on it gets every
+   * frame, coalesced into as few writes as possible.
+   */
+  declareHubbub(): void {
+    this.original = false;
+    this.writer.framePerWrite = false;
   }
 
   /**

@@ -1,3 +1,4 @@
+import { HEADER_SIZE, readBodyLength } from "../protocol/mod.ts";
 import type { Transport } from "./transport.ts";
 
 /** Server-wide counters a writer adds to. */
@@ -21,7 +22,9 @@ const INITIAL_BUFFER_SIZE = 256;
  * second buffer and leave in the next write, so a client costs one socket
  * write per event-loop turn however many frames it receives. The two buffers
  * trade places and are reused; {@linkcode ClientWriter.trim} drops them while
- * the client is idle so that idle connections stay small.
+ * the client is idle so that idle connections stay small. With
+ * {@linkcode ClientWriter.framePerWrite} each write carries one frame
+ * instead (for the original client, which handles one frame per read).
  *
  * The queue is bounded: an append that would take the pending bytes over the
  * limit is refused, and the caller disconnects the slow consumer.
@@ -53,6 +56,13 @@ export class ClientWriter {
   writeStartedAt = 0;
   /** Bytes handed to the transport so far. */
   bytesWritten = 0;
+  /**
+   * Write one frame per `write` call, the next only once the previous one
+   * has completed, instead of everything pending at once: for a client that
+   * may handle only the first frame of each read (the original client).
+   * Read once per buffer, so a change applies from the next buffer on.
+   */
+  framePerWrite = false;
 
   #totals: WriteTotals;
 
@@ -241,13 +251,23 @@ export class ClientWriter {
         this.#spare = null;
         this.#length = 0;
         this.#inFlight = length;
+        // The queue holds whole frames, so a buffer starts at a frame.
+        const framePerWrite = this.framePerWrite;
+        let frameEnd = 0;
         let offset = 0;
         while (offset < length) {
+          let stop = length;
+          if (framePerWrite) {
+            if (offset >= frameEnd) {
+              frameEnd = offset + HEADER_SIZE + readBodyLength(buffer, offset);
+            }
+            stop = frameEnd;
+          }
           // Date.now() is a plain V8 call; performance.now() is an op, and
           // this runs once per socket write.
           this.writeStartedAt = Date.now();
           const written = await this.#transport.write(
-            buffer.subarray(offset, length),
+            buffer.subarray(offset, stop),
           );
           offset += written;
           this.#inFlight -= written;

@@ -24,12 +24,10 @@ import { Metrics } from "./metrics.ts";
 import type { Room } from "./room.ts";
 import { RoomDirectory } from "./room_directory.ts";
 import { FlushPolicy } from "./flush_policy.ts";
+import { declaresHubbub, originalClientReceives } from "./original_client.ts";
 import { PreciseTimer } from "./precise_timer.ts";
 import { TokenBucket } from "./token_bucket.ts";
 import type { TokenSet } from "./token_set.ts";
-import { FrameBudget, Verdict, type VerdictValue } from "./frame_budget.ts";
-import { AddressLimits } from "./address_limits.ts";
-import { StallClock } from "./stall_clock.ts";
 
 /** Entries at most in one ROOMS or WHO reply. */
 export const LIST_LIMIT = 1000;
@@ -54,28 +52,11 @@ export interface HubOptions {
   idleTimeoutMs: number;
   /** With auth on, drop a client that has not authenticated within this. */
   handshakeTimeoutMs: number;
-  /**
-   * Messages (CHAT, JOIN, NICK, ROOMS, WHO) a client may send per second
-   * (token bucket rate); 0 turns every frame-rate limit off, the
-   * per-address and control-frame ones included.
-   */
+  /** CHAT frames a client may send per second (token bucket rate). */
   maxMessagesPerSecond: number;
-  /** Token bucket size: messages a client may send at once. */
+  /** Token bucket size: CHAT frames a client may send at once. */
   messageBurst: number;
   /** Longest room name in UTF-8 bytes. */
-  /**
-   * Messages per second all connections from one source address share
-   * (IPv6: one /64), so reconnecting brings no fresh allowance; 0: no such limit.
-   */
-  maxAddressMessagesPerSecond: number;
-  /** Messages one address's connections may send at once. */
-  addressMessageBurst: number;
-  /** Control frames (PING, PONG, CLOSE, unknown tags) per second per client, as many at once; 0: no limit. */
-  maxControlFramesPerSecond: number;
-  /** New connections per second from one source address; 0: no limit. */
-  maxAddressConnectsPerSecond: number;
-  /** Connections one address may open at once before that rate applies. */
-  addressConnectBurst: number;
   maxRoomNameBytes: number;
   /** Longest nickname in UTF-8 bytes. */
   maxNicknameBytes: number;
@@ -111,13 +92,6 @@ interface Farewell {
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 
 /** A short period for housekeeping, fine enough for the shortest timer. */
-/**
- * Period of the heartbeat that measures server stalls (see
- * {@linkcode StallClock}): pauses longer than about one and a half of it
- * are credited to rate limits.
- */
-const STALL_HEARTBEAT_MS = 100;
-
 function tickPeriod(options: HubOptions): number {
   const periods = [
     options.pingIntervalMs,
@@ -172,10 +146,6 @@ export class Hub {
   #batchMessages = 0;
   #flushTimer = new PreciseTimer(() => this.#flushAll());
 
-  /** Per-source-address connection rate and shared message budget. */
-  #addresses: AddressLimits;
-  /** When the server could not read (see {@linkcode TokenBucket.take}). */
-  #stalls = new StallClock(STALL_HEARTBEAT_MS, performance.now());
   /** @param options Limits, timers and the logger. */
   constructor(options: HubOptions) {
     this.#options = options;
@@ -184,25 +154,6 @@ export class Hub {
     this.#urgentBytes = options.maxPendingBytes / 4;
     this.#flushPolicy = new FlushPolicy(options.coalesceWriteRate);
   }
-    const messagesLimited = options.maxMessagesPerSecond > 0;
-    this.#addresses = new AddressLimits({
-      connectsPerSecond: options.maxAddressConnectsPerSecond,
-      connectBurst: options.addressConnectBurst,
-      messagesPerSecond: messagesLimited
-        ? options.maxAddressMessagesPerSecond
-        : 0,
-      messageBurst: options.addressMessageBurst,
-    });
-  }
-
-  /** Source addresses the rate limits remember now. */
-  get trackedAddresses(): number {
-    return this.#addresses.size;
-  }
-
-  /** Seconds the server could not read so far (stopped, or event loop blocked). */
-  get stalledSeconds(): number {
-    return this.#stalls.totalStalledMs / 1000;
 
   /** Most clients at once, 0 for no limit. */
   get maxClients(): number {
@@ -255,19 +206,12 @@ export class Hub {
       tickPeriod(this.#options),
     );
     try {
-    const stalls = this.#stalls;
-    const heartbeat = setInterval(
-      () => stalls.observe(performance.now()),
-      STALL_HEARTBEAT_MS,
-    );
       for (;;) {
         const batch = await channel.receive();
         if (batch === null) return;
         const started = performance.now();
         this.#now = started;
         for (let i = 0; i < batch.length; i++) {
-        // Before any frame: those read after a pause must see it.
-        stalls.observe(started);
           try {
             this.#handle(batch[i]);
           } catch (error) {
@@ -282,7 +226,6 @@ export class Hub {
     } finally {
       clearInterval(ticker);
       this.#flushTimer.close();
-      clearInterval(heartbeat);
     }
   }
 
@@ -359,21 +302,6 @@ export class Hub {
       return;
     }
     client.lastInboundAt = this.#now;
-    const address = this.#addresses.admit(
-      client.transport.remoteAddress,
-      this.#now,
-      this.#stalls,
-    );
-    if (address === null) {
-      this.#drop(client, {
-        reason: DisconnectReason.ConnectRateLimited,
-        detail: `over ${this.#options.maxAddressConnectsPerSecond} connections per second from one address`,
-        error: "too many connections from your address",
-        warn: true,
-      });
-      return;
-    }
-    client.address = address;
     if (this.#options.tokens !== null) {
       this.#awaitingAuth.add(client);
       this.#logger.debug("Connection awaiting authentication", {
@@ -413,8 +341,7 @@ export class Hub {
       offset = this.#authenticate(client, bytes);
       frames = 1;
     }
-    const budget = client.rateLimit ?? this.#startRateLimit(client);
-    const stalls = this.#stalls;
+    const rateLimit = client.rateLimit ?? this.#startRateLimit(client);
     let runStart = -1;
     let runFrames = 0;
     while (offset < end && client.state === ClientState.Open) {
@@ -422,10 +349,7 @@ export class Hub {
       const frameEnd = offset + HEADER_SIZE + bodyLength;
       const tag = readTag(bytes, offset);
       frames++;
-      const verdict = budget === null
-        ? Verdict.Allowed
-        : budget.take(tag, now, stalls);
-      if (tag === Tag.CHAT && verdict === Verdict.Allowed) {
+      if (tag === Tag.CHAT && (rateLimit === null || rateLimit.take(now))) {
         writeSenderId(bytes, offset, client.id);
         if (runStart < 0) runStart = offset;
         runFrames++;
@@ -435,16 +359,15 @@ export class Hub {
           runStart = -1;
           runFrames = 0;
         }
-        if (verdict !== Verdict.Allowed) {
-          this.#onRateLimited(client, tag, verdict);
-          // A CLOSE is still honoured: it frees the connection.
-          if (tag === Tag.CLOSE) {
-            this.#onControlFrame(
-              client,
-              tag,
-              bytes.subarray(offset + HEADER_SIZE, frameEnd),
-            );
-          }
+        if (client.original && declaresHubbub(tag)) {
+          this.#declareHubbub(client, tag);
+        }
+        if (
+          tag === Tag.CHAT ||
+          (rateLimit !== null && isRateLimitedRequest(tag) &&
+            !rateLimit.take(now))
+        ) {
+          this.#onRateLimited(client, tag);
         } else {
           this.#onControlFrame(
             client,
@@ -466,20 +389,17 @@ export class Hub {
   }
 
   /**
-   * Give a client its {@linkcode FrameBudget} when it first sends something
-   * (full buckets, as they would be after any quiet spell), so that clients
-   * that only listen cost nothing for it. Its messages also draw on the
-   * bucket its address shares.
+   * Give a client its token bucket when it first sends something (a full
+   * bucket, as it would be after any quiet spell), so that clients that
+   * only listen cost nothing for it.
    */
-  #startRateLimit(client: Client): FrameBudget | null {
+  #startRateLimit(client: Client): TokenBucket | null {
     const options = this.#options;
     if (options.maxMessagesPerSecond <= 0) return null;
-    const now = this.#now;
-    const control = options.maxControlFramesPerSecond;
-    client.rateLimit = new FrameBudget(
-      new TokenBucket(options.maxMessagesPerSecond, options.messageBurst, now),
-      client.address?.messages ?? null,
-      control > 0 ? new TokenBucket(control, control, now) : null,
+    client.rateLimit = new TokenBucket(
+      options.maxMessagesPerSecond,
+      options.messageBurst,
+      this.#now,
     );
     return client.rateLimit;
   }
@@ -509,6 +429,7 @@ export class Hub {
         warn: true,
       });
     } else {
+      client.declareHubbub();
       this.#register(client);
     }
     return HEADER_SIZE + bodyLength;
@@ -603,7 +524,7 @@ export class Hub {
     client.nickname = nickname;
     const room = client.room!;
     const frame = this.#presenceFrame("nick", client, room.name, old);
-    if (this.#announces(room)) this.#deliver(room, frame, 1);
+    if (this.#announces(room)) this.#announce(room, frame);
     else this.#send(client, frame);
     this.#logger.debug("Client set nickname", {
       id: client.id,
@@ -640,7 +561,7 @@ export class Hub {
   #enter(client: Client, name: string): void {
     const { entered } = this.#rooms.move(client, name);
     const frame = this.#presenceFrame("join", client, name);
-    if (this.#announces(entered)) this.#deliver(entered, frame, 1);
+    if (this.#announces(entered)) this.#announce(entered, frame);
     else this.#send(client, frame);
   }
 
@@ -651,7 +572,7 @@ export class Hub {
       room !== null && room.size > 0 && !this.#stopping &&
       this.#announces(room, 1)
     ) {
-      this.#deliver(room, this.#presenceFrame("leave", client, room.name), 1);
+      this.#announce(room, this.#presenceFrame("leave", client, room.name));
     }
   }
 
@@ -673,25 +594,18 @@ export class Hub {
     this.#send(client, encodeFrame(tag, 0));
   }
 
-  /**
-   * Count a frame dropped by a rate limit; tell the client once a second
-   * (ERROR with the frame's tag as sender id), naming the limit.
-   */
-  #onRateLimited(client: Client, tag: number, verdict: VerdictValue): void {
+  /** Count a frame dropped by the rate limit; tell the client once a second. */
+  #onRateLimited(client: Client, tag: number): void {
     client.rateLimitedFrames++;
     this.metrics.rateLimitedFrames++;
-    if (this.#now - client.lastRateNoticeAt < 1000) return;
-    client.lastRateNoticeAt = this.#now;
-    const options = this.#options;
-    this.#refuse(
-      client,
-      tag,
-      verdict === Verdict.ControlFrames
-        ? `rate limit of ${options.maxControlFramesPerSecond} control frames per second exceeded; frames dropped`
-        : verdict === Verdict.AddressMessages
-        ? `rate limit of ${options.maxAddressMessagesPerSecond} messages per second from your address exceeded; messages dropped`
-        : `rate limit of ${options.maxMessagesPerSecond} messages per second exceeded; messages dropped`,
-    );
+    if (this.#now - client.lastRateNoticeAt >= 1000) {
+      client.lastRateNoticeAt = this.#now;
+      this.#refuse(
+        client,
+        tag,
+        `rate limit of ${this.#options.maxMessagesPerSecond} messages per second exceeded; messages dropped`,
+      );
+    }
   }
 
   /**
@@ -724,6 +638,38 @@ export class Hub {
     if (this.#slowConsumers.length > 0) this.#dropSlowConsumers();
   }
 
+  /**
+   * Copy a PRESENCE frame to every member of a room that is a hubbub client
+   * (original clients get no PRESENCE).
+   */
+  #announce(room: Room, frame: Uint8Array): void {
+    const members = room.members;
+    let sent = 0;
+    for (let i = 0; i < members.length; i++) {
+      const member = members[i];
+      if (member.original) continue;
+      if (member.writer.append(frame)) this.#queued(member, 1);
+      else this.#slowConsumers.push(member);
+      sent++;
+    }
+    this.metrics.framesOut += sent;
+    if (this.#slowConsumers.length > 0) this.#dropSlowConsumers();
+  }
+
+  /**
+   * The client sent its first frame of a newer tag, `tag`: it is a hubbub
+   * client from now on, and learns the room it is in (the join confirmation
+   * it was not sent while it might have been the original client), unless
+   * that frame is a JOIN, whose answer is its confirmation.
+   */
+  #declareHubbub(client: Client, tag: number): void {
+    client.declareHubbub();
+    const room = client.room;
+    if (room !== null && tag !== Tag.JOIN) {
+      this.#send(client, this.#presenceFrame("join", client, room.name));
+    }
+  }
+
   #dropSlowConsumers(): void {
     const slow = this.#slowConsumers;
     this.#slowConsumers = [];
@@ -738,8 +684,12 @@ export class Hub {
     }
   }
 
-  /** Queue a frame for one client. */
+  /**
+   * Queue a frame for one client; an original client is sent only the tags
+   * of the original protocol (its farewell goes through `#sendLast`).
+   */
   #send(client: Client, frame: Uint8Array): void {
+    if (client.original && !originalClientReceives(readTag(frame, 0))) return;
     if (!client.writer.append(frame)) {
       this.#slowConsumers.push(client);
       this.#dropSlowConsumers();
@@ -833,7 +783,7 @@ export class Hub {
         });
       } else {
         if (
-          options.pingIntervalMs > 0 &&
+          options.pingIntervalMs > 0 && !client.original &&
           silentFor >= options.pingIntervalMs &&
           now - client.lastPingAt >= options.pingIntervalMs
         ) {
@@ -851,7 +801,6 @@ export class Hub {
             detail: "no AUTH within the handshake timeout",
             error: "authentication timed out",
           });
-    this.#addresses.sweep(now);
         }
       }
     }
@@ -904,10 +853,6 @@ export class Hub {
         detail: farewell.detail,
       },
     );
-    if (client.address !== null) {
-      this.#addresses.release(client.address);
-      client.address = null;
-    }
   }
 
   /** Queue a farewell frame (ERROR, CLOSE) past the queue bound, and count it. */
@@ -940,6 +885,15 @@ export class Hub {
       },
     );
   }
+}
+
+/**
+ * Requests that cost the server work for others (presence to a room, long
+ * lists) and so share the CHAT rate limit. PING, PONG and CLOSE do not.
+ */
+function isRateLimitedRequest(tag: number): boolean {
+  return tag === Tag.JOIN || tag === Tag.NICK || tag === Tag.ROOMS ||
+    tag === Tag.WHO;
 }
 
 function decodeStrict(bytes: Uint8Array): string | null {

@@ -26,6 +26,8 @@ export class RawClient {
   #readError: unknown = null;
 
   #skipTags: ReadonlySet<number>;
+  /** Ids that PRESENCE frames received were about (skipped ones included). */
+  #presenceAbout = new Set<number>();
 
   private constructor(
     conn: Deno.Conn,
@@ -45,7 +47,11 @@ export class RawClient {
    * never reads); `handshake: false` skips waiting for ISSUE_ID;
    * `skipTags` lists tags whose frames are dropped on arrival, never put in
    * the inbox (for tests of the core protocol that ignore extensions such as
-   * PRESENCE).
+   * PRESENCE). Unless `original: true`, a client that waits for ISSUE_ID
+   * first declares itself a hubbub client (an empty PONG, which the server
+   * answers with nothing) and waits for its join confirmation, so it gets
+   * every frame from then on; `original: true` leaves it an original client
+   * (ISSUE_ID, CHAT and CLOSE only).
    */
   static async connect(
     port: number,
@@ -54,6 +60,7 @@ export class RawClient {
       handshake?: boolean;
       hostname?: string;
       skipTags?: readonly number[];
+      original?: boolean;
     } = {},
   ): Promise<RawClient> {
     const conn = await Deno.connect({
@@ -64,8 +71,10 @@ export class RawClient {
     conn.setNoDelay(true);
     const client = new RawClient(conn, options.read ?? true, options.skipTags);
     if ((options.read ?? true) && (options.handshake ?? true)) {
+      if (!options.original) await client.send(Tag.PONG);
       const issued = await client.next(Tag.ISSUE_ID);
       client.id = issued.senderId;
+      if (!options.original) await client.#confirmed();
     }
     return client;
   }
@@ -78,7 +87,9 @@ export class RawClient {
       caCerts: [caCert],
     });
     const client = new RawClient(conn, true);
+    await client.send(Tag.PONG);
     client.id = (await client.next(Tag.ISSUE_ID)).senderId;
+    await client.#confirmed();
     return client;
   }
 
@@ -91,6 +102,9 @@ export class RawClient {
         if (count === null) break;
         reader.push(buffer.subarray(0, count));
         for (let frame = reader.next(); frame; frame = reader.next()) {
+          if (frame.tag === Tag.PRESENCE) {
+            this.#presenceAbout.add(frame.senderId);
+          }
           if (!this.#skipTags.has(frame.tag)) this.inbox.push(frame);
         }
         this.#notify();
@@ -100,6 +114,24 @@ export class RawClient {
     }
     this.ended = true;
     this.#notify();
+  }
+
+  /**
+   * Wait for the join confirmation a declared hubbub client gets (a
+   * PRESENCE about itself), left in the inbox: from then on the server sends
+   * it everything.
+   */
+  async #confirmed(): Promise<void> {
+    await deadline(
+      (async () => {
+        while (!this.#presenceAbout.has(this.id)) {
+          if (this.ended) throw new Error("Connection ended before the join");
+          await this.#changed();
+        }
+      })(),
+      FRAME_TIMEOUT_MS,
+      "the join confirmation",
+    );
   }
 
   #notify(): void {

@@ -32,11 +32,13 @@ import {
 } from "./_kit.ts";
 import { withServer } from "./_server.ts";
 
-Deno.test("Hub: a new client is in the lobby and hears its own join as confirmation, after ISSUE_ID", async () => {
+Deno.test("Hub: a new client is in the lobby and hears its own join as confirmation, after ISSUE_ID, once it has sent a hubbub frame", async () => {
   await withServer({}, async (server) => {
     const a = await RawClient.connect(server.address.port, {
       handshake: false,
     });
+    // Any tag above CLOSE makes it a hubbub client (see original_client_test).
+    await a.send(Tag.PONG);
     const issued = await a.next();
     assert.equal(issued.tag, Tag.ISSUE_ID);
     const confirmation = await a.next();
