@@ -11,7 +11,13 @@ import {
   UsageError,
 } from "../cli/mod.ts";
 import { MAX_NICKNAME_BYTES, MAX_ROOM_NAME_BYTES } from "../protocol/mod.ts";
-import { type HttpEndpoint, startHttpEndpoint } from "./http_endpoint.ts";
+import {
+  DEFAULT_HTTP_HEADER_TIMEOUT_MS,
+  DEFAULT_HTTP_MAX_CONNECTIONS,
+  type HttpEndpoint,
+  isLoopbackHost,
+  startHttpEndpoint,
+} from "./http_endpoint.ts";
 import {
   LOG_FORMATS,
   LOG_LEVELS,
@@ -234,6 +240,28 @@ async function readFile(path: string, what: string): Promise<string> {
       throw new StartupError(
         `${what} ${path} cannot be read: permission denied`,
         {
+    "http-token-file": {
+      type: "string",
+      valueName: "FILE",
+      description:
+        "Require Authorization: Bearer <token> for /metrics and /stats, with a token in FILE (one per line, # comments); needed off loopback",
+    },
+    "http-max-connections": {
+      type: "integer",
+      default: DEFAULT_HTTP_MAX_CONNECTIONS,
+      min: 1,
+      valueName: "N",
+      description:
+        "Most HTTP connections open at once; more wait in the kernel's backlog",
+    },
+    "http-head-timeout": {
+      type: "number",
+      default: DEFAULT_HTTP_HEADER_TIMEOUT_MS / 1000,
+      min: 0.001,
+      valueName: "SECONDS",
+      description:
+        "Close an HTTP connection that has not sent its whole request head by then",
+    },
           cause: error,
         },
       );
@@ -392,7 +420,6 @@ await runCommand(command, Deno.args, async (options) => {
   }
 
   let http: HttpEndpoint | null = null;
-  const httpPort = options["http-port"];
   if (httpPort !== undefined) {
     const httpAddress = `${options["http-host"]}:${httpPort}`;
     try {
@@ -403,7 +430,42 @@ await runCommand(command, Deno.args, async (options) => {
       });
     } catch (error) {
       await server.shutdown({ graceMs: 0 });
-      listenError(error, httpAddress);
+  // The HTTP settings are checked before anything listens.
+  const httpPort = options["http-port"];
+  const httpTokenFile = options["http-token-file"];
+  let httpTokens: TokenSet | null = null;
+  if (httpTokenFile !== undefined) {
+    try {
+      httpTokens = TokenSet.parse(
+        await readFile(httpTokenFile, "HTTP token file"),
+      );
+    } catch (error) {
+      if (error instanceof RangeError) {
+        throw new StartupError(`HTTP token file ${httpTokenFile} holds no token`);
+      }
+      throw error;
+    }
+  }
+  if (
+    httpPort !== undefined && httpTokens === null &&
+    !isLoopbackHost(options["http-host"])
+  ) {
+    throw new UsageError(
+      `--http-host ${
+        options["http-host"]
+      } is not loopback: give --http-token-file, as /stats lists every client's address and nickname`,
+    );
+  }
+
+      try {
+        listenError(error, httpAddress);
+      } catch (described) {
+        if (!(described instanceof StartupError)) throw described;
+        throw new StartupError(
+          `HTTP listener (--http-port): ${described.message}`,
+          { cause: error },
+        );
+      }
     }
   }
 
@@ -419,3 +481,6 @@ await runCommand(command, Deno.args, async (options) => {
   handleSignals(server, http, logger, options["shutdown-grace"] * 1000);
   await server.finished;
 });
+        tokens: httpTokens,
+        maxConnections: options["http-max-connections"],
+        headerTimeoutMs: options["http-head-timeout"] * 1000,

@@ -1,7 +1,16 @@
 import type { Hub } from "./hub.ts";
 import { AcceptErrorKind } from "./_accept_error.ts";
 import { DisconnectReason } from "./events.ts";
+import type { HttpServerCounters } from "./http_server.ts";
 import type { Logger } from "./logger.ts";
+
+/** Counters kept outside the hub that `/metrics` includes (0 when absent). */
+export interface MetricSources {
+  /** The logger: lines dropped and suppressed. */
+  logger?: Logger;
+  /** The HTTP listener: open connections, requests, head timeouts. */
+  http?: Readonly<HttpServerCounters>;
+}
 
 type MetricType = "counter" | "gauge" | "histogram";
 
@@ -30,14 +39,14 @@ class Exposition {
  * 0.0.4): connections, connects and disconnects by reason, frames and bytes
  * in and out, deliveries, slow-consumer disconnects, rate-limit drops, event
  * queue depth, the handler's batch-duration histogram, log lines dropped and
- * suppressed, and process memory.
+ * suppressed, the HTTP listener's connections, and process memory.
  *
  * @param hub The hub to describe. Read synchronously; nothing is changed.
- * @param logger The server's logger, for its dropped and suppressed lines
- * (0 without one).
+ * @param sources The logger and the HTTP listener, for their counters.
  * @returns The exposition text, ending in a newline.
  */
-export function formatMetrics(hub: Hub, logger?: Logger): string {
+export function formatMetrics(hub: Hub, sources: MetricSources = {}): string {
+  const { logger, http } = sources;
   const m = hub.metrics;
   const out = new Exposition();
   let pending = 0;
@@ -202,6 +211,24 @@ export function formatMetrics(hub: Hub, logger?: Logger): string {
     "counter",
     "Warnings about clients left out by the per-address rate limit.",
     logger?.suppressedLines ?? 0,
+  );
+  out.single(
+    "hubbub_http_connections",
+    "gauge",
+    "HTTP connections open now (this scrape's included).",
+    http?.connections ?? 0,
+  );
+  out.single(
+    "hubbub_http_requests_total",
+    "counter",
+    "HTTP requests answered, with any status.",
+    http?.requests ?? 0,
+  );
+  out.single(
+    "hubbub_http_header_timeouts_total",
+    "counter",
+    "HTTP connections closed because their request head was not complete in time.",
+    http?.headerTimeouts ?? 0,
   );
   out.single(
     "process_resident_memory_bytes",

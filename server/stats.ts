@@ -50,6 +50,9 @@ export interface ServerStats {
   connections: ConnectionStats[];
 }
 
+/** Most connections one `/stats` page lists. */
+export const MAX_STATS_LIMIT = 1024;
+
 /** Paging and order of the connection list. */
 export interface StatsQuery {
   offset?: number;
@@ -78,13 +81,14 @@ function describe(client: Client): ConnectionStats {
  * with their pending bytes.
  *
  * @param hub The hub, read synchronously.
- * @param query Paging (`offset`, `limit`, default 0 and 1024) and order.
+ * @param query Paging (`offset`, default 0; `limit`, default and at most
+ * {@linkcode MAX_STATS_LIMIT}) and order.
  * @returns The document.
  */
 export function collectStats(hub: Hub, query: StatsQuery = {}): ServerStats {
   const m = hub.metrics;
   const offset = query.offset ?? 0;
-  const limit = query.limit ?? 1024;
+  const limit = Math.min(query.limit ?? MAX_STATS_LIMIT, MAX_STATS_LIMIT);
   const sort = query.sort ?? "id";
   const clients = [...hub.clients()];
   let pending = 0;

@@ -6,15 +6,17 @@
  */
 
 import assert from "node:assert/strict";
-import { Tag } from "../protocol/mod.ts";
-import { httpGet, parseMetrics, RawClient, rawHeader } from "./_kit.ts";
+import { encodeFrame, Tag } from "../protocol/mod.ts";
+import { concat, httpGet, parseMetrics, RawClient, rawHeader } from "./_kit.ts";
 import { deadline } from "./_deadline.ts";
 import { SERVER_MAIN } from "./_process.ts";
 
-/** Most misbehaving connections the test makes. */
-const MAX_BAD_CLIENTS = 4000;
-/** Misbehaving connections open at once. */
+/** Most rounds of log-causing traffic the test sends. */
+const MAX_ROUNDS = 40;
+/** Misbehaving connections a round (open at once). */
 const BATCH = 50;
+/** JOIN frames a round (a debug line each). */
+const JOINS = 500;
 
 /**
  * Connect, send a header announcing a body over the frame limit (the server
@@ -65,6 +67,11 @@ Deno.test("Logger: a server whose stderr nobody reads keeps chatting, counts dro
       "0",
       "--log-buffer-bytes",
       "16384",
+      // A line per JOIN, for volume; warnings are rate-limited per address.
+      "--log-level",
+      "debug",
+      "--max-msgs-per-sec",
+      "0",
     ],
     stdin: "null",
     stdout: "null",
@@ -75,6 +82,7 @@ Deno.test("Logger: a server whose stderr nobody reads keeps chatting, counts dro
   const stderr = child.stderr.getReader();
   let status: Deno.CommandStatus | null = null;
   let chatter: RawClient | null = null;
+  let flooder: RawClient | null = null;
   try {
     const listening = await deadline(
       readUntilLine(stderr, /Listening/),
@@ -89,19 +97,28 @@ Deno.test("Logger: a server whose stderr nobody reads keeps chatting, counts dro
       const reply = await httpGet(httpPort, "/metrics", "GET", 10_000);
       return parseMetrics(reply.body);
     };
-    let made = 0;
+    flooder = await RawClient.connect(port);
+    const hops = concat(
+      ...Array.from(
+        { length: JOINS },
+        (_, i) => encodeFrame(Tag.JOIN, 0, i % 2 ? "a" : "b"),
+      ),
+    );
+    let rounds = 0;
     let stuck = false;
-    while (made < MAX_BAD_CLIENTS && !stuck) {
+    while (rounds < MAX_ROUNDS && !stuck) {
+      rounds++;
+      await flooder.write(hops);
       const closed = await Promise.all(
         Array.from({ length: BATCH }, () => misbehave(port)),
       );
-      made += BATCH;
       stuck = closed.includes(false);
       if (
-        !stuck && made % (4 * BATCH) === 0 &&
+        !stuck &&
         ((await dropped()).get("hubbub_log_lines_dropped_total") ?? 0) > 0
       ) break;
     }
+    const made = rounds * BATCH;
     assert.ok(!stuck, `the server stopped closing bad clients after ${made}`);
     // Another client still chats: it gets its echo.
     await chatter.send(Tag.CHAT, "still here");
@@ -117,11 +134,14 @@ Deno.test("Logger: a server whose stderr nobody reads keeps chatting, counts dro
     // A graceful stop gives up on the stalled pipe after a bounded wait.
     await chatter.close();
     chatter = null;
+    await flooder.close();
+    flooder = null;
     child.kill("SIGTERM");
     status = await deadline(child.status, 20_000, "the server to exit");
     assert.equal(status.code, 0);
   } finally {
     await chatter?.close();
+    await flooder?.close();
     if (status === null) {
       try {
         child.kill("SIGKILL");

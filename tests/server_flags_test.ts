@@ -214,7 +214,7 @@ Deno.test("Server flags: a certificate and a key that do not belong together cos
   }
 });
 
-Deno.test("Server flags: a busy --port or --http-port costs one line and exit 1", async () => {
+Deno.test("Server flags: a busy --port or --http-port costs one line and exit 1, naming the listener that could not bind", async () => {
   const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (taken.addr as Deno.NetAddr).port;
   try {
@@ -222,13 +222,18 @@ Deno.test("Server flags: a busy --port or --http-port costs one line and exit 1"
       ["--port", String(port)],
       ["--port", "0", "--http-port", String(port)],
     ]);
-    for (const result of [chat, http]) {
+    for (
+      const [result, prefix] of [
+        [chat, ""],
+        [http, "HTTP listener \\(--http-port\\): "],
+      ] as const
+    ) {
       assert.equal(result.code, 1);
       assert.equal(result.stderr.length, 1, result.stderr.join("\n"));
       assert.match(
         result.stderr[0],
         new RegExp(
-          `^hubbub serve: Address 127\\.0\\.0\\.1:${port} is already in use`,
+          `^hubbub serve: ${prefix}Address 127\\.0\\.0\\.1:${port} is already in use`,
         ),
       );
       assertNoStackTrace(result);
