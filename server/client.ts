@@ -1,6 +1,7 @@
 import { ClientWriter, type WriteTotals } from "./client_writer.ts";
 import type { Room } from "./room.ts";
-import type { TokenBucket } from "./token_bucket.ts";
+import type { AddressRecord } from "./address_limits.ts";
+import type { FrameBudget } from "./frame_budget.ts";
 import type { Transport } from "./transport.ts";
 
 /** Where a client is in its life. Only the hub changes it. */
@@ -59,9 +60,11 @@ export class Client {
   lastInboundAt = 0;
   /** When the hub last sent it a PING (hub clock, ms). */
   lastPingAt = 0;
-  /** Its message-rate limit, `null` when there is none. */
-  rateLimit: TokenBucket | null = null;
-  /** CHAT frames dropped by the rate limit. */
+  /** Its frame-rate limits, `null` when there are none (or not yet). */
+  rateLimit: FrameBudget | null = null;
+  /** What the hub's per-address limits know of its source address while it is connected. */
+  address: AddressRecord | null = null;
+  /** Frames dropped by the rate limits. */
   rateLimitedFrames = 0;
   /** When it was last told about dropped frames (hub clock, ms). */
   lastRateNoticeAt = -Infinity;

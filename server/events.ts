@@ -16,6 +16,8 @@ export const DisconnectReason = {
   Auth: "auth",
   /** The server was full when the client connected. */
   ServerFull: "server_full",
+  /** Its address opened connections faster than the per-address connection rate. */
+  ConnectRateLimited: "connect_rate_limited",
   /** The server shut down. */
   Shutdown: "shutdown",
   /** A bug in the server; the client was dropped so that others carry on. */

@@ -27,6 +27,9 @@ import { FlushPolicy } from "./flush_policy.ts";
 import { declaresHubbub, originalClientReceives } from "./original_client.ts";
 import { PreciseTimer } from "./precise_timer.ts";
 import { TokenBucket } from "./token_bucket.ts";
+import { FrameBudget, Verdict, type VerdictValue } from "./frame_budget.ts";
+import { AddressLimits } from "./address_limits.ts";
+import { StallClock } from "./stall_clock.ts";
 import type { TokenSet } from "./token_set.ts";
 
 /** Entries at most in one ROOMS or WHO reply. */
@@ -52,10 +55,27 @@ export interface HubOptions {
   idleTimeoutMs: number;
   /** With auth on, drop a client that has not authenticated within this. */
   handshakeTimeoutMs: number;
-  /** CHAT frames a client may send per second (token bucket rate). */
+  /**
+   * Messages (CHAT, JOIN, NICK, ROOMS, WHO) a client may send per second
+   * (token bucket rate); 0 turns every frame-rate limit off, the
+   * per-address and control-frame ones included.
+   */
   maxMessagesPerSecond: number;
-  /** Token bucket size: CHAT frames a client may send at once. */
+  /** Token bucket size: messages a client may send at once. */
   messageBurst: number;
+  /**
+   * Messages per second all connections from one source address share
+   * (IPv6: one /64), so reconnecting brings no fresh allowance; 0: no such limit.
+   */
+  maxAddressMessagesPerSecond: number;
+  /** Messages one address's connections may send at once. */
+  addressMessageBurst: number;
+  /** Control frames (PING, PONG, CLOSE, unknown tags) per second per client, as many at once; 0: no limit. */
+  maxControlFramesPerSecond: number;
+  /** New connections per second from one source address; 0: no limit. */
+  maxAddressConnectsPerSecond: number;
+  /** Connections one address may open at once before that rate applies. */
+  addressConnectBurst: number;
   /** Longest room name in UTF-8 bytes. */
   maxRoomNameBytes: number;
   /** Longest nickname in UTF-8 bytes. */
@@ -90,6 +110,13 @@ interface Farewell {
 }
 
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Period of the heartbeat that measures server stalls (see
+ * {@linkcode StallClock}): pauses longer than about one and a half of it
+ * are credited to rate limits.
+ */
+const STALL_HEARTBEAT_MS = 100;
 
 /** A short period for housekeeping, fine enough for the shortest timer. */
 function tickPeriod(options: HubOptions): number {
@@ -145,6 +172,10 @@ export class Hub {
   /** CHAT messages relayed in the current batch. */
   #batchMessages = 0;
   #flushTimer = new PreciseTimer(() => this.#flushAll());
+  /** Per-source-address connection rate and shared message budget. */
+  #addresses: AddressLimits;
+  /** When the server could not read (see {@linkcode TokenBucket.take}). */
+  #stalls = new StallClock(STALL_HEARTBEAT_MS, performance.now());
 
   /** @param options Limits, timers and the logger. */
   constructor(options: HubOptions) {
@@ -153,6 +184,25 @@ export class Hub {
     this.channel = new Channel<HubEvent>(options.inputHighWater);
     this.#urgentBytes = options.maxPendingBytes / 4;
     this.#flushPolicy = new FlushPolicy(options.coalesceWriteRate);
+    const messagesLimited = options.maxMessagesPerSecond > 0;
+    this.#addresses = new AddressLimits({
+      connectsPerSecond: options.maxAddressConnectsPerSecond,
+      connectBurst: options.addressConnectBurst,
+      messagesPerSecond: messagesLimited
+        ? options.maxAddressMessagesPerSecond
+        : 0,
+      messageBurst: options.addressMessageBurst,
+    });
+  }
+
+  /** Source addresses the rate limits remember now. */
+  get trackedAddresses(): number {
+    return this.#addresses.size;
+  }
+
+  /** Seconds the server could not read so far (stopped, or event loop blocked). */
+  get stalledSeconds(): number {
+    return this.#stalls.totalStalledMs / 1000;
   }
 
   /** Most clients at once, 0 for no limit. */
@@ -205,12 +255,19 @@ export class Hub {
       () => channel.push({ kind: "tick" }),
       tickPeriod(this.#options),
     );
+    const stalls = this.#stalls;
+    const heartbeat = setInterval(
+      () => stalls.observe(performance.now()),
+      STALL_HEARTBEAT_MS,
+    );
     try {
       for (;;) {
         const batch = await channel.receive();
         if (batch === null) return;
         const started = performance.now();
         this.#now = started;
+        // Before any frame: those read after a pause must see it.
+        stalls.observe(started);
         for (let i = 0; i < batch.length; i++) {
           try {
             this.#handle(batch[i]);
@@ -225,6 +282,7 @@ export class Hub {
       }
     } finally {
       clearInterval(ticker);
+      clearInterval(heartbeat);
       this.#flushTimer.close();
     }
   }
@@ -301,6 +359,21 @@ export class Hub {
       });
       return;
     }
+    const address = this.#addresses.admit(
+      client.transport.remoteAddress,
+      this.#now,
+      this.#stalls,
+    );
+    if (address === null) {
+      this.#drop(client, {
+        reason: DisconnectReason.ConnectRateLimited,
+        detail: `over ${this.#options.maxAddressConnectsPerSecond} connections per second from one address`,
+        error: "too many connections from your address",
+        warn: true,
+      });
+      return;
+    }
+    client.address = address;
     client.lastInboundAt = this.#now;
     if (this.#options.tokens !== null) {
       this.#awaitingAuth.add(client);
@@ -341,7 +414,8 @@ export class Hub {
       offset = this.#authenticate(client, bytes);
       frames = 1;
     }
-    const rateLimit = client.rateLimit ?? this.#startRateLimit(client);
+    const budget = client.rateLimit ?? this.#startRateLimit(client);
+    const stalls = this.#stalls;
     let runStart = -1;
     let runFrames = 0;
     while (offset < end && client.state === ClientState.Open) {
@@ -349,7 +423,10 @@ export class Hub {
       const frameEnd = offset + HEADER_SIZE + bodyLength;
       const tag = readTag(bytes, offset);
       frames++;
-      if (tag === Tag.CHAT && (rateLimit === null || rateLimit.take(now))) {
+      const verdict = budget === null
+        ? Verdict.Allowed
+        : budget.take(tag, now, stalls);
+      if (tag === Tag.CHAT && verdict === Verdict.Allowed) {
         writeSenderId(bytes, offset, client.id);
         if (runStart < 0) runStart = offset;
         runFrames++;
@@ -362,12 +439,16 @@ export class Hub {
         if (client.original && declaresHubbub(tag)) {
           this.#declareHubbub(client, tag);
         }
-        if (
-          tag === Tag.CHAT ||
-          (rateLimit !== null && isRateLimitedRequest(tag) &&
-            !rateLimit.take(now))
-        ) {
-          this.#onRateLimited(client, tag);
+        if (verdict !== Verdict.Allowed) {
+          this.#onRateLimited(client, tag, verdict);
+          // A CLOSE is still honoured: it frees the connection.
+          if (tag === Tag.CLOSE) {
+            this.#onControlFrame(
+              client,
+              tag,
+              bytes.subarray(offset + HEADER_SIZE, frameEnd),
+            );
+          }
         } else {
           this.#onControlFrame(
             client,
@@ -389,17 +470,20 @@ export class Hub {
   }
 
   /**
-   * Give a client its token bucket when it first sends something (a full
-   * bucket, as it would be after any quiet spell), so that clients that
-   * only listen cost nothing for it.
+   * Give a client its {@linkcode FrameBudget} when it first sends something
+   * (full buckets, as they would be after any quiet spell), so that clients
+   * that only listen cost nothing for it. Its messages also draw on the
+   * bucket its address shares.
    */
-  #startRateLimit(client: Client): TokenBucket | null {
+  #startRateLimit(client: Client): FrameBudget | null {
     const options = this.#options;
     if (options.maxMessagesPerSecond <= 0) return null;
-    client.rateLimit = new TokenBucket(
-      options.maxMessagesPerSecond,
-      options.messageBurst,
-      this.#now,
+    const now = this.#now;
+    const control = options.maxControlFramesPerSecond;
+    client.rateLimit = new FrameBudget(
+      new TokenBucket(options.maxMessagesPerSecond, options.messageBurst, now),
+      client.address?.messages ?? null,
+      control > 0 ? new TokenBucket(control, control, now) : null,
     );
     return client.rateLimit;
   }
@@ -594,18 +678,25 @@ export class Hub {
     this.#send(client, encodeFrame(tag, 0));
   }
 
-  /** Count a frame dropped by the rate limit; tell the client once a second. */
-  #onRateLimited(client: Client, tag: number): void {
+  /**
+   * Count a frame dropped by a rate limit; tell the client once a second
+   * (ERROR with the frame's tag as sender id), naming the limit.
+   */
+  #onRateLimited(client: Client, tag: number, verdict: VerdictValue): void {
     client.rateLimitedFrames++;
     this.metrics.rateLimitedFrames++;
-    if (this.#now - client.lastRateNoticeAt >= 1000) {
-      client.lastRateNoticeAt = this.#now;
-      this.#refuse(
-        client,
-        tag,
-        `rate limit of ${this.#options.maxMessagesPerSecond} messages per second exceeded; messages dropped`,
-      );
-    }
+    if (this.#now - client.lastRateNoticeAt < 1000) return;
+    client.lastRateNoticeAt = this.#now;
+    const options = this.#options;
+    this.#refuse(
+      client,
+      tag,
+      verdict === Verdict.ControlFrames
+        ? `rate limit of ${options.maxControlFramesPerSecond} control frames per second exceeded; frames dropped`
+        : verdict === Verdict.AddressMessages
+        ? `rate limit of ${options.maxAddressMessagesPerSecond} messages per second from your address exceeded; messages dropped`
+        : `rate limit of ${options.maxMessagesPerSecond} messages per second exceeded; messages dropped`,
+    );
   }
 
   /**
@@ -760,6 +851,7 @@ export class Hub {
     const now = this.#now;
     const wallClock = Date.now();
     this.#flushPolicy.tick(now);
+    this.#addresses.sweep(now);
     const options = this.#options;
     for (const client of [...this.#clients.values()]) {
       const silentFor = now - client.lastInboundAt;
@@ -812,6 +904,10 @@ export class Hub {
     const wasOpen = client.state === ClientState.Open;
     client.state = ClientState.Closed;
     this.#awaitingAuth.delete(client);
+    if (client.address !== null) {
+      this.#addresses.release(client.address);
+      client.address = null;
+    }
     if (wasOpen) {
       this.#clients.delete(client.id);
       if (client.nickname !== null) {
@@ -885,15 +981,6 @@ export class Hub {
       },
     );
   }
-}
-
-/**
- * Requests that cost the server work for others (presence to a room, long
- * lists) and so share the CHAT rate limit. PING, PONG and CLOSE do not.
- */
-function isRateLimitedRequest(tag: number): boolean {
-  return tag === Tag.JOIN || tag === Tag.NICK || tag === Tag.ROOMS ||
-    tag === Tag.WHO;
 }
 
 function decodeStrict(bytes: Uint8Array): string | null {

@@ -114,15 +114,54 @@ const command = defineCommand({
       min: 0,
       valueName: "N",
       description:
-        "CHAT frames per second per client; excess is dropped with an ERROR notice",
+        "Messages (CHAT, JOIN, NICK, ROOMS, WHO) per second per client; excess is dropped with an ERROR notice a second (0: no frame-rate limit at all, per-address and control-frame ones included)",
     },
     "msg-burst": {
       type: "integer",
       default: defaults.messageBurst,
       min: 1,
       valueName: "N",
+      description: "Messages a client may send at once before the rate applies",
+    },
+    "max-address-msgs-per-sec": {
+      type: "number",
+      default: defaults.maxAddressMessagesPerSecond,
+      min: 0,
+      valueName: "N",
       description:
-        "CHAT frames a client may send at once before the rate applies",
+        "Messages per second shared by all connections from one address (IPv6: one /64), so reconnecting brings no fresh allowance (0: no such limit)",
+    },
+    "address-msg-burst": {
+      type: "integer",
+      default: defaults.addressMessageBurst,
+      min: 1,
+      valueName: "N",
+      description:
+        "Messages one address's connections may send at once before that rate applies",
+    },
+    "max-control-frames-per-sec": {
+      type: "number",
+      default: defaults.maxControlFramesPerSecond,
+      min: 0,
+      valueName: "N",
+      description:
+        "Other frames (PING, PONG, CLOSE, unknown tags) per second per client, as many at once; excess PINGs get no PONG (0: no limit)",
+    },
+    "max-address-connects-per-sec": {
+      type: "number",
+      default: defaults.maxAddressConnectsPerSecond,
+      min: 0,
+      valueName: "N",
+      description:
+        "New connections per second from one address; more get ERROR 'too many connections from your address' (0: no limit)",
+    },
+    "address-connect-burst": {
+      type: "integer",
+      default: defaults.addressConnectBurst,
+      min: 1,
+      valueName: "N",
+      description:
+        "Connections one address may open at once before that rate applies",
     },
     "max-room-name-bytes": {
       type: "integer",
@@ -394,6 +433,11 @@ await runCommand(command, Deno.args, async (options) => {
       writeDeadlineMs: options["write-deadline"] * 1000,
       maxMessagesPerSecond: options["max-msgs-per-sec"],
       messageBurst: options["msg-burst"],
+      maxAddressMessagesPerSecond: options["max-address-msgs-per-sec"],
+      addressMessageBurst: options["address-msg-burst"],
+      maxControlFramesPerSecond: options["max-control-frames-per-sec"],
+      maxAddressConnectsPerSecond: options["max-address-connects-per-sec"],
+      addressConnectBurst: options["address-connect-burst"],
       maxRoomNameBytes: options["max-room-name-bytes"],
       maxNicknameBytes: options["max-nickname-bytes"],
       presenceMaxMembers: options["presence-max-members"],
