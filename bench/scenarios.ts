@@ -192,6 +192,9 @@ export async function measureIdleMemory(
       `${connections}`,
       "--publishers",
       "0",
+      // Receive-only (the generator refuses 0 publishers otherwise).
+      "--total-publishers",
+      "1",
       "--warmup",
       "0",
       "--duration",

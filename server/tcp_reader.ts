@@ -26,7 +26,9 @@ const SMALL_READS_BEFORE_SHRINK = 32;
  * arriving, under `MAX_FRAME_SIZE` bytes, is copied to the next buffer. The
  * buffer starts at {@linkcode MIN_READ_BUFFER} bytes, doubles while reads fill
  * it and halves again after a run of small reads. While the hub's channel is
- * full the reader stops reading, so TCP flow control slows the sender.
+ * full the reader stops reading, so TCP flow control slows the sender. It
+ * records when the frame it holds the start of began arriving
+ * (`Client.partialFrameSince`), for the hub's frame deadline.
  *
  * Never throws: the end of the connection, a broken one and a protocol
  * violation are all posted to the hub as events.
@@ -46,12 +48,17 @@ export async function readConnection(
   let smallReads = 0;
   try {
     for (;;) {
-      if (channel.full) await channel.whenNotFull();
+      if (channel.full) {
+        await channel.whenNotFull();
+        // The server was not reading: the frame's time starts again.
+        if (used > 0) client.partialFrameSince = Date.now();
+      }
       if (client.state === ClientState.Closed) return;
       const count = await conn.read(
         used === 0 ? buffer : buffer.subarray(used),
       );
       if (count === null) break;
+      const before = used;
       const end = used + count;
       const complete = completeFramesEnd(buffer, 0, end);
       if (count === buffer.length - used) {
@@ -76,6 +83,11 @@ export async function readConnection(
           );
         }
         buffer = next;
+      }
+      // The frame deadline runs from the first byte of each frame.
+      if (used === 0) client.partialFrameSince = 0;
+      else if (complete > 0 || before === 0) {
+        client.partialFrameSince = Date.now();
       }
       // What is left is the start of a frame: refuse it now if its header
       // already announces too much.

@@ -1,7 +1,7 @@
 /**
  * A deliberately faulty chat server for testing the load generator: it
  * speaks the hubbub protocol (issues ids, relays CHAT to every client, the
- * sender included, stamped with the sender's id) but breaks one promise in a
+ * sender included, stamped with the sender's id, answers PING) but breaks one promise in a
  * countable way, so a test can check that the generator reports exactly
  * that.
  */
@@ -122,6 +122,10 @@ export function startFaultyServer(fault: Fault): FaultyServer {
         if (count === null) break;
         reader.push(buffer.subarray(0, count));
         for (let frame = reader.next(); frame; frame = reader.next()) {
+          if (frame.tag === Tag.PING) {
+            // What tells a client it talks to hubbub, not the original.
+            client.send(encodeFrame(Tag.PONG, 0, frame.body));
+          }
           if (frame.tag !== Tag.CHAT) continue;
           const sender = fault === "wrong-sender" ? client.id + 1 : client.id;
           const relayed = encodeFrame(Tag.CHAT, sender, frame.body);

@@ -6,6 +6,14 @@ import {
   verdictOf,
 } from "../client/loadtest/mod.ts";
 import { type Fault, startFaultyServer } from "./_faulty_server.ts";
+import { startOriginalServer } from "./_original_server.ts";
+import {
+  readIntendedTime,
+  readPublisher,
+  readSequence,
+  writePayload,
+  writePayloadTemplate,
+} from "../client/loadtest/payload.ts";
 import {
   closedPort,
   loadtestArgs,
@@ -211,6 +219,34 @@ Deno.test("Loadtest: --json output parses and holds every documented field; --re
     assert.match(page, /<svg/);
     assert.doesNotMatch(page, /<script[^>]+src=|<link[^>]+href=|https?:\/\//);
   });
+});
+
+Deno.test("Loadtest: drives a server that behaves like the original (one frame per read, lossy UTF-8, header and body apart) with zero loss", async () => {
+  const server = startOriginalServer();
+  try {
+    const run = await runLoadtestCli(loadtestArgs({
+      port: server.port,
+      clients: 20,
+      publishers: 2,
+      rate: 100,
+      duration: 2,
+      warmup: 0.5,
+      drain: 2,
+    }));
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const result = run.result!;
+    assert.equal(result.connections.opened, 20);
+    assert.equal(result.errors.disconnectCount, 0, run.stdout);
+    assert.ok(result.throughput.published >= 200, run.stdout);
+    assert.equal(result.delivery.expected, result.throughput.published * 20);
+    assert.equal(result.delivery.lost, 0);
+    assert.equal(result.delivery.delivered, result.delivery.expected);
+    assert.equal(result.delivery.unexpected, 0);
+    assert.equal(result.delivery.wrongSender, 0);
+    assert.equal(server.overflows, 0);
+  } finally {
+    await server.close();
+  }
 });
 
 Deno.test("Loadtest: reports exactly the deliveries a faulty server drops, and exits non-zero", async () => {
@@ -520,7 +556,9 @@ Deno.test("Loadtest: --help documents every flag", async () => {
 Deno.test("Loadtest: bad flags give one clear line and exit 2", async () => {
   const cases: [string[], RegExp][] = [
     [["--clients", "many"], /--clients needs a whole number/],
-    [["--size", "8"], /--size must be at least 16/],
+    [["--size", "31"], /--size must be at least 32/],
+    [["--clients", "-5"], /--clients must be at least 1, got -5/],
+    [["--publishers", "0"], /--publishers must be at least 1/],
     [["--size", "489"], /--size must be at most 488/],
     [["--clients", "5", "--publishers", "6"], /cannot exceed --clients/],
     [["--target", "kafka"], /--target must be one of hubbub, redis/],
@@ -564,4 +602,30 @@ Deno.test("DeliveryChecker: counts loss, duplicates and reordering exactly", () 
   assert.equal(checker.lost([6, 6]), 1 + 2 + 4 + 6);
   assert.equal(checker.isComplete(0, [5, 6]), false);
   assert.equal(checker.highestSeen(1), 6);
+});
+
+Deno.test("Loadtest payload: printable text that survives lossy UTF-8 re-encoding, and reads back exactly", () => {
+  const bytes = new Uint8Array(64);
+  const view = new DataView(bytes.buffer);
+  writePayloadTemplate(bytes, 0, 64);
+  const cases: [number, number, number][] = [
+    [0, 0, 0],
+    [999_999, 0xffff_ffff, 9_007_199_254_740.991],
+    [7, 123_456_789, 1_764_578_000_123.456],
+  ];
+  for (const [publisher, sequence, time] of cases) {
+    writePayload(view, 0, publisher, sequence, time);
+    for (const byte of bytes) {
+      assert.ok(byte >= 0x20 && byte < 0x7f, `byte ${byte} is not printable`);
+    }
+    const relayed = new TextEncoder().encode(new TextDecoder().decode(bytes));
+    assert.deepEqual(relayed, bytes);
+    assert.equal(readPublisher(view, 0), publisher);
+    assert.equal(readSequence(view, 0), sequence);
+    assert.equal(readIntendedTime(view, 0), Math.round(time * 1000) / 1000);
+  }
+  for (const bad of [0x2f, 0x3a, 0x41, 0xb0]) {
+    bytes[3] = bad;
+    assert.equal(readPublisher(view, 0), -1, `byte ${bad}`);
+  }
 });

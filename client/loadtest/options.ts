@@ -7,7 +7,11 @@
  */
 
 import { defineCommand, type OptionValues, UsageError } from "../../cli/mod.ts";
-import { MAX_PAYLOAD_SIZE, MIN_PAYLOAD_SIZE } from "./payload.ts";
+import {
+  MAX_PAYLOAD_SIZE,
+  MAX_PUBLISHER_INDEXES,
+  MIN_PAYLOAD_SIZE,
+} from "./payload.ts";
 import { TARGET_NAMES, type TargetName } from "./targets/mod.ts";
 
 /** Everything a load test run needs to know. */
@@ -142,7 +146,8 @@ export const loadtestCommand = defineCommand({
       default: DEFAULT_OPTIONS.publishers,
       min: 0,
       valueName: "P",
-      description: "How many of the clients also publish",
+      description:
+        "How many of the clients also publish (at least 1; 0 only for a receive-only process with --total-publishers)",
     },
     idle: {
       type: "integer",
@@ -192,7 +197,7 @@ export const loadtestCommand = defineCommand({
       max: MAX_PAYLOAD_SIZE,
       valueName: "BYTES",
       description:
-        `Payload bytes per message (${MIN_PAYLOAD_SIZE} to ${MAX_PAYLOAD_SIZE}: publisher, sequence and send time, then filler)`,
+        `Payload bytes per message (${MIN_PAYLOAD_SIZE} to ${MAX_PAYLOAD_SIZE}: publisher, sequence and send time in decimal digits, then filler x; printable text)`,
     },
     duration: {
       type: "number",
@@ -380,6 +385,24 @@ export function optionsFromFlags(flags: LoadtestFlags): LoadTestOptions {
  * @throws {UsageError} When they contradict each other.
  */
 export function validateOptions(options: LoadTestOptions): void {
+  if (
+    options.publishers === 0 &&
+    options.totalPublishers <= options.publisherOffset
+  ) {
+    // A run without publishers checks nothing, and would pass.
+    throw new UsageError(
+      "--publishers must be at least 1 (0 only for a receive-only process of a multi-process run, with --total-publishers)",
+    );
+  }
+  const indexes = Math.max(
+    options.totalPublishers,
+    options.publisherOffset + options.publishers,
+  );
+  if (indexes > MAX_PUBLISHER_INDEXES) {
+    throw new UsageError(
+      `Publisher indexes (--publisher-offset + --publishers, or --total-publishers) must be at most ${MAX_PUBLISHER_INDEXES}: the payload names them in six digits`,
+    );
+  }
   if (options.publishers > options.clients) {
     throw new UsageError(
       `--publishers (${options.publishers}) cannot exceed --clients (${options.clients}): publishers are clients that also send`,

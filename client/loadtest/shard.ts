@@ -40,7 +40,11 @@ import {
 import {
   callAtSharedTime,
   PAYLOAD_HEADER_SIZE,
+  payloadFields,
+  payloadTime,
+  readPayloadFields,
   sharedClockMs,
+  writePayload,
 } from "./payload.ts";
 import { targetNamed } from "./targets/mod.ts";
 import type { StreamSink, Target } from "./targets/target.ts";
@@ -51,6 +55,12 @@ const INITIAL_READ_BUFFER = 2048;
 const MAX_READ_BUFFER = 256 * 1024;
 /** Bytes of one publisher's send buffer (a batch of messages). */
 const SEND_BUFFER_BYTES = 64 * 1024;
+/**
+ * Original-server mode: longest a publisher waits for a receiver to have its
+ * last frame before it sends the next anyway (a lost frame must not stop
+ * it; the next one makes the original read, and handle, a stuck one).
+ */
+const SERVER_READ_WAIT_MS = 1_000;
 /** Connects in flight at once per worker. */
 const CONNECT_CONCURRENCY = 128;
 /** Shortest time between two open-loop ticks, ms. */
@@ -139,19 +149,43 @@ class Connection implements StreamSink {
   id = 0;
   isJoined = false;
   open = false;
+  /**
+   * Whether the server has sent a tag above CLOSE, so it is not the
+   * original server and frames may be coalesced on this connection (see
+   * {@linkcode Target.identifyRequest}).
+   */
+  newerTags: boolean;
   #lastServerError = "";
   #pongs: Promise<void> = Promise.resolve();
   #joinWaiter: PromiseWithResolvers<void> | null = null;
   /** Stalled: resolved when the connection is to read again. */
   #resume: PromiseWithResolvers<void> | null = null;
-  /** True once the server answered the target's probe. */
+  /** True once the server answered the target's end-of-run probe. */
   answeredProbe = false;
+  /** Probes (and identify requests) sent, and answers received. */
+  #probesSent = 0;
+  #probeAnswers = 0;
+  #probing = false;
   /** Stalled: shared-clock time of the last read. */
   lastReadAt = 0;
 
   constructor(shard: Shard, role: RoleValue) {
     this.shard = shard;
     this.role = role;
+    this.newerTags = shard.target.identifyRequest === null;
+  }
+
+  /**
+   * Send the target's identify request (once, right after the join
+   * request); its answer is counted like a probe's, so the end-of-run probe
+   * is answered only by the reply that comes after it.
+   */
+  async identify(): Promise<void> {
+    const request = this.shard.target.identifyRequest;
+    const conn = this.conn;
+    if (request === null || conn === null) return;
+    this.#probesSent++;
+    await writeAll(conn, request);
   }
 
   /** Take over a connected socket and start reading it. */
@@ -189,6 +223,8 @@ class Connection implements StreamSink {
     this.#resume = null;
     const conn = this.conn;
     if (conn === null) return;
+    this.#probing = true;
+    this.#probesSent++;
     // A failed write means the server is gone; the read loop sees it too.
     writeAll(conn, this.shard.target.probeRequest).catch(() => {});
   }
@@ -307,7 +343,12 @@ class Connection implements StreamSink {
       shard.unexpected++;
       return;
     }
-    const publisher = view.getUint32(payloadOffset, true);
+    if (!readPayloadFields(view, payloadOffset)) {
+      shard.unexpected++;
+      return;
+    }
+    const { publisher, sequence } = payloadFields;
+    const intended = payloadFields.intendedTimeMs;
     if (publisher >= shard.publisherIndexes) {
       shard.unexpected++;
       return;
@@ -319,9 +360,7 @@ class Connection implements StreamSink {
         else shard.wrongSender++;
       }
     }
-    const sequence = view.getUint32(payloadOffset + 4, true);
     shard.checker!.record(this.receiver, publisher, sequence);
-    const intended = view.getFloat64(payloadOffset + 8, true);
     const latency = shard.now - intended;
     recordMilliseconds(shard.tickHistogram, latency);
     if (intended >= shard.measureFrom && intended < shard.publishUntil) {
@@ -329,7 +368,18 @@ class Connection implements StreamSink {
       shard.deliveredMeasured++;
       shard.payloadBytesMeasured += payloadLength;
     }
-    shard.localPublishers[publisher]?.received(sequence);
+    const local = shard.localPublishers[publisher];
+    if (local !== undefined) {
+      if (local.awaitingServerRead) local.serverRead(sequence);
+      local.received(sequence);
+    }
+  }
+
+  newerTagSeen(): void {
+    if (this.newerTags) return;
+    this.newerTags = true;
+    // A publisher waiting for the server to read its frame may go on, coalesced.
+    this.publisher?.serverRead(-1);
   }
 
   serverError(text: string): void {
@@ -354,7 +404,10 @@ class Connection implements StreamSink {
   }
 
   probeAnswered(): void {
-    this.answeredProbe = true;
+    this.#probeAnswers++;
+    if (this.#probing && this.#probeAnswers >= this.#probesSent) {
+      this.answeredProbe = true;
+    }
   }
 
   publishAcknowledged(receivers: number): void {
@@ -380,6 +433,16 @@ class Publisher {
   /** Open loop: ms between two messages. */
   interval = 0;
   pumpQueued = false;
+  /**
+   * Original-server mode (the connection has seen no newer tag): the last
+   * message sent has reached no receiver of this worker yet, so the server
+   * may not have read it, and the next one waits (the original handles one
+   * frame per `read()`; a second frame in the same read would wait for the
+   * next one).
+   */
+  awaitingServerRead = false;
+  #lastSentSequence = 0;
+  #serverReadTimer: ReturnType<typeof setTimeout> | undefined;
   #writing = false;
   #failed = false;
   #buffer: Uint8Array;
@@ -452,6 +515,22 @@ class Publisher {
   /** Closed loop: one of this publisher's messages is done (or refused). */
   acknowledge(): void {
     if (this.outstanding > 0) this.outstanding--;
+    this.#queuePump();
+  }
+
+  /**
+   * Original-server mode: message `sequence` reached a receiver (-1: stop
+   * waiting), so the server has read it and the next may go.
+   */
+  serverRead(sequence: number): void {
+    if (!this.awaitingServerRead) return;
+    if (sequence >= 0 && sequence < this.#lastSentSequence) return;
+    this.awaitingServerRead = false;
+    clearTimeout(this.#serverReadTimer);
+    this.#queuePump();
+  }
+
+  #queuePump(): void {
     if (!this.pumpQueued) {
       this.pumpQueued = true;
       this.shard.pumpQueue.push(this);
@@ -466,8 +545,23 @@ class Publisher {
     this.#writing = true;
     try {
       for (;;) {
-        const count = this.#fill(sharedClockMs());
+        if (this.awaitingServerRead) break;
+        // Until the server shows it is not the original: one frame a write,
+        // and none before a receiver has the last one.
+        const original = !this.connection.newerTags;
+        const count = this.#fill(
+          sharedClockMs(),
+          original ? 1 : this.#capacity,
+        );
         if (count === 0) break;
+        if (original) {
+          this.awaitingServerRead = true;
+          this.#lastSentSequence = this.nextSequence - 1;
+          this.#serverReadTimer = setTimeout(() => {
+            this.serverRead(-1);
+            this.shard.runPumps();
+          }, SERVER_READ_WAIT_MS);
+        }
         await writeAll(conn, this.#buffer.subarray(0, count * this.#slotSize));
       }
     } catch (error) {
@@ -478,8 +572,11 @@ class Publisher {
     }
   }
 
-  /** Fill the send buffer with the messages due now; returns how many. */
-  #fill(now: number): number {
+  /**
+   * Fill the send buffer with the messages due now, at most `capacity`;
+   * returns how many.
+   */
+  #fill(now: number, capacity: number): number {
     const shard = this.shard;
     const view = this.#view;
     const slotSize = this.#slotSize;
@@ -492,7 +589,7 @@ class Publisher {
         Math.floor((now - this.firstIntended) / this.interval) + 1,
         this.lastSequence,
       );
-      count = Math.min(due - sequence, this.#capacity);
+      count = Math.min(due - sequence, capacity);
       if (count > 0) {
         recordMilliseconds(
           shard.sendLagHistogram,
@@ -500,21 +597,23 @@ class Publisher {
         );
       }
       for (let slot = 0; slot < count; slot++, sequence++) {
-        const intended = this.firstIntended + sequence * this.interval;
-        view.setUint32(offset, this.index, true);
-        view.setUint32(offset + 4, sequence, true);
-        view.setFloat64(offset + 8, intended, true);
-        if (intended >= shard.measureFrom) shard.publishedMeasured++;
+        const intended = payloadTime(
+          this.firstIntended + sequence * this.interval,
+        );
+        writePayload(view, offset, this.index, sequence, intended);
+        // The receivers' test, on the value they read.
+        if (intended >= shard.measureFrom && intended < shard.publishUntil) {
+          shard.publishedMeasured++;
+        }
         offset += slotSize;
       }
     } else {
       if (now >= shard.publishUntil || now < shard.loadStart) return 0;
-      count = Math.min(shard.plan.window - this.outstanding, this.#capacity);
-      const measured = now >= shard.measureFrom;
+      now = payloadTime(now);
+      count = Math.min(shard.plan.window - this.outstanding, capacity);
+      const measured = now >= shard.measureFrom && now < shard.publishUntil;
       for (let slot = 0; slot < count; slot++, sequence++) {
-        view.setUint32(offset, this.index, true);
-        view.setUint32(offset + 4, sequence, true);
-        view.setFloat64(offset + 8, now, true);
+        writePayload(view, offset, this.index, sequence, now);
         offset += slotSize;
       }
       this.outstanding += count;
@@ -755,6 +854,7 @@ export class Shard {
           : null;
         const request = this.target.joinRequest(idleRoom ?? undefined);
         if (request !== null) await writeAll(conn, request);
+        await connection.identify();
         let timer: ReturnType<typeof setTimeout> | undefined;
         const remaining = Math.max(1, timeout - (sharedClockMs() - began));
         await Promise.race([

@@ -18,6 +18,30 @@ import { ProtocolError, type StreamSink, type Target } from "./target.ts";
 const TWO_TO_32 = 0x1_0000_0000;
 const decoder = new TextDecoder();
 
+/** A frame that is neither CHAT nor ISSUE_ID: rare, off the hot path. */
+function controlFrame(
+  bytes: Uint8Array,
+  bodyStart: number,
+  frameEnd: number,
+  tag: number,
+  senderId: number,
+  sink: StreamSink,
+): void {
+  if (tag > Tag.CLOSE) sink.newerTagSeen();
+  if (tag === Tag.PING) {
+    sink.pinged(encodeFrame(Tag.PONG, 0, bytes.slice(bodyStart, frameEnd)));
+  } else if (tag === Tag.PONG) {
+    sink.probeAnswered();
+  } else if (tag === Tag.ERROR && senderId === Tag.CHAT) {
+    sink.publishRefused();
+    sink.serverError(decoder.decode(bytes.subarray(bodyStart, frameEnd)));
+  } else if (tag === Tag.ERROR || tag === Tag.CLOSE) {
+    const text = decoder.decode(bytes.subarray(bodyStart, frameEnd));
+    if (tag === Tag.ERROR || text !== "") sink.serverError(text);
+  }
+  // Other tags are extensions this generator does not use: skipped.
+}
+
 /**
  * Parse hubbub frames: ISSUE_ID joins, CHAT is a delivery stamped with the
  * sender's id, ERROR and CLOSE carry a reason. Reads the header fields with
@@ -53,28 +77,9 @@ function parseFrames(
       sink.delivered(view, offset + HEADER_SIZE, bodyLength, senderId);
     } else if (tag === Tag.ISSUE_ID) {
       sink.joined(senderId);
-    } else if (tag === Tag.PING) {
-      sink.pinged(
-        encodeFrame(
-          Tag.PONG,
-          0,
-          bytes.slice(offset + HEADER_SIZE, frameEnd),
-        ),
-      );
-    } else if (tag === Tag.PONG) {
-      sink.probeAnswered();
-    } else if (tag === Tag.ERROR && senderId === Tag.CHAT) {
-      sink.publishRefused();
-      sink.serverError(
-        decoder.decode(bytes.subarray(offset + HEADER_SIZE, frameEnd)),
-      );
-    } else if (tag === Tag.ERROR || tag === Tag.CLOSE) {
-      const text = decoder.decode(
-        bytes.subarray(offset + HEADER_SIZE, frameEnd),
-      );
-      if (tag === Tag.ERROR || text !== "") sink.serverError(text);
+    } else {
+      controlFrame(bytes, offset + HEADER_SIZE, frameEnd, tag, senderId, sink);
     }
-    // Other tags are extensions this generator does not use: skipped.
     offset = frameEnd;
   }
   return offset;
@@ -83,7 +88,9 @@ function parseFrames(
 /**
  * The hubbub target: every connection receives ISSUE_ID on accept, CHAT
  * frames go out with a zero sender id and come back to every member of the
- * room, the sender included, stamped with the sender's issued id.
+ * room, the sender included, stamped with the sender's issued id. Every
+ * connection sends a PING after connecting: hubbub's PONG tells the
+ * generator it may coalesce frames (see {@linkcode Target.identifyRequest}).
  *
  * @example Usage
  * ```ts
@@ -112,6 +119,7 @@ export const hubbubTarget: Target = {
   joinRequest(): Uint8Array | null {
     return null;
   },
+  identifyRequest: encodeFrame(Tag.PING, 0),
   probeRequest: encodeFrame(Tag.PING, 0),
   moveRequest(room: string): Uint8Array | null {
     return encodeFrame(Tag.JOIN, 0, room);

@@ -281,6 +281,7 @@ export function redisTarget(channel: string): Target {
         `*2\r\n$9\r\nSUBSCRIBE\r\n$${name.length}\r\n${room}\r\n`,
       );
     },
+    identifyRequest: null,
     probeRequest: encoder.encode("*1\r\n$4\r\nPING\r\n"),
     moveRequest(): Uint8Array | null {
       return null;

@@ -30,6 +30,12 @@ export interface StreamSink {
     senderId: number,
   ): void;
   /**
+   * The server sent a frame of a tag above CLOSE (hubbub: it is not the
+   * original server, and it reads frames however they are split or
+   * coalesced).
+   */
+  newerTagSeen(): void;
+  /**
    * The server reported an error or ended the connection with a reason.
    *
    * @param text The server's words.
@@ -103,6 +109,16 @@ export interface Target {
    * @returns The bytes, or `null`.
    */
   joinRequest(room?: string): Uint8Array | null;
+  /**
+   * What every connection sends right after its join request to tell the
+   * server it is not an original client, and to learn the same of the
+   * server (hubbub: PING, which the original server skips and hubbub
+   * answers with PONG). Until the answer, a publisher sends one frame per
+   * write, and the next only once a receiver has the last one (the
+   * original server handles one frame per `read()`). `null`: the target
+   * needs neither.
+   */
+  readonly identifyRequest: Uint8Array | null;
   /**
    * What a connection sends to learn whether the server still serves it:
    * the answer comes after everything queued for it (hubbub: PING; Redis:
