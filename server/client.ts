@@ -60,6 +60,12 @@ export class Client {
   lastInboundAt = 0;
   /** When the hub last sent it a PING (hub clock, ms). */
   lastPingAt = 0;
+  /**
+   * When the frame whose start the reader holds began arriving
+   * (`Date.now()`), 0 at a frame boundary. Set by the reader; the hub's
+   * frame deadline reads it.
+   */
+  partialFrameSince = 0;
   /** Its frame-rate limits, `null` when there are none (or not yet). */
   rateLimit: FrameBudget | null = null;
   /** What the hub's per-address limits know of its source address while it is connected. */

@@ -12,6 +12,8 @@ export const DisconnectReason = {
   SlowConsumer: "slow_consumer",
   /** The client was silent for longer than the idle timeout. */
   IdleTimeout: "idle_timeout",
+  /** A frame the client began did not complete within the frame deadline. */
+  FrameTimeout: "frame_timeout",
   /** The client presented a wrong token or none, or took too long to. */
   Auth: "auth",
   /** The server was full when the client connected. */

@@ -53,6 +53,8 @@ export interface HubOptions {
   pingIntervalMs: number;
   /** Drop a client silent for this long. */
   idleTimeoutMs: number;
+  /** Drop a client whose frame, once begun, is not complete within this. */
+  frameTimeoutMs: number;
   /** With auth on, drop a client that has not authenticated within this. */
   handshakeTimeoutMs: number;
   /**
@@ -123,6 +125,7 @@ function tickPeriod(options: HubOptions): number {
   const periods = [
     options.pingIntervalMs,
     options.idleTimeoutMs,
+    options.frameTimeoutMs,
     options.writeDeadlineMs,
     options.tokens ? options.handshakeTimeoutMs : 0,
   ].filter((ms) => ms > 0);
@@ -856,7 +859,21 @@ export class Hub {
     for (const client of [...this.#clients.values()]) {
       const silentFor = now - client.lastInboundAt;
       const writer = client.writer;
-      if (options.idleTimeoutMs > 0 && silentFor >= options.idleTimeoutMs) {
+      const partialFor = client.partialFrameSince > 0
+        ? wallClock - client.partialFrameSince
+        : 0;
+      if (options.frameTimeoutMs > 0 && partialFor >= options.frameTimeoutMs) {
+        // Slowloris: a frame begun and never finished, whatever the idle
+        // timeout says.
+        this.#drop(client, {
+          reason: DisconnectReason.FrameTimeout,
+          detail: `frame incomplete for ${partialFor} ms`,
+          error: "frame timeout",
+          warn: true,
+        });
+      } else if (
+        options.idleTimeoutMs > 0 && silentFor >= options.idleTimeoutMs
+      ) {
         this.#drop(client, {
           reason: DisconnectReason.IdleTimeout,
           detail: `silent for ${Math.round(silentFor)} ms`,

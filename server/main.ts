@@ -209,6 +209,14 @@ const command = defineCommand({
       valueName: "SECONDS",
       description: "Drop a client silent for this long (any frame counts)",
     },
+    "frame-timeout": {
+      type: "number",
+      default: defaults.frameTimeoutMs / 1000,
+      min: 0,
+      valueName: "SECONDS",
+      description:
+        "Drop a client whose frame, once begun, is not complete by then (ERROR 'frame timeout'), whatever --idle-timeout says",
+    },
     "shutdown-grace": {
       type: "number",
       default: 5,
@@ -444,6 +452,7 @@ await runCommand(command, Deno.args, async (options) => {
       coalesceWriteRate: options["coalesce-write-rate"],
       pingIntervalMs: options["ping-interval"] * 1000,
       idleTimeoutMs: options["idle-timeout"] * 1000,
+      frameTimeoutMs: options["frame-timeout"] * 1000,
       handshakeTimeoutMs: options["handshake-timeout"] * 1000,
     });
   } catch (error) {
