@@ -238,6 +238,28 @@ const command = defineCommand({
       valueName: "HOST",
       description: "Address of the HTTP listener",
     },
+    "http-token-file": {
+      type: "string",
+      valueName: "FILE",
+      description:
+        "Require Authorization: Bearer <token> for /metrics and /stats, with a token in FILE (one per line, # comments); needed off loopback",
+    },
+    "http-max-connections": {
+      type: "integer",
+      default: DEFAULT_HTTP_MAX_CONNECTIONS,
+      min: 1,
+      valueName: "N",
+      description:
+        "Most HTTP connections open at once; more wait in the kernel's backlog",
+    },
+    "http-head-timeout": {
+      type: "number",
+      default: DEFAULT_HTTP_HEADER_TIMEOUT_MS / 1000,
+      min: 0.001,
+      valueName: "SECONDS",
+      description:
+        "Close an HTTP connection that has not sent its whole request head by then",
+    },
     "log-format": {
       type: "string",
       default: "text",
@@ -287,28 +309,6 @@ async function readFile(path: string, what: string): Promise<string> {
       throw new StartupError(
         `${what} ${path} cannot be read: permission denied`,
         {
-    "http-token-file": {
-      type: "string",
-      valueName: "FILE",
-      description:
-        "Require Authorization: Bearer <token> for /metrics and /stats, with a token in FILE (one per line, # comments); needed off loopback",
-    },
-    "http-max-connections": {
-      type: "integer",
-      default: DEFAULT_HTTP_MAX_CONNECTIONS,
-      min: 1,
-      valueName: "N",
-      description:
-        "Most HTTP connections open at once; more wait in the kernel's backlog",
-    },
-    "http-head-timeout": {
-      type: "number",
-      default: DEFAULT_HTTP_HEADER_TIMEOUT_MS / 1000,
-      min: 0.001,
-      valueName: "SECONDS",
-      description:
-        "Close an HTTP connection that has not sent its whole request head by then",
-    },
           cause: error,
         },
       );
@@ -427,6 +427,33 @@ await runCommand(command, Deno.args, async (options) => {
     }
   }
 
+  // The HTTP settings are checked before anything listens.
+  const httpPort = options["http-port"];
+  const httpTokenFile = options["http-token-file"];
+  let httpTokens: TokenSet | null = null;
+  if (httpTokenFile !== undefined) {
+    try {
+      httpTokens = TokenSet.parse(
+        await readFile(httpTokenFile, "HTTP token file"),
+      );
+    } catch (error) {
+      if (error instanceof RangeError) {
+        throw new StartupError(`HTTP token file ${httpTokenFile} holds no token`);
+      }
+      throw error;
+    }
+  }
+  if (
+    httpPort !== undefined && httpTokens === null &&
+    !isLoopbackHost(options["http-host"])
+  ) {
+    throw new UsageError(
+      `--http-host ${
+        options["http-host"]
+      } is not loopback: give --http-token-file, as /stats lists every client's address and nickname`,
+    );
+  }
+
   const address = `${options.host}:${options.port}`;
   let server: Server;
   try {
@@ -480,36 +507,12 @@ await runCommand(command, Deno.args, async (options) => {
         hostname: options["http-host"],
         port: httpPort,
         logger,
+        tokens: httpTokens,
+        maxConnections: options["http-max-connections"],
+        headerTimeoutMs: options["http-head-timeout"] * 1000,
       });
     } catch (error) {
       await server.shutdown({ graceMs: 0 });
-  // The HTTP settings are checked before anything listens.
-  const httpPort = options["http-port"];
-  const httpTokenFile = options["http-token-file"];
-  let httpTokens: TokenSet | null = null;
-  if (httpTokenFile !== undefined) {
-    try {
-      httpTokens = TokenSet.parse(
-        await readFile(httpTokenFile, "HTTP token file"),
-      );
-    } catch (error) {
-      if (error instanceof RangeError) {
-        throw new StartupError(`HTTP token file ${httpTokenFile} holds no token`);
-      }
-      throw error;
-    }
-  }
-  if (
-    httpPort !== undefined && httpTokens === null &&
-    !isLoopbackHost(options["http-host"])
-  ) {
-    throw new UsageError(
-      `--http-host ${
-        options["http-host"]
-      } is not loopback: give --http-token-file, as /stats lists every client's address and nickname`,
-    );
-  }
-
       try {
         listenError(error, httpAddress);
       } catch (described) {
@@ -534,6 +537,3 @@ await runCommand(command, Deno.args, async (options) => {
   handleSignals(server, http, logger, options["shutdown-grace"] * 1000);
   await server.finished;
 });
-        tokens: httpTokens,
-        maxConnections: options["http-max-connections"],
-        headerTimeoutMs: options["http-head-timeout"] * 1000,
