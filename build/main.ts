@@ -1,19 +1,20 @@
 /**
  * `deno task bundle` and `deno task compile`: build every program of
- * `build/programs.ts` into `dist/`, as one JavaScript file each (with its
- * workers beside it) or as one executable each, with that program's own
- * permissions.
+ * `build/programs.ts` into `dist/`, as one self-contained JavaScript file
+ * each (its workers inside) or as one executable each, with that program's
+ * own permissions.
  *
  * @module
  */
 
 import { defineCommand, runCommand, StartupError } from "../cli/mod.ts";
+import { BUNDLED_WORKERS } from "../cli/worker_url.ts";
 import {
   DIST_DIR,
   outputPath,
   type Program,
   PROGRAMS,
-  workerBundlePath,
+  workerName,
 } from "./programs.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -61,40 +62,51 @@ async function deno(args: string[], what: string): Promise<void> {
   throw new StartupError(`${what} failed (see above)`);
 }
 
-const SHEBANG = (program: Program) =>
-  `#!/usr/bin/env -S deno run ${
-    [...program.permissions, ...program.runtimeFlags].join(" ")
-  }\n`;
+/** The first line of a bundle: run it with the program's permissions. */
+function shebang(program: Program): string {
+  const flags = [...program.permissions, ...program.runtimeFlags];
+  return `#!/usr/bin/env -S deno run ${flags.join(" ")}\n`;
+}
 
-async function bundle(program: Program): Promise<string[]> {
-  const out = outputPath(program, "bundle");
+/** Bundle `entry` into `out` (from the repository root). */
+async function denoBundle(entry: string, out: string): Promise<void> {
   await deno(
-    ["bundle", "--quiet", "--platform", "deno", "--output", out, program.entry],
-    `deno bundle ${program.entry}`,
+    ["bundle", "--quiet", "--platform", "deno", "--output", out, entry],
+    `deno bundle ${entry}`,
   );
-  // A shebang with the program's permissions makes the file runnable as is.
+}
+
+/**
+ * One file: the shebang; the program's workers, each bundled on its own,
+ * as code in the global that `workerUrl` starts them from; the program.
+ */
+async function bundle(program: Program): Promise<string[]> {
+  const workers: Record<string, string> = {};
+  // The task may write only to dist/.
+  const scratch = `${DIST_DIR}/.workers-${program.name}`;
+  try {
+    for (const worker of program.workers) {
+      const out = `${scratch}/${workerName(worker)}.js`;
+      await denoBundle(worker, out);
+      workers[workerName(worker)] = await Deno.readTextFile(new URL(out, ROOT));
+    }
+  } finally {
+    await Deno.remove(new URL(scratch, ROOT), { recursive: true }).catch(
+      () => {},
+    );
+  }
+  const out = outputPath(program, "bundle");
+  await denoBundle(program.entry, out);
   const path = new URL(out, ROOT);
   const code = await Deno.readTextFile(path);
-  await Deno.writeTextFile(path, SHEBANG(program) + code);
+  // One line, before the program's code runs (imports of Deno's built-ins
+  // are hoisted, but read nothing of it).
+  const prelude = `globalThis.${BUNDLED_WORKERS} = ${
+    JSON.stringify(workers)
+  };\n`;
+  await Deno.writeTextFile(path, shebang(program) + prelude + code);
   if (Deno.build.os !== "windows") await Deno.chmod(path, 0o755);
-  const written = [out];
-  for (const worker of program.workers) {
-    const workerOut = workerBundlePath(worker);
-    await deno(
-      [
-        "bundle",
-        "--quiet",
-        "--platform",
-        "deno",
-        "--output",
-        workerOut,
-        worker,
-      ],
-      `deno bundle ${worker}`,
-    );
-    written.push(workerOut);
-  }
-  return written;
+  return [out];
 }
 
 async function compile(program: Program): Promise<string[]> {
@@ -115,21 +127,7 @@ async function compile(program: Program): Promise<string[]> {
   return [out];
 }
 
-/** Worker bundles share dist/: two workers of one name would collide. */
-function assertDistinctWorkerNames(): void {
-  const seen = new Map<string, string>();
-  for (const worker of PROGRAMS.flatMap((p) => p.workers)) {
-    const out = workerBundlePath(worker);
-    const other = seen.get(out);
-    if (other !== undefined && other !== worker) {
-      throw new StartupError(`${worker} and ${other} would both be ${out}`);
-    }
-    seen.set(out, worker);
-  }
-}
-
 await runCommand(command, Deno.args, async (options) => {
-  assertDistinctWorkerNames();
   await Deno.mkdir(new URL(`${DIST_DIR}/`, ROOT), { recursive: true });
   const build = options.kind === "compile" ? compile : bundle;
   for (const program of PROGRAMS) {

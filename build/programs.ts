@@ -13,9 +13,9 @@ export interface Program {
   /** The entry module, from the repository root. */
   entry: string;
   /**
-   * The worker modules it starts, from the repository root. Each is bundled
-   * beside the program as `NAME.js` (see `cli/worker_url.ts`) and embedded
-   * in a compiled executable with `--include`.
+   * The worker modules it starts, from the repository root. A bundle carries
+   * each one's bundled code (see `cli/worker_url.ts`); a compiled executable
+   * embeds them with `--include`.
    */
   workers: readonly string[];
   /** The permissions it needs, as Deno flags. */
@@ -80,13 +80,13 @@ export function outputPath(
 }
 
 /**
- * The output path of a worker's bundle: beside the programs, under the
- * worker module's own name with `.js`.
+ * A worker's name: its module's file name without the extension, as its
+ * starter names it to `workerUrl` and a bundle keys its code.
  *
  * @param worker The worker module, from the repository root.
- * @returns For example `dist/_ticker_worker.js`.
+ * @returns For example `_ticker_worker`.
  */
-export function workerBundlePath(worker: string): string {
+export function workerName(worker: string): string {
   const file = worker.slice(worker.lastIndexOf("/") + 1);
-  return `${DIST_DIR}/${file.replace(/\.[cm]?[jt]sx?$/, "")}.js`;
+  return file.replace(/\.[cm]?[jt]sx?$/, "");
 }

@@ -1,6 +1,6 @@
 /**
  * Distribution: `deno task bundle` writes one self-contained JavaScript file
- * per program (its workers bundled beside it), and `deno task compile` one
+ * per program (its workers' code inside), and `deno task compile` one
  * executable per program. Each build is copied out of the checkout and run
  * from there: the bundled (or compiled) server, two terminal clients chatting
  * through it, and the load generator for 2 s with two worker threads and the
@@ -18,9 +18,9 @@ import {
   outputPath,
   type Program,
   PROGRAMS,
-  workerBundlePath,
+  workerName,
 } from "../build/programs.ts";
-import { workerUrl } from "../cli/mod.ts";
+import { BUNDLED_WORKERS, workerUrl } from "../cli/worker_url.ts";
 import { RawClient, text } from "./_kit.ts";
 import { spawnDeno, type Spawned } from "./_process.ts";
 
@@ -167,21 +167,42 @@ Deno.test("Distribution: every program has a deno task with the permissions its 
   }
 });
 
+/**
+ * The workers' code a bundle carries on its second line, by name (see
+ * `cli/worker_url.ts`).
+ */
+function bundledWorkers(code: string): Record<string, string> {
+  const line = code.split("\n", 2)[1];
+  const prefix = `globalThis.${BUNDLED_WORKERS} = `;
+  assert.ok(line.startsWith(prefix), `second line: ${line.slice(0, 80)}`);
+  return JSON.parse(line.slice(prefix.length).replace(/;$/, ""));
+}
+
 Deno.test("Distribution: deno task bundle writes one self-contained JavaScript file per program; copied elsewhere, they chat and load-test", async () => {
   const built = await denoTask("bundle");
   const decoder = new TextDecoder();
   assert.ok(built.success, decoder.decode(built.stderr));
-  const files = PROGRAMS.flatMap((p) => [
-    outputPath(p, "bundle"),
-    ...p.workers.map(workerBundlePath),
-  ]);
-  for (const file of files) {
+  const files = PROGRAMS.map((p) => outputPath(p, "bundle"));
+  for (const p of PROGRAMS) {
+    const file = outputPath(p, "bundle");
     assert.ok(file.startsWith(`${DIST_DIR}/`));
     const code = await Deno.readTextFile(new URL(file, ROOT));
-    const outside = importSpecifiers(code).filter((s) =>
-      !s.startsWith("node:")
+    const workers = bundledWorkers(code);
+    assert.deepEqual(
+      Object.keys(workers).toSorted(),
+      p.workers.map(workerName).toSorted(),
+      `${file}: the workers it carries`,
     );
-    assert.deepEqual(outside, [], `${file} imports modules it does not hold`);
+    for (const [name, source] of [["", code], ...Object.entries(workers)]) {
+      const outside = importSpecifiers(source).filter((s) =>
+        !s.startsWith("node:")
+      );
+      assert.deepEqual(
+        outside,
+        [],
+        `${file}${name && ` (worker ${name})`} imports what it does not hold`,
+      );
+    }
   }
   const dir = await copyOut(files);
   try {
@@ -267,18 +288,36 @@ Deno.test({
   },
 });
 
-Deno.test("Distribution: a worker module is beside its starter, with the starter's extension", () => {
+Deno.test("Distribution: a worker is the .ts module beside its starter, or in a bundle the code the bundle carries", async () => {
   assert.equal(
     workerUrl("worker", "file:///src/client/loadtest/run.ts").href,
     "file:///src/client/loadtest/worker.ts",
   );
-  assert.equal(
-    workerUrl("_ticker_worker", "file:///opt/dist/hubbub-loadtest.js").href,
-    "file:///opt/dist/_ticker_worker.js",
-  );
-  assert.equal(
-    workerUrl("_precise_timer_worker", "file:///opt/dist/hubbub-serve.mjs")
-      .href,
-    "file:///opt/dist/_precise_timer_worker.mjs",
-  );
+  const global = globalThis as Record<string, unknown>;
+  assert.equal(global[BUNDLED_WORKERS], undefined);
+  global[BUNDLED_WORKERS] = {
+    _test_worker: "self.onmessage = (e) => self.postMessage(e.data + 1);",
+  };
+  try {
+    const url = workerUrl("_test_worker", "file:///opt/dist/hubbub-serve.js");
+    assert.equal(url.protocol, "blob:");
+    assert.equal(workerUrl("_test_worker", "file:///x.js").href, url.href);
+    // A worker not in the bundle is still looked for beside the starter.
+    assert.equal(
+      workerUrl("other", "file:///opt/dist/hubbub-serve.js").href,
+      "file:///opt/dist/other.ts",
+    );
+    const worker = new Worker(url, { type: "module" });
+    try {
+      const reply = new Promise((resolve) =>
+        worker.onmessage = (e) => resolve(e.data)
+      );
+      worker.postMessage(41);
+      assert.equal(await reply, 42);
+    } finally {
+      worker.terminate();
+    }
+  } finally {
+    delete global[BUNDLED_WORKERS];
+  }
 });
