@@ -38,6 +38,8 @@ import { TokenSet } from "./token_set.ts";
 const defaults = DEFAULT_HUB_OPTIONS;
 /** Longest wait at exit for log lines a stalled stderr reader holds up. */
 const LOG_FLUSH_TIMEOUT_MS = 2000;
+/** Longest wait for the log on an exit at once (a second signal). */
+const EXIT_NOW_LOG_FLUSH_TIMEOUT_MS = 250;
 
 const command = defineCommand({
   usage: "deno task serve [options]",
@@ -383,6 +385,8 @@ function handleSignals(
     }
     if (action === "exit") {
       logger.warn("Second signal: exiting at once", { signal });
+      // At once, but with the reason written (the logger writes behind).
+      await logger.flush(EXIT_NOW_LOG_FLUSH_TIMEOUT_MS);
       Deno.exit(1);
     }
     logger.info("Shutting down", { signal, grace_seconds: graceMs / 1000 });
