@@ -18,6 +18,11 @@ export const DisconnectReason = {
   Auth: "auth",
   /** The server was full when the client connected. */
   ServerFull: "server_full",
+  /**
+   * Too many connections were in their handshake (TLS, or awaiting AUTH)
+   * when it connected.
+   */
+  HandshakeLimit: "handshake_limit",
   /** Its address opened connections faster than the per-address connection rate. */
   ConnectRateLimited: "connect_rate_limited",
   /** The server shut down. */

@@ -25,6 +25,7 @@ import type { Room } from "./room.ts";
 import { RoomDirectory } from "./room_directory.ts";
 import { FlushPolicy } from "./flush_policy.ts";
 import { declaresHubbub, originalClientReceives } from "./original_client.ts";
+import { HandshakeAllowance } from "./handshake_allowance.ts";
 import { PreciseTimer } from "./precise_timer.ts";
 import { TokenBucket } from "./token_bucket.ts";
 import { FrameBudget, Verdict, type VerdictValue } from "./frame_budget.ts";
@@ -57,6 +58,11 @@ export interface HubOptions {
   frameTimeoutMs: number;
   /** With auth on, drop a client that has not authenticated within this. */
   handshakeTimeoutMs: number;
+  /**
+   * Connections at once still in their handshake (TLS, or awaiting AUTH).
+   * They take no client slot; a newcomer over this bound is refused.
+   */
+  maxHandshakes: number;
   /**
    * Messages (CHAT, JOIN, NICK, ROOMS, WHO) a client may send per second
    * (token bucket rate); 0 turns every frame-rate limit off, the
@@ -150,6 +156,11 @@ export class Hub {
   readonly metrics: Metrics = new Metrics();
   /** When the hub started (milliseconds since the epoch). */
   readonly startedAt: number = Date.now();
+  /**
+   * Places for connections in their handshake: the hub's awaiting AUTH and
+   * the server's TLS handshakes share them.
+   */
+  readonly handshakes: HandshakeAllowance;
   #options: HubOptions;
   #logger: Logger;
   #clients = new Map<number, Client>();
@@ -187,6 +198,7 @@ export class Hub {
     this.channel = new Channel<HubEvent>(options.inputHighWater);
     this.#urgentBytes = options.maxPendingBytes / 4;
     this.#flushPolicy = new FlushPolicy(options.coalesceWriteRate);
+    this.handshakes = new HandshakeAllowance(options.maxHandshakes);
     const messagesLimited = options.maxMessagesPerSecond > 0;
     this.#addresses = new AddressLimits({
       connectsPerSecond: options.maxAddressConnectsPerSecond,
@@ -349,17 +361,8 @@ export class Hub {
       client.writer.close();
       return;
     }
-    const maxClients = this.#options.maxClients;
-    if (
-      maxClients > 0 &&
-      this.#clients.size + this.#awaitingAuth.size >= maxClients
-    ) {
-      this.#drop(client, {
-        reason: DisconnectReason.ServerFull,
-        detail: `limit of ${maxClients} clients reached`,
-        error: "server full",
-        warn: true,
-      });
+    if (this.#full()) {
+      this.#refuseFull(client);
       return;
     }
     const address = this.#addresses.admit(
@@ -379,6 +382,15 @@ export class Hub {
     client.address = address;
     client.lastInboundAt = this.#now;
     if (this.#options.tokens !== null) {
+      if (!this.handshakes.take()) {
+        this.#drop(client, {
+          reason: DisconnectReason.HandshakeLimit,
+          detail: `limit of ${this.handshakes.limit} connections in their handshake reached`,
+          error: "server busy",
+          warn: true,
+        });
+        return;
+      }
       this.#awaitingAuth.add(client);
       this.#logger.debug("Connection awaiting authentication", {
         address: client.transport.remoteAddress,
@@ -386,6 +398,26 @@ export class Hub {
       return;
     }
     this.#register(client);
+  }
+
+  /** Whether every client slot (`maxClients`) is taken. */
+  #full(): boolean {
+    const maxClients = this.#options.maxClients;
+    return maxClients > 0 && this.#clients.size >= maxClients;
+  }
+
+  #refuseFull(client: Client): void {
+    this.#drop(client, {
+      reason: DisconnectReason.ServerFull,
+      detail: `limit of ${this.#options.maxClients} clients reached`,
+      error: "server full",
+      warn: true,
+    });
+  }
+
+  /** Take a connection off the list awaiting AUTH, freeing its place. */
+  #endHandshake(client: Client): void {
+    if (this.#awaitingAuth.delete(client)) this.handshakes.release();
   }
 
   /** Issue an id, put the client in the lobby, and say so. */
@@ -496,7 +528,7 @@ export class Hub {
    * offset of the next frame; on failure the client is dropped.
    */
   #authenticate(client: Client, bytes: Uint8Array): number {
-    this.#awaitingAuth.delete(client);
+    this.#endHandshake(client);
     const bodyLength = readBodyLength(bytes, 0);
     const tag = readTag(bytes, 0);
     const token = bytes.subarray(HEADER_SIZE, HEADER_SIZE + bodyLength);
@@ -515,6 +547,9 @@ export class Hub {
         error: "authentication failed",
         warn: true,
       });
+    } else if (this.#full()) {
+      // Handshakes take no client slot: the slots may have filled meanwhile.
+      this.#refuseFull(client);
     } else {
       client.declareHubbub();
       this.#register(client);
@@ -920,7 +955,7 @@ export class Hub {
     if (client.state === ClientState.Closed) return;
     const wasOpen = client.state === ClientState.Open;
     client.state = ClientState.Closed;
-    this.#awaitingAuth.delete(client);
+    this.#endHandshake(client);
     if (client.address !== null) {
       this.#addresses.release(client.address);
       client.address = null;

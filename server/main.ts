@@ -94,6 +94,14 @@ const command = defineCommand({
       description:
         "Most clients at once; more get ERROR 'server full' (0: up to the open-file limit)",
     },
+    "max-handshakes": {
+      type: "integer",
+      default: defaults.maxHandshakes,
+      min: 1,
+      valueName: "N",
+      description:
+        "Most connections at once still in their TLS handshake or awaiting AUTH (they take no client slot); more are refused, with ERROR 'server busy' once TLS is up",
+    },
     "max-pending-bytes": {
       type: "integer",
       default: defaults.maxPendingBytes,
@@ -468,6 +476,7 @@ await runCommand(command, Deno.args, async (options) => {
       logger,
       tokens,
       maxClients: options["max-clients"],
+      maxHandshakes: options["max-handshakes"],
       maxPendingBytes: options["max-pending-bytes"],
       writeDeadlineMs: options["write-deadline"] * 1000,
       maxMessagesPerSecond: options["max-msgs-per-sec"],

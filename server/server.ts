@@ -9,6 +9,7 @@ import { Client } from "./client.ts";
 import { DisconnectReason } from "./events.ts";
 import { COALESCE_WRITE_RATE } from "./flush_policy.ts";
 import { Hub, type HubOptions } from "./hub.ts";
+import { DEFAULT_MAX_HANDSHAKES } from "./handshake_allowance.ts";
 import { Logger } from "./logger.ts";
 import { MAX_READ_BUFFER, readConnection } from "./tcp_reader.ts";
 import { TcpTransport } from "./tcp_transport.ts";
@@ -44,6 +45,7 @@ export const DEFAULT_HUB_OPTIONS: Readonly<
   idleTimeoutMs: 0,
   frameTimeoutMs: 5000,
   handshakeTimeoutMs: 10_000,
+  maxHandshakes: DEFAULT_MAX_HANDSHAKES,
   maxMessagesPerSecond: 1000,
   messageBurst: 1000,
   maxAddressMessagesPerSecond: 3000,
@@ -123,7 +125,23 @@ export class Server {
       // The peer may already be gone; the reader will notice.
     }
     if (this.#tlsContext === null) this.#admit(conn);
-    else this.#admitAfterHandshake(new TlsSession(conn, this.#tlsContext));
+    else if (this.hub.handshakes.take()) {
+      this.#admitAfterHandshake(new TlsSession(conn, this.#tlsContext));
+    } else this.#refuseHandshake(conn);
+  }
+
+  /**
+   * Too many connections are in their handshake: close this one at once
+   * (before TLS there is no way to send it a frame).
+   */
+  #refuseHandshake(conn: Deno.Conn): void {
+    this.hub.metrics.connects++;
+    this.hub.metrics.countDisconnect(DisconnectReason.HandshakeLimit);
+    try {
+      conn.close();
+    } catch {
+      // Gone already.
+    }
   }
 
   /**
@@ -149,6 +167,7 @@ export class Server {
     } finally {
       clearTimeout(timer);
       this.#handshaking.delete(conn);
+      this.hub.handshakes.release();
     }
     if (this.#stop.signal.aborted) conn.close();
     else this.#admit(conn);
@@ -283,6 +302,10 @@ export function validateHubOptions(options: HubOptions): void {
   check(
     whole(options.maxClients, 0),
     "maxClients must be a whole number, 0 or more",
+  );
+  check(
+    whole(options.maxHandshakes, 1),
+    "maxHandshakes must be a whole number, 1 or more",
   );
   check(
     whole(options.maxPendingBytes, MIN_PENDING_BYTES),

@@ -8,7 +8,8 @@
 
 import assert from "node:assert/strict";
 import { encodeFrame, LOBBY, Tag } from "../protocol/mod.ts";
-import { TokenSet } from "../server/mod.ts";
+import { DisconnectReason, TokenSet } from "../server/mod.ts";
+import { makeCertificate } from "./_tls.ts";
 import {
   barrier,
   closeAll,
@@ -250,21 +251,96 @@ Deno.test("Auth: a second AUTH after authenticating, and AUTH on a server withou
   });
 });
 
-Deno.test("Auth: connections awaiting AUTH count toward maxClients", async () => {
-  await withServer({ tokens: tokens(), maxClients: 2 }, async (server) => {
+Deno.test("Auth: sockets that never send AUTH do not take the client slots: with maxClients 5, five of them leave room for a valid token", async () => {
+  await withServer({ tokens: tokens(), maxClients: 5 }, async (server) => {
     const port = server.address.port;
-    const member = await authed(port);
-    const waiting = await RawClient.connect(port, { handshake: false });
+    const silent: RawClient[] = [];
+    for (let i = 0; i < 5; i++) {
+      silent.push(await RawClient.connect(port, { handshake: false }));
+    }
     await waitUntil(
-      () => server.hub.awaitingAuthCount === 1,
-      "the hub to handle the second connection",
+      () => server.hub.awaitingAuthCount === 5,
+      "the hub to hold five connections awaiting AUTH",
+    );
+    const members = [];
+    for (let i = 0; i < 5; i++) members.push(await authed(port));
+    assert.deepEqual(members.map((member) => member.id), [1, 2, 3, 4, 5]);
+    // Now the five client slots are taken: a sixth valid token is refused.
+    const sixth = await RawClient.connect(port, { handshake: false });
+    await sixth.send(Tag.AUTH, "alpha-secret-1");
+    const refused = await sixth.next();
+    assert.equal(refused.tag, Tag.ERROR);
+    assert.equal(text(refused), "server full");
+    await sixth.waitForEnd();
+    for (const client of silent) assert.deepEqual(client.inbox, []);
+    await closeAll(...silent, ...members, sixth);
+  });
+});
+
+Deno.test("Auth: connections awaiting AUTH have their own bound, maxHandshakes: over it a newcomer gets ERROR 'server busy'", async () => {
+  await withServer({ tokens: tokens(), maxHandshakes: 2 }, async (server) => {
+    const port = server.address.port;
+    const waiting = [
+      await RawClient.connect(port, { handshake: false }),
+      await RawClient.connect(port, { handshake: false }),
+    ];
+    await waitUntil(
+      () => server.hub.awaitingAuthCount === 2,
+      "the hub to hold two connections awaiting AUTH",
     );
     const third = await RawClient.connect(port, { handshake: false });
-    const first = await third.next();
-    assert.equal(text(first), "server full");
+    const refused = await third.next();
+    assert.equal(refused.tag, Tag.ERROR);
+    assert.equal(text(refused), "server busy");
     await third.waitForEnd();
-    await closeAll(member, waiting, third);
+    // One authenticates: its place is free again.
+    await waiting[0].send(Tag.AUTH, "alpha-secret-1");
+    assert.equal((await waiting[0].next()).tag, Tag.ISSUE_ID);
+    const fourth = await authed(port, "beta-secret-2");
+    assert.equal(fourth.id, 2);
+    await closeAll(...waiting, third, fourth);
   });
+});
+
+Deno.test("Auth: TLS handshakes share the maxHandshakes allowance and take no client slot", async () => {
+  const certificate = await makeCertificate();
+  try {
+    await withServer({
+      tls: { cert: certificate.cert, key: certificate.key },
+      maxClients: 1,
+      maxHandshakes: 2,
+    }, async (server) => {
+      const port = server.address.port;
+      // A peer that never starts its TLS handshake takes a handshake place,
+      // not the one client slot.
+      const silent = [await Deno.connect({ hostname: "127.0.0.1", port })];
+      await waitUntil(
+        () => server.hub.handshakes.inUse === 1,
+        "a TLS handshake under way",
+      );
+      const client = await RawClient.connectTls(port, certificate.cert);
+      assert.equal(client.id, 1);
+      assert.equal(server.hub.clientCount, 1);
+      // A second silent peer takes the last place; a third is closed at once.
+      silent.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+      await waitUntil(
+        () => server.hub.handshakes.inUse === 2,
+        "two TLS handshakes under way",
+      );
+      const third = await Deno.connect({ hostname: "127.0.0.1", port });
+      const ended = await third.read(new Uint8Array(16)).catch(() => null);
+      assert.equal(ended, null);
+      third.close();
+      assert.equal(
+        server.hub.metrics.disconnects.get(DisconnectReason.HandshakeLimit),
+        1,
+      );
+      await client.close();
+      for (const conn of silent) conn.close();
+    });
+  } finally {
+    await certificate.remove();
+  }
 });
 
 Deno.test("Auth: shutdown sends CLOSE to connections still awaiting AUTH", async () => {
