@@ -9,8 +9,13 @@ export interface LogSink {
   write(bytes: Uint8Array): Promise<number>;
 }
 
-/** Default bound of the queue of a {@linkcode BoundedLogWriter}, in bytes. */
-export const DEFAULT_LOG_BUFFER_BYTES = 256 * 1024;
+/**
+ * Default bound of the queue of a {@linkcode BoundedLogWriter}, in bytes:
+ * room for a line per client of a large server written in one go (at
+ * shutdown every client's disconnect is logged in the same tick, before the
+ * first write can finish).
+ */
+export const DEFAULT_LOG_BUFFER_BYTES = 4 * 1024 * 1024;
 
 const encoder = new TextEncoder();
 

@@ -160,16 +160,23 @@ Deno.test("HTTP: at most maxConnections are open at once; a request over the bou
           () => http.counters.connections === MAX,
           "the idle connections to be accepted",
         );
-        // A fourth connection is not accepted while the three stay open;
-        // once one leaves, it is, and sees MAX connections, not MAX + 1.
-        const waiting = httpGet(port, "/metrics", "GET", 15_000);
-        idle.shift()!.close();
-        const reply = await waiting;
-        assert.equal(reply.status, 200);
-        assert.equal(
-          parseMetrics(reply.body).get("hubbub_http_connections"),
-          MAX,
-        );
+        // A fourth connection, its request sent, waits in the backlog while
+        // the three stay open; once one leaves it is served, and sees MAX
+        // connections, not MAX + 1.
+        const fourth = await Deno.connect({ hostname: "127.0.0.1", port });
+        try {
+          await fourth.write(new TextEncoder().encode(get("/metrics")));
+          assert.equal(http.counters.connections, MAX);
+          idle.shift()!.close();
+          const reply = parseReply(await readAll(fourth, 15_000));
+          assert.equal(reply.status, 200);
+          assert.equal(
+            parseMetrics(reply.body).get("hubbub_http_connections"),
+            MAX,
+          );
+        } finally {
+          fourth.close();
+        }
       } finally {
         for (const conn of idle) conn.close();
       }

@@ -197,3 +197,21 @@ Deno.test("Logger: lines a stalled stderr cannot take are dropped, counted, and 
   assert.equal(report.dropped, dropped);
   assert.equal(lines.at(-1).msg, "Back");
 });
+
+Deno.test("Logger: a burst of a line per client in one tick (as at shutdown) fits the default queue of a healthy stderr", async () => {
+  let written = 0;
+  const sink: LogSink = {
+    write(bytes) {
+      written += bytes.length;
+      return Promise.resolve(bytes.length);
+    },
+  };
+  const logger = new Logger({ sink });
+  const address = "192.0.2.1:40000";
+  for (let id = 1; id <= 20_000; id++) {
+    logger.info("Client disconnected", { id, address, reason: "shutdown" });
+  }
+  assert.equal(logger.droppedLines, 0);
+  assert.equal(await logger.flush(10_000), true);
+  assert.ok(written > 20_000 * 80);
+});
