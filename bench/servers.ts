@@ -94,8 +94,8 @@ function handle(
 }
 
 /**
- * Start hubbub's server on a free port, without its per-client CHAT rate
- * limit.
+ * Start hubbub's server on a free port, without its frame-rate limits and
+ * per-address connection rate.
  *
  * @param core Pin it to this core, or `null`.
  * @param extraArgs More server flags (the soak run's `--server-args`).
@@ -114,6 +114,9 @@ export async function startHubbub(
     "--quiet",
     // Redis has no per-client rate limit; neither should the comparison.
     "--max-msgs-per-sec",
+    "0",
+    // The generators open up to 19,000 connections from one address at once.
+    "--max-address-connects-per-sec",
     "0",
     ...extraArgs,
   ]);

@@ -76,7 +76,7 @@ export class Metrics {
   chatsRelayed = 0;
   /** CHAT frames queued to recipients (one per recipient). */
   deliveries = 0;
-  /** CHAT frames dropped by per-client rate limits. */
+  /** Frames dropped by rate limits (per client, per address, control frames). */
   rateLimitedFrames = 0;
   /** AUTH frames with a wrong token. */
   authFailures = 0;

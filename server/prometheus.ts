@@ -144,8 +144,20 @@ export function formatMetrics(hub: Hub, sources: MetricSources = {}): string {
   out.single(
     "hubbub_rate_limited_frames_total",
     "counter",
-    "CHAT frames dropped by per-client rate limits.",
+    "Frames dropped by rate limits (per client, per address, control frames).",
     m.rateLimitedFrames,
+  );
+  out.single(
+    "hubbub_addresses_tracked",
+    "gauge",
+    "Source addresses the per-address limits remember now.",
+    hub.trackedAddresses,
+  );
+  out.single(
+    "hubbub_stalled_seconds_total",
+    "counter",
+    "Time the server could not read (stopped, event loop blocked), credited to rate limits.",
+    hub.stalledSeconds,
   );
   out.single(
     "hubbub_auth_failures_total",

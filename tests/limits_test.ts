@@ -1,6 +1,7 @@
 /**
  * Limits over real sockets: `maxClients`, the per-client rate limit (one
- * ERROR notice per second, no disconnect), configured room-name and
+ * ERROR notice per second, no disconnect; the per-address and control-frame
+ * limits are in `rate_limit_test.ts`), configured room-name and
  * nickname lengths, and the accept loop at the process's open-file cap.
  */
 
@@ -188,7 +189,7 @@ Deno.test("Limits: maxMessagesPerSecond 0 turns the rate limit off", async () =>
   });
 });
 
-Deno.test("Limits: JOIN, NICK, WHO and ROOMS share the rate limit; PING does not", async () => {
+Deno.test("Limits: JOIN, NICK, WHO and ROOMS share the CHAT rate limit; PING has a budget of its own", async () => {
   await withClients(
     { maxMessagesPerSecond: 0.001, messageBurst: 1 },
     1,

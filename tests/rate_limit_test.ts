@@ -11,6 +11,7 @@ import fc from "fast-check";
 import { encodeFrame, Tag } from "../protocol/mod.ts";
 import { addressKey, AddressLimits } from "../server/address_limits.ts";
 import { FrameBudget, isMessageTag, Verdict } from "../server/frame_budget.ts";
+import { formatMetrics } from "../server/prometheus.ts";
 import { DEFAULT_HUB_OPTIONS } from "../server/server.ts";
 import { StallClock } from "../server/stall_clock.ts";
 import { type StallHistory, TokenBucket } from "../server/token_bucket.ts";
@@ -18,7 +19,9 @@ import {
   barrier,
   closeAll,
   concat,
+  httpGet,
   ofTag,
+  parseMetrics,
   RawClient,
   takeUntil,
   text,
@@ -75,11 +78,6 @@ Deno.test("Rate limit: a reconnect loop from one address relays at most a few ti
       perSecond <= 5 * DEFAULT_HUB_OPTIONS.maxMessagesPerSecond,
       `${connections} connections relayed ${Math.round(perSecond)} CHAT/s`,
     );
-    console.log(
-      `${connections} connections (${refused} refused), ${received} relayed in ${
-        elapsedSeconds.toFixed(2)
-      } s`,
-    );
     assert.ok(received >= 999, "the first connection's burst went through");
     assert.ok(server.hub.metrics.rateLimitedFrames > 0);
     await closeAll(receiver);
@@ -104,6 +102,12 @@ Deno.test("Rate limit: connections from one address over the connection rate get
         1,
       );
       assert.ok(logs.some((line) => /reason=connect_rate_limited/.test(line)));
+      const metrics = parseMetrics(formatMetrics(server.hub));
+      assert.equal(
+        metrics.get('hubbub_disconnects_total{reason="connect_rate_limited"}'),
+        1,
+      );
+      assert.equal(metrics.get("hubbub_addresses_tracked"), 1);
       // The admitted clients carry on.
       await admitted[0].send(Tag.CHAT, "still here");
       assert.equal(text(await admitted[2].next(Tag.CHAT)), "still here");
@@ -173,7 +177,7 @@ Deno.test("Rate limit: CHAT floods do not use up the control budget, so PING is 
 });
 
 Deno.test("Rate limit: a sender at half the rate loses nothing across a 3 s SIGSTOP of the server", async () => {
-  const server = await startServerProcess([]);
+  const server = await startServerProcess(["--http-port", "0"]);
   const pid = server.process.child.pid;
   let stopped = false;
   const receiver = await RawClient.connect(server.port);
@@ -211,6 +215,10 @@ Deno.test("Rate limit: a sender at half the rate loses nothing across a 3 s SIGS
     assert.ok(sent >= 2000, `only ${sent} sent`);
     assert.equal(got, sent, `${sent - got} of ${sent} lost`);
     assert.deepEqual(ofTag(sender.inbox, Tag.ERROR), []);
+    const metrics = parseMetrics(
+      (await httpGet(server.httpPort!, "/metrics")).body,
+    );
+    assert.ok(metrics.get("hubbub_stalled_seconds_total")! >= 2);
   } finally {
     if (stopped) Deno.kill(pid, "SIGCONT");
     await closeAll(receiver, sender);
