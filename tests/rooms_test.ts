@@ -396,7 +396,9 @@ Deno.test("Hub: around presenceMaxMembers, members never hear a leave for a join
 });
 
 Deno.test("Hub: WHO and ROOMS list at most 1000 entries, then {more: N}, then the empty frame", async () => {
-  await withClients({ presenceMaxMembers: 0 }, 1003, async (clients) => {
+  // 1003 connections from one address at once: over the default connect burst.
+  const options = { presenceMaxMembers: 0, maxAddressConnectsPerSecond: 0 };
+  await withClients(options, 1003, async (clients) => {
     const who = await requestList<MemberEntry | { more: number }>(
       clients[0],
       Tag.WHO,
