@@ -21,8 +21,8 @@ export const DEFAULT_HTTP_HEADER_TIMEOUT_MS = 5000;
 export const DEFAULT_HTTP_MAX_CONNECTIONS = 16;
 /** Largest request head accepted, in bytes; larger gets 431. */
 export const MAX_REQUEST_HEAD_BYTES = 8192;
-/** Deadline for writing a response, in ms. */
-const RESPONSE_TIMEOUT_MS = 10_000;
+/** Default deadline for writing a response, in ms. */
+export const DEFAULT_HTTP_RESPONSE_TIMEOUT_MS = 10_000;
 /** Longest wait for the peer to close after the response, in ms. */
 const LINGER_MS = 1000;
 /** First and longest pause after a failed accept, in ms. */
@@ -41,6 +41,8 @@ export interface HttpServerOptions {
   headerTimeoutMs?: number;
   /** Most connections open at once; more wait in the kernel's backlog. */
   maxConnections?: number;
+  /** A response not written by then (the peer does not read) is cut off (ms). */
+  responseTimeoutMs?: number;
   /** Where accept failures are logged. */
   logger?: Logger;
 }
@@ -120,9 +122,9 @@ async function serialise(
  *
  * Each connection must send its request head within `headerTimeoutMs`
  * (default 5 s), else it gets 408 and is closed; the response must be
- * written within 10 s. At most `maxConnections` (default 16) are open at
- * once: the rest wait in the kernel's backlog, holding no descriptor of
- * the process. An accept that fails for lack of descriptors or memory is
+ * written within `responseTimeoutMs` (default 10 s). At most
+ * `maxConnections` (default 16) are open at once: the rest wait in the
+ * kernel's backlog, holding no descriptor of the process. An accept that fails for lack of descriptors or memory is
  * retried with a pause (10 ms up to 1 s), one that concerns only the
  * waiting connection at once; the listener never stops by itself.
  *
@@ -139,6 +141,8 @@ export function serveHttp(
     DEFAULT_HTTP_HEADER_TIMEOUT_MS;
   const maxConnections = options.maxConnections ??
     DEFAULT_HTTP_MAX_CONNECTIONS;
+  const responseTimeoutMs = options.responseTimeoutMs ??
+    DEFAULT_HTTP_RESPONSE_TIMEOUT_MS;
   const listener = Deno.listen({
     hostname: options.hostname,
     port: options.port,
@@ -174,6 +178,7 @@ export function serveHttp(
       while (end < 0) {
         if (filled === buffer.length) {
           clearTimeout(timer);
+          timer = setTimeout(() => closeQuietly(conn), responseTimeoutMs);
           await respond(conn, plain(431, "Request head too large\n"), false);
           return;
         }
@@ -184,7 +189,7 @@ export function serveHttp(
         end = headEnd(buffer.subarray(0, filled), before);
       }
       clearTimeout(timer);
-      timer = setTimeout(() => closeQuietly(conn), RESPONSE_TIMEOUT_MS);
+      timer = setTimeout(() => closeQuietly(conn), responseTimeoutMs);
       const head = parseRequestHead(buffer.subarray(0, end));
       let response: Response;
       if (head === null) {

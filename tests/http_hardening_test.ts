@@ -13,6 +13,7 @@ import {
   isLoopbackHost,
   startHttpEndpoint,
 } from "../server/http_endpoint.ts";
+import { serveHttp } from "../server/http_server.ts";
 import type { Server } from "../server/mod.ts";
 import { TokenSet } from "../server/token_set.ts";
 import { deadline } from "./_deadline.ts";
@@ -336,5 +337,31 @@ Deno.test("HTTP flags: an --http-host off loopback needs --http-token-file (one 
   } finally {
     await server.stop();
     await Deno.remove(file);
+  }
+});
+
+Deno.test("HTTP server: a client that does not read its response is cut off at the response deadline", async () => {
+  // A body far larger than the socket buffers, so the write must wait.
+  const big = new Uint8Array(64 * 1024 * 1024);
+  const server = serveHttp(
+    { hostname: "127.0.0.1", port: 0, responseTimeoutMs: 500 },
+    () => new Response(big),
+  );
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: server.address.port,
+  });
+  try {
+    await conn.write(new TextEncoder().encode(get("/big")));
+    await waitUntil(() => server.counters.requests === 1, "the request");
+    // Never read: the server gives up on the write and closes.
+    await waitUntil(
+      () => server.counters.connections === 0,
+      "the stalled response to be cut off",
+      15_000,
+    );
+  } finally {
+    conn.close();
+    await server.close();
   }
 });
