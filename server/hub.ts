@@ -373,7 +373,8 @@ export class Hub {
     if (address === null) {
       this.#drop(client, {
         reason: DisconnectReason.ConnectRateLimited,
-        detail: `over ${this.#options.maxAddressConnectsPerSecond} connections per second from one address`,
+        detail:
+          `over ${this.#options.maxAddressConnectsPerSecond} connections per second from one address`,
         error: "too many connections from your address",
         warn: true,
       });
