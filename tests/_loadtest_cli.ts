@@ -1,12 +1,30 @@
 /**
  * Run `client/loadtest/main.ts` as a real subprocess, the way
- * `deno task loadtest` does, and collect its exit code, output and JSON.
+ * `deno task loadtest` does (its permissions, read from deno.json), and
+ * collect its exit code, output and JSON.
  */
 
 import type { LoadTestResult } from "../client/loadtest/mod.ts";
 
 const LOADTEST_MAIN =
   new URL("../client/loadtest/main.ts", import.meta.url).pathname;
+
+/**
+ * The permission flags of `deno task loadtest` (deno.json), so every test
+ * run has exactly the permissions a user's run has.
+ */
+export const LOADTEST_TASK_FLAGS: string[] = (() => {
+  const config = JSON.parse(
+    Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
+  );
+  const words = String(config.tasks.loadtest).split(/\s+/);
+  return words.slice(
+    words.indexOf("run") + 1,
+    words.indexOf(
+      "client/loadtest/main.ts",
+    ),
+  );
+})();
 
 /** What a load generator run left behind. */
 export interface LoadtestRun {
@@ -36,10 +54,7 @@ export async function runLoadtestCli(
   const command = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-write",
-      "--allow-sys",
+      ...LOADTEST_TASK_FLAGS,
       LOADTEST_MAIN,
       ...args,
       ...(withJson ? ["--json", jsonPath] : []),

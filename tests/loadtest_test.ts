@@ -21,6 +21,8 @@ import {
   runLoadtestCli,
 } from "./_loadtest_cli.ts";
 import { spawnServer } from "./_server.ts";
+import { HUBBUB_DEFAULT_MESSAGES_PER_SECOND } from "../client/loadtest/result.ts";
+import { DEFAULT_HUB_OPTIONS } from "../server/server.ts";
 import { makeCertificate } from "./_tls.ts";
 import { type ServerUnderTest, startRedis } from "../bench/servers.ts";
 
@@ -249,6 +251,160 @@ Deno.test("Loadtest: drives a server that behaves like the original (one frame p
   }
 });
 
+/** A counter of our server's Prometheus text, by name. */
+async function metricValue(httpPort: number, name: string): Promise<number> {
+  const response = await fetch(`http://127.0.0.1:${httpPort}/metrics`);
+  const text = await response.text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  assert.ok(line !== undefined, `${name} missing from:\n${text}`);
+  return Number(line.split(" ")[1]);
+}
+
+Deno.test("Loadtest: against our server's default rate limit, refused messages are counted exactly, explained with the fix, and warned about before the run", async () => {
+  assert.equal(
+    HUBBUB_DEFAULT_MESSAGES_PER_SECOND,
+    DEFAULT_HUB_OPTIONS.maxMessagesPerSecond,
+  );
+  const httpPort = closedPort();
+  // Default limits: 1,000 msg/s per client, a burst of 1,000.
+  const server = await spawnServer(["--quiet", "--http-port", `${httpPort}`]);
+  try {
+    const directory = await Deno.makeTempDir();
+    const report = `${directory}/report.html`;
+    const run = await runLoadtestCli(loadtestArgs({
+      port: server.port,
+      clients: 5,
+      publishers: 1,
+      rate: 2500,
+      duration: 2,
+      warmup: 0,
+      drain: 1,
+      report,
+    }));
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    const { delivery } = run.result!;
+    const dropped = await metricValue(
+      httpPort,
+      "hubbub_rate_limited_frames_total",
+    );
+    assert.ok(dropped > 0, run.stdout);
+    // Exact: every message the server dropped, none it relayed.
+    assert.equal(delivery.unrelayed, dropped, run.stdout);
+    assert.equal(delivery.lost, dropped * 5);
+    assert.ok(delivery.refusalNotices >= 1, run.stdout);
+    assert.ok(delivery.refusalNotices < dropped);
+    const verdict = run.stdout.split("\n").find((l) => l.startsWith("FAILED"));
+    assert.match(
+      verdict ?? "",
+      /published messages reached no receiver: the server refused them .*rate limit.*2,500 msg\/s per publisher.*start the server with --max-msgs-per-sec 0/,
+    );
+    assert.match(run.stdout, /relayed to nobody +[\d,]+ published messages/);
+    // The warning comes before the run.
+    const lines = run.stderr.split("\n");
+    assert.match(
+      lines[0],
+      /^Warning: 2,500 msg\/s per publisher is over hubbub's default per-client limit of 1,000 msg\/s: unless the server runs with --max-msgs-per-sec 0/,
+    );
+    assert.match(lines[1], /^Connected/);
+    const page = await Deno.readTextFile(report);
+    assert.match(page, /the server refused them/);
+    assert.match(page, /start the server with --max-msgs-per-sec 0/);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("Loadtest: payload and wire throughput are over the same window, so the wire figure is never the smaller", async () => {
+  // A lossy server keeps the generator draining to the end of --drain: a
+  // long load phase after the measured window.
+  await withFaultyServer("drop-every-10th", async (port) => {
+    const run = await runLoadtestCli(loadtestArgs({
+      port,
+      clients: 10,
+      publishers: 2,
+      rate: 200,
+      size: 488,
+      duration: 1,
+      warmup: 0,
+      drain: 2,
+      "allow-loss": true,
+    }));
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const { throughput } = run.result!;
+    assert.ok(throughput.payloadBytesPerSecond > 0, run.stdout);
+    // Each delivery is a 24-byte header and a 488-byte payload.
+    assert.ok(
+      throughput.wireBytesPerSecond >= throughput.payloadBytesPerSecond,
+      run.stdout,
+    );
+    assert.ok(
+      throughput.wireBytesPerSecond < throughput.payloadBytesPerSecond * 1.2,
+      run.stdout,
+    );
+  });
+});
+
+Deno.test("Loadtest: the report charts every worker's CPU under the task's permissions, and the latency distribution up to the maximum", async () => {
+  await withOurServer(async (port) => {
+    const directory = await Deno.makeTempDir();
+    const report = `${directory}/report.html`;
+    const run = await runLoadtestCli(
+      loadtestArgs({ ...SHORT_RUN, port, workers: 2, report }),
+    );
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const result = run.result!;
+    assert.equal(result.generator.workerBusy.length, 2);
+    for (const busy of result.generator.workerBusy) {
+      assert.ok(busy >= 0, `worker busy ${busy}`);
+    }
+    assert.ok(
+      result.timeline.every((entry) => entry.generatorCores >= 0),
+      JSON.stringify(result.timeline),
+    );
+    assert.match(run.stdout, /workers busy \d+%, \d+%/);
+    const page = await Deno.readTextFile(report);
+    const chart = (label: string) => {
+      const match = new RegExp(`aria-label="${label}">(.*?)</svg>`).exec(page);
+      assert.ok(match, `no chart ${label}`);
+      return match[1];
+    };
+    assert.match(chart("Generator CPU"), /<path d="M/);
+    // One point per distribution entry, the maximum last and highest.
+    const path = /<path d="([^"]+)"/.exec(chart("Latency distribution"))![1];
+    const points = path.slice(1).split("L").map((p) =>
+      p.split(",").map(Number)
+    );
+    assert.equal(points.length, result.latencyDistribution.length);
+    assert.equal(result.latencyDistribution.at(-1)!.ms, result.latencyMs.max);
+    const [lastX, lastY] = points.at(-1)!;
+    for (const [x, y] of points) {
+      assert.ok(x <= lastX && y >= lastY, path);
+    }
+    assert.match(chart("Latency distribution"), />max</);
+  });
+});
+
+Deno.test("Loadtest: an unwritable --report or --json path fails before the run, in one line", async () => {
+  for (const flag of ["report", "json"]) {
+    const run = await runLoadtestCli(
+      loadtestArgs({
+        port: closedPort(),
+        clients: 5,
+        publishers: 1,
+        [flag]: "/nonexistent/directory/out",
+      }),
+      { json: false },
+    );
+    assert.equal(run.code, 1, run.stderr);
+    const lines = run.stderr.trim().split("\n");
+    assert.equal(lines.length, 1, run.stderr);
+    assert.equal(
+      lines[0],
+      "hubbub loadtest: Cannot write /nonexistent/directory/out: its directory does not exist",
+    );
+  }
+});
+
 Deno.test("Loadtest: reports exactly the deliveries a faulty server drops, and exits non-zero", async () => {
   await withFaultyServer("drop-every-10th", async (port) => {
     const run = await runLoadtestCli(
@@ -263,7 +419,13 @@ Deno.test("Loadtest: reports exactly the deliveries a faulty server drops, and e
     assert.equal(result.delivery.duplicates, 0);
     assert.equal(result.delivery.reordered, 0);
     assert.equal(result.verdict.passed, false);
-    assert.match(run.stdout, /FAILED: \d+ deliveries lost/);
+    // The same message is dropped to everyone: relayed to nobody.
+    assert.equal(result.delivery.unrelayed, Math.floor(published / 10));
+    assert.equal(result.delivery.refusalNotices, 0);
+    assert.match(
+      run.stdout,
+      /FAILED: [\d,]+ deliveries lost \([\d,]+ published messages reached no receiver: the server relayed them to nobody\)/,
+    );
   });
 });
 

@@ -140,10 +140,12 @@ export interface ShardTotals {
   delivered: number;
   /** Deliveries of measured messages. */
   deliveredMeasured: number;
-  /** Payload bytes of measured deliveries. */
+  /** Payload bytes delivered in the measured window (by arrival time). */
   payloadBytesMeasured: number;
   /** Bytes read from sockets in all. */
   wireBytes: number;
+  /** Bytes read from sockets in the measured window. */
+  wireBytesMeasured: number;
   /** Deliveries expected by the checked connections. */
   expected: number;
   /** Deliveries that never arrived. */
@@ -164,8 +166,14 @@ export interface ShardTotals {
   cpuSeconds: number;
   /** Publish replies whose receiver count differed from the subscribers. */
   publishReplyMismatches: number;
-  /** Published messages the server refused (hubbub's rate limit). */
-  publishRefusals: number;
+  /** Refusal notices: ERROR frames about a refused CHAT (hubbub's rate limit). */
+  refusalNotices: number;
+  /**
+   * Messages of this worker's publishers that no receiver of this worker
+   * got, the publisher's own connection (open to the end) included: the
+   * server relayed them to nobody.
+   */
+  unrelayed: number;
 }
 
 /** Main thread to worker. */

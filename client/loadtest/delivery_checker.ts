@@ -170,6 +170,50 @@ export class DeliveryChecker {
   }
 
   /**
+   * Messages of a publisher that no receiver got at all: the ones the server
+   * relayed to nobody (refused, as a rate limit does). Candidates are the
+   * numbers `candidate` (the publisher's own connection) lacks; each is
+   * checked against every other receiver.
+   *
+   * @param publisher The publisher's index.
+   * @param published Messages it published.
+   * @param candidate The receiver whose gaps are the candidates.
+   * @returns How many of its messages reached no receiver.
+   */
+  unreceived(publisher: number, published: number, candidate: number): number {
+    const publishers = this.publishers;
+    const expected: number[] = [];
+    const missing: (Set<number> | undefined)[] = [];
+    let highest = 0;
+    for (let receiver = 0; receiver < this.receivers; receiver++) {
+      const pair = receiver * publishers + publisher;
+      expected.push(this.#expected[pair]);
+      missing.push(this.#missing.get(pair));
+      if (this.#expected[pair] > highest) highest = this.#expected[pair];
+    }
+    const receivedBySomeone = (sequence: number) => {
+      for (let receiver = 0; receiver < expected.length; receiver++) {
+        if (
+          sequence < expected[receiver] &&
+          !(missing[receiver]?.has(sequence) ?? false)
+        ) {
+          return true;
+        }
+      }
+      return false;
+    };
+    let count = Math.max(0, published - highest);
+    for (const sequence of missing[candidate] ?? []) {
+      if (sequence < published && !receivedBySomeone(sequence)) count++;
+    }
+    const end = Math.min(highest, published);
+    for (let sequence = expected[candidate]; sequence < end; sequence++) {
+      if (!receivedBySomeone(sequence)) count++;
+    }
+    return count;
+  }
+
+  /**
    * Deliveries that never arrived: numbers still missing plus, for each pair,
    * the messages published after the highest one that arrived.
    *

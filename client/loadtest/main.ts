@@ -17,27 +17,63 @@ import {
 } from "./options.ts";
 import { ProgressLine } from "./progress.ts";
 import { renderHtmlReport } from "./report_html.ts";
+import { rateLimitWarning } from "./result.ts";
 import { runLoadTest } from "./run.ts";
 import { formatSummary } from "./summary.ts";
 
 /** Descriptors the generator needs besides its connections. */
 const SPARE_FILES = 64;
 
+function describeWriteError(path: string, error: unknown): StartupError {
+  const why = error instanceof Deno.errors.NotFound
+    ? "its directory does not exist"
+    : error instanceof Deno.errors.PermissionDenied
+    ? "permission denied"
+    : error instanceof Deno.errors.IsADirectory
+    ? "it is a directory"
+    : error instanceof Error
+    ? error.message
+    : String(error);
+  return new StartupError(`Cannot write ${path}: ${why}`, { cause: error });
+}
+
+/**
+ * Fail before the run, not after it, when an output file cannot be
+ * written: open it for writing (creating it) and remove it again if it was
+ * not there.
+ */
+function checkWritable(path: string): void {
+  let existed = true;
+  try {
+    Deno.statSync(path);
+  } catch {
+    existed = false;
+  }
+  try {
+    Deno.openSync(path, { write: true, create: true }).close();
+  } catch (error) {
+    throw describeWriteError(path, error);
+  }
+  if (!existed) Deno.removeSync(path);
+}
+
 async function writeOutput(path: string, text: string): Promise<void> {
   try {
     await Deno.writeTextFile(path, text);
   } catch (error) {
-    throw new StartupError(
-      `Cannot write ${path}: ${error instanceof Error ? error.message : error}`,
-      { cause: error },
-    );
+    throw describeWriteError(path, error);
   }
 }
 
 await runCommand(loadtestCommand, Deno.args, async (flags) => {
   const options = optionsFromFlags(flags);
   if (flags.ca !== undefined) options.caCerts = [await readCaFile(flags.ca)];
+  for (const path of [flags.json, flags.report]) {
+    if (path !== undefined) checkWritable(path);
+  }
   const progress = new ProgressLine();
+  const warning = rateLimitWarning(options);
+  if (warning !== null) progress.note(warning);
   const connections = connectionsRequested(options);
   const limit = openFileLimit();
   if (limit !== undefined && connections + SPARE_FILES > limit) {

@@ -14,7 +14,11 @@ import {
   formatCount,
   formatMilliseconds,
 } from "./format.ts";
-import type { LoadTestResult, Phase } from "./result.ts";
+import {
+  type LoadTestResult,
+  type Phase,
+  unrelayedExplanation,
+} from "./result.ts";
 
 const PHASE_COLORS: Record<Phase, string> = {
   connect: "rgba(120,120,120,0.10)",
@@ -145,6 +149,9 @@ export function renderHtmlReport(result: LoadTestResult): string {
     bands,
   });
   const distribution = result.latencyDistribution;
+  // The maximum is the last of `count` values: it sits at the percentile
+  // 100 - 100 / count, one step past the last computed point.
+  const maxX = Math.log10(Math.max(1, latencyMs.count));
   const distributionTicks: [number, string][] = [
     [50, "50%"],
     [90, "90%"],
@@ -152,21 +159,26 @@ export function renderHtmlReport(result: LoadTestResult): string {
     [99.9, "99.9%"],
     [99.99, "99.99%"],
     [99.999, "99.999%"],
-  ].filter(([p]) =>
-    distribution.length > 0 &&
-    (p as number) <= distribution[distribution.length - 2]?.percentile + 1e-9
-  ).map(([p, label]) => [percentileX(p as number), label as string]);
+  ].map(([p, label]) => [percentileX(p as number), label as string]);
   const distributionChart = renderChart({
     title: "Latency distribution",
     series: [{
       name: "latency",
       color: "#1f6feb",
-      points: distribution.filter((point) => point.percentile < 100).map((
-        point,
-      ) => [percentileX(point.percentile), point.ms]),
+      points: distribution.map((point) => [
+        point.percentile < 100 ? percentileX(point.percentile) : maxX,
+        point.ms,
+      ]),
     }],
-    x: { title: "percentile", ticks: distributionTicks, min: 0 },
-    y: { title: "milliseconds", min: 0 },
+    x: {
+      title: "percentile",
+      ticks: [
+        ...distributionTicks.filter(([x]) => x < maxX - 0.15),
+        [maxX, "max"],
+      ],
+      min: 0,
+    },
+    y: { title: "milliseconds (log)", log: true },
   });
   const connectionsChart = renderChart({
     title: "Connections and generator CPU",
@@ -193,11 +205,16 @@ export function renderHtmlReport(result: LoadTestResult): string {
     bands,
   });
 
-  const verdict = result.verdict.passed
-    ? `<div class="verdict pass">PASSED: every delivery arrived once and in order.</div>`
-    : `<div class="verdict fail">FAILED: ${
-      escapeXml(result.verdict.failures.join("; "))
-    }</div>`;
+  const explanation = unrelayedExplanation(result);
+  const verdict =
+    (result.verdict.passed
+      ? `<div class="verdict pass">PASSED: every delivery arrived once and in order.</div>`
+      : `<div class="verdict fail">FAILED: ${
+        escapeXml(result.verdict.failures.join("; "))
+      }</div>`) +
+    (explanation !== null && result.verdict.passed
+      ? `<div class="verdict">Note: ${escapeXml(explanation)}</div>`
+      : "");
   const percentiles = [
     ["p50", latencyMs.p50],
     ["p90", latencyMs.p90],
@@ -304,6 +321,18 @@ ${row(["stamped with the wrong sender", formatCount(delivery.wrongSender)])}
 ${row(["messages due but never sent", formatCount(throughput.unsent)])}
 ${
     row([
+      "published messages relayed to nobody",
+      formatCount(delivery.unrelayed),
+    ])
+  }
+${
+    row([
+      "refusal notices (ERROR about a CHAT)",
+      formatCount(delivery.refusalNotices),
+    ])
+  }
+${
+    row([
       "connections opened",
       `${formatCount(connections.opened)} of ${
         formatCount(connections.requested)
@@ -335,7 +364,11 @@ ${row(["wire throughput", formatByteRate(throughput.wireBytesPerSecond)])}
       : ""
   }.</p>
 ${figure("Open connections", connectionsChart)}
-${figure("Generator worker CPU (cores)", cpuChart)}
+${
+    timeline.some((e) => e.generatorCores >= 0)
+      ? figure("Generator worker CPU (cores)", cpuChart)
+      : `<p class="sub">The worker threads' CPU time could not be read in this runtime, so there is no CPU chart.</p>`
+  }
 </main></body></html>
 `;
 }

@@ -6,6 +6,7 @@
  */
 
 import type { ConnectFailures } from "./_messages.ts";
+import { formatCount } from "./format.ts";
 import type {
   DistributionPoint,
   LatencyPercentiles,
@@ -87,9 +88,15 @@ export interface LoadTestResult {
     deliveredMeasured: number;
     /** Deliveries per second (every receiver counts). */
     deliveriesPerSecond: number;
-    /** Payload bytes delivered per second. */
+    /**
+     * Payload bytes delivered per second, over the measured window (bytes
+     * that arrived in it, as for the wire figure).
+     */
     payloadBytesPerSecond: number;
-    /** Bytes read from sockets per second over the load phase, framing included. */
+    /**
+     * Bytes read from sockets per second over the same window: payloads,
+     * framing, other frames and idle connections' bytes.
+     */
     wireBytesPerSecond: number;
     /** Open loop: messages that were due but never sent (the rate was not kept). */
     unsent: number;
@@ -124,8 +131,17 @@ export interface LoadTestResult {
     wrongSender: number;
     /** Redis: PUBLISH replies reporting fewer subscribers than expected. */
     publishReplyMismatches: number;
-    /** Published messages the server refused (hubbub: its CHAT rate limit). */
-    publishRefusals: number;
+    /**
+     * hubbub: ERROR notices about refused CHAT frames (its rate limit sends
+     * one a second, however many it drops).
+     */
+    refusalNotices: number;
+    /**
+     * hubbub: published messages no receiver got, the publisher's own
+     * connection (open to the end) included: the server relayed them to
+     * nobody (with refusal notices: its rate limit refused them). Exact.
+     */
+    unrelayed: number;
   };
   /**
    * The connections that stopped reading once joined (`--stalled`): not
@@ -185,6 +201,76 @@ export interface LoadTestResult {
 }
 
 /**
+ * hubbub's default per-client message rate (`--max-msgs-per-sec` in
+ * server/server.ts; a test keeps the two equal): runs faster per publisher
+ * meet it first.
+ */
+export const HUBBUB_DEFAULT_MESSAGES_PER_SECOND = 1000;
+
+/** The flag and value that lift hubbub's rate limits. */
+const RATE_LIMIT_FIX = "--max-msgs-per-sec 0";
+
+/**
+ * Why published messages reached no receiver, with the fix, in one
+ * sentence; `null` when every one reached someone.
+ *
+ * @param result The figures.
+ * @returns The explanation, or `null`.
+ */
+export function unrelayedExplanation(
+  result: Pick<
+    LoadTestResult,
+    "delivery" | "options" | "errors" | "throughput"
+  >,
+): string | null {
+  const { delivery, options, throughput } = result;
+  if (delivery.unrelayed === 0) return null;
+  const messages = `${
+    formatCount(delivery.unrelayed)
+  } published messages reached no receiver`;
+  if (delivery.refusalNotices === 0) {
+    return `${messages}: the server relayed them to nobody`;
+  }
+  const notice = Object.keys(result.errors.serverErrors).find((text) =>
+    /rate limit/i.test(text)
+  );
+  const perPublisher = Math.round(
+    (options.rate > 0 ? options.rate : throughput.publishedPerSecond) /
+      Math.max(1, options.publishers),
+  );
+  return `${messages}: the server refused them (${
+    formatCount(delivery.refusalNotices)
+  } ERROR notices${
+    notice === undefined ? "" : `: '${notice}'`
+  }), its per-client rate limit (hubbub's default: ${
+    formatCount(HUBBUB_DEFAULT_MESSAGES_PER_SECOND)
+  } msg/s; this run sent ${
+    formatCount(perPublisher)
+  } msg/s per publisher); start the server with ${RATE_LIMIT_FIX}`;
+}
+
+/**
+ * A warning before the run when each publisher is to send more than hubbub
+ * lets one client send by default; `null` otherwise.
+ *
+ * @param options The run's settings.
+ * @returns The warning, or `null`.
+ */
+export function rateLimitWarning(options: LoadTestOptions): string | null {
+  if (options.target !== "hubbub" || options.publishers === 0) return null;
+  const perPublisher = options.rate / options.publishers;
+  if (options.rate > 0 && perPublisher <= HUBBUB_DEFAULT_MESSAGES_PER_SECOND) {
+    return null;
+  }
+  const pace = options.rate > 0
+    ? `${formatCount(Math.round(perPublisher))} msg/s per publisher is`
+    : "closed loop sends as fast as the server takes, likely";
+  return `Warning: ${pace} over hubbub's default per-client limit of ${
+    formatCount(HUBBUB_DEFAULT_MESSAGES_PER_SECOND)
+  } msg/s: unless the server runs with ${RATE_LIMIT_FIX} it refuses the excess and every receiver loses it`;
+}
+
+/**
  * Decide whether a run passed: every publisher sent (closed loop), nothing
  * lost (unless allowed), duplicated, reordered or from a stranger, every
  * connection open to the end, the rate kept, and p99 within the limit.
@@ -203,7 +289,12 @@ export function verdictOf(
     );
   }
   if (delivery.lost > 0 && !options.allowLoss) {
-    failures.push(`${delivery.lost} deliveries lost`);
+    const explanation = unrelayedExplanation(result);
+    failures.push(
+      `${formatCount(delivery.lost)} deliveries lost${
+        explanation === null ? "" : ` (${explanation})`
+      }`,
+    );
   }
   if (delivery.duplicates > 0) {
     failures.push(`${delivery.duplicates} deliveries duplicated`);

@@ -536,7 +536,9 @@ export async function runLoadTest(
         payloadBytesPerSecond: Math.round(
           sum((s) => s.payloadBytesMeasured) / measuredSeconds,
         ),
-        wireBytesPerSecond: Math.round(sum((s) => s.wireBytes) / loadSeconds),
+        wireBytesPerSecond: Math.round(
+          sum((s) => s.wireBytesMeasured) / measuredSeconds,
+        ),
         unsent: sum((s) => s.unsent),
       },
       sendLagMs: percentilesOf(sendLag),
@@ -552,7 +554,8 @@ export async function runLoadTest(
         unexpected: sum((s) => s.unexpected),
         wrongSender: sum((s) => s.wrongSender),
         publishReplyMismatches: sum((s) => s.publishReplyMismatches),
-        publishRefusals: sum((s) => s.publishRefusals),
+        refusalNotices: sum((s) => s.refusalNotices),
+        unrelayed: sum((s) => s.unrelayed),
       },
       stalled: {
         joined: sum((s) => s.stalled),

@@ -259,16 +259,22 @@ class Connection implements StreamSink {
           end === 0 ? buffer : buffer.subarray(end),
         );
         if (count === null) break;
-        if (this.role === Role.Stalled) this.lastReadAt = sharedClockMs();
+        const now = sharedClockMs();
+        if (this.role === Role.Stalled) this.lastReadAt = now;
         const filled = end + count === buffer.length;
         end += count;
         shard.wireBytes += count;
         shard.tickWireBytes += count;
+        // Wire and payload bytes are counted over the same window: the
+        // measured one, by arrival.
+        shard.inMeasuredWindow = now >= shard.measureFrom &&
+          now < shard.publishUntil;
+        if (shard.inMeasuredWindow) shard.wireBytesMeasured += count;
         if (this.role === Role.Idle && this.isJoined) {
           end = 0;
           continue;
         }
-        shard.now = sharedClockMs();
+        shard.now = now;
         start = target.parse(buffer, view, start, end, this);
         if (start === end) {
           start = 0;
@@ -366,8 +372,8 @@ class Connection implements StreamSink {
     if (intended >= shard.measureFrom && intended < shard.publishUntil) {
       recordMilliseconds(shard.histogram, latency);
       shard.deliveredMeasured++;
-      shard.payloadBytesMeasured += payloadLength;
     }
+    if (shard.inMeasuredWindow) shard.payloadBytesMeasured += payloadLength;
     const local = shard.localPublishers[publisher];
     if (local !== undefined) {
       if (local.awaitingServerRead) local.serverRead(sequence);
@@ -388,7 +394,7 @@ class Connection implements StreamSink {
   }
 
   publishRefused(): void {
-    this.shard.publishRefusals++;
+    this.shard.refusalNotices++;
     // Closed loop: a refused message never comes back; free its slot.
     this.publisher?.acknowledge();
   }
@@ -664,12 +670,17 @@ export class Shard {
   publishedMeasured = 0;
   delivered = 0;
   deliveredMeasured = 0;
+  /** Payload bytes delivered while in the measured window (by arrival). */
   payloadBytesMeasured = 0;
   wireBytes = 0;
+  /** Bytes read while in the measured window. */
+  wireBytesMeasured = 0;
+  /** Whether the read being parsed arrived in the measured window. */
+  inMeasuredWindow = false;
   unexpected = 0;
   wrongSender = 0;
   publishReplyMismatches = 0;
-  publishRefusals = 0;
+  refusalNotices = 0;
   tickSent = 0;
   tickDelivered = 0;
   tickPayloadBytes = 0;
@@ -751,6 +762,7 @@ export class Shard {
   /** Open this worker's connections, then report `connected`. */
   async connect(): Promise<void> {
     const plan = this.plan;
+    this.#tickCpu = threadCpuSeconds();
     this.#scheduleTick();
     for (let index = plan.shard; index < plan.clients; index += plan.shards) {
       const connection = new Connection(this, Role.Receiver);
@@ -1205,6 +1217,27 @@ export class Shard {
     if (!this.#stopping) this.#scheduleTick();
   }
 
+  /**
+   * Messages of this worker's publishers that no receiver of the worker got,
+   * counted for publishers whose own connection is open to the end (it
+   * receives every message the server relays).
+   */
+  #unrelayed(published: number[]): number {
+    const checker = this.checker;
+    if (checker === null || !this.target.stampsSender) return 0;
+    let count = 0;
+    for (const publisher of this.#publishers) {
+      const own = publisher.connection;
+      if (!own.open || own.receiver < 0) continue;
+      count += checker.unreceived(
+        publisher.index,
+        published[publisher.index] ?? 0,
+        own.receiver,
+      );
+    }
+    return count;
+  }
+
   /** @param cpu This thread's CPU seconds when the load phase ended. */
   #finish(cpu: number): void {
     this.#stopping = true;
@@ -1240,6 +1273,7 @@ export class Shard {
       deliveredMeasured: this.deliveredMeasured,
       payloadBytesMeasured: this.payloadBytesMeasured,
       wireBytes: this.wireBytes,
+      wireBytesMeasured: this.wireBytesMeasured,
       expected: publishedTotal * receivers,
       lost: checker?.lost(published) ?? 0,
       duplicates: checker?.duplicates ?? 0,
@@ -1250,7 +1284,8 @@ export class Shard {
       disconnects: Object.fromEntries(this.#disconnects),
       cpuSeconds: cpu < 0 || this.#loadCpu < 0 ? -1 : cpu - this.#loadCpu,
       publishReplyMismatches: this.publishReplyMismatches,
-      publishRefusals: this.publishRefusals,
+      refusalNotices: this.refusalNotices,
+      unrelayed: this.#unrelayed(published),
     };
     for (const connection of this.#allConnections) connection.close();
     this.histogram.destroy();

@@ -5,7 +5,7 @@
  */
 
 import { formatByteRate, formatCount, formatMilliseconds } from "./format.ts";
-import type { LoadTestResult } from "./result.ts";
+import { type LoadTestResult, unrelayedExplanation } from "./result.ts";
 
 function percentileRow(label: string, values: {
   p50: number;
@@ -97,11 +97,13 @@ export function formatSummary(result: LoadTestResult): string {
   if (delivery.wrongSender > 0) {
     lines.push(`  wrong sender id       ${formatCount(delivery.wrongSender)}`);
   }
-  if (delivery.publishRefusals > 0) {
+  if (delivery.unrelayed > 0 || delivery.refusalNotices > 0) {
     lines.push(
-      `  refused by server     ${
-        formatCount(delivery.publishRefusals)
-      } published messages (a rate limit? hubbub: --max-msgs-per-sec 0 lifts it)`,
+      `  relayed to nobody     ${
+        formatCount(delivery.unrelayed)
+      } published messages, lost to every receiver (${
+        formatCount(delivery.refusalNotices)
+      } refusal notices from the server)`,
     );
   }
   if (delivery.publishReplyMismatches > 0) {
@@ -149,6 +151,10 @@ export function formatSummary(result: LoadTestResult): string {
     );
   }
   lines.push("");
+  const explanation = unrelayedExplanation(result);
+  if (explanation !== null && result.verdict.passed) {
+    lines.push(`Note: ${explanation}`);
+  }
   if (result.verdict.passed) {
     lines.push("PASSED");
   } else {
