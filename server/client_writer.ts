@@ -56,6 +56,14 @@ export class ClientWriter {
   writeStartedAt = 0;
   /** Bytes handed to the transport so far. */
   bytesWritten = 0;
+  /** Frames that had not been handed to the transport whole when it was closed. */
+  unsentAtClose = 0;
+  /** The buffer being written, while a write loop runs. */
+  #flight: Uint8Array | null = null;
+  /** Bytes of `#flight` that make up whole frames to write. */
+  #flightEnd = 0;
+  /** Bytes of `#flight` handed to the transport so far. */
+  #flightWritten = 0;
   /**
    * Write one frame per `write` call, the next only once the previous one
    * has completed, instead of everything pending at once: for a client that
@@ -186,10 +194,14 @@ export class ClientWriter {
     this.flush();
   }
 
-  /** Close the transport at once, dropping anything not yet written. */
+  /**
+   * Close the transport at once, dropping anything not yet written (their
+   * frames are counted in {@linkcode ClientWriter.unsentAtClose}).
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.unsentAtClose = this.#unsentFrames();
     if (this.#lingerTimer !== undefined) clearTimeout(this.#lingerTimer);
     this.#buffer = null;
     this.#spare = null;
@@ -223,6 +235,21 @@ export class ClientWriter {
     this.#usedSinceTrim = false;
   }
 
+  /**
+   * Frames not yet handed to the transport whole: those queued, and those
+   * of the buffer in flight not completely written.
+   */
+  #unsentFrames(): number {
+    let frames = 0;
+    const buffer = this.#buffer;
+    if (buffer !== null) frames += framesEndingAfter(buffer, this.#length, 0);
+    const flight = this.#flight;
+    if (flight !== null) {
+      frames += framesEndingAfter(flight, this.#flightEnd, this.#flightWritten);
+    }
+    return frames;
+  }
+
   #grow(needed: number): Uint8Array {
     const old = this.#buffer;
     const spare = this.#spare;
@@ -251,6 +278,9 @@ export class ClientWriter {
         this.#spare = null;
         this.#length = 0;
         this.#inFlight = length;
+        this.#flight = buffer;
+        this.#flightEnd = length;
+        this.#flightWritten = 0;
         // The queue holds whole frames, so a buffer starts at a frame.
         const framePerWrite = this.framePerWrite;
         let frameEnd = 0;
@@ -270,12 +300,14 @@ export class ClientWriter {
             buffer.subarray(offset, stop),
           );
           offset += written;
+          this.#flightWritten = offset;
           this.#inFlight -= written;
           this.bytesWritten += written;
           this.#totals.bytesOut += written;
           this.#totals.writes++;
         }
         if (this.#closed) return;
+        this.#flight = null;
         this.#spare = buffer;
       }
     } catch (error) {
@@ -287,9 +319,28 @@ export class ClientWriter {
       return;
     } finally {
       this.#writing = false;
+      this.#flight = null;
       this.#inFlight = 0;
       this.writeStartedAt = 0;
     }
     if (this.#closeWhenFlushed) this.close();
   }
+}
+
+/**
+ * Frames of `buffer[0..end)` (whole frames from 0) that end after byte
+ * `from`: those not completely written when `from` bytes were.
+ */
+function framesEndingAfter(
+  buffer: Uint8Array,
+  end: number,
+  from: number,
+): number {
+  let frames = 0;
+  let offset = 0;
+  while (offset < end) {
+    offset += HEADER_SIZE + readBodyLength(buffer, offset);
+    if (offset > from) frames++;
+  }
+  return frames;
 }

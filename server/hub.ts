@@ -441,7 +441,13 @@ export class Hub {
    * recipient; any other frame ends the run and is handled on its own.
    */
   #onFrames(client: Client, bytes: Uint8Array, end: number): void {
-    if (client.state === ClientState.Closed) return;
+    if (client.state === ClientState.Closed) {
+      // Read before the shutdown closed the connection, never to be relayed.
+      if (this.#stopping) {
+        this.metrics.shutdownUnrelayedChats += countChats(bytes, end);
+      }
+      return;
+    }
     const now = this.#now;
     client.lastInboundAt = now;
     let offset = 0;
@@ -1012,6 +1018,23 @@ export class Hub {
     }
   }
 
+  /**
+   * Every connection is closed: count and log what the shutdown left
+   * undelivered (at warn level when anything was, so `--quiet` shows it).
+   */
+  #reportShutdown(closed: Client[]): void {
+    const metrics = this.metrics;
+    let undelivered = 0;
+    for (const client of closed) undelivered += client.writer.unsentAtClose;
+    metrics.shutdownUndeliveredFrames += undelivered;
+    const unrelayed = metrics.shutdownUnrelayedChats;
+    this.#logger.log(
+      undelivered + unrelayed > 0 ? "warn" : "info",
+      "Every connection closed",
+      { undelivered_frames: undelivered, unrelayed_chats: unrelayed },
+    );
+  }
+
   #onShutdown(reason: string, graceMs: number, done: () => void): void {
     this.#stopping = true;
     for (const client of [...this.#awaitingAuth, ...this.#clients.values()]) {
@@ -1030,10 +1053,21 @@ export class Hub {
     Promise.all(closing.map((client) => client.writer.whenClosed())).then(
       () => {
         clearTimeout(timer);
+        this.#reportShutdown(closing);
         done();
       },
     );
   }
+}
+
+/** CHAT frames among the whole frames of `bytes[0..end)`. */
+function countChats(bytes: Uint8Array, end: number): number {
+  let chats = 0;
+  for (let offset = 0; offset < end;) {
+    if (readTag(bytes, offset) === Tag.CHAT) chats++;
+    offset += HEADER_SIZE + readBodyLength(bytes, offset);
+  }
+  return chats;
 }
 
 function decodeStrict(bytes: Uint8Array): string | null {

@@ -80,6 +80,13 @@ export class Metrics {
   rateLimitedFrames = 0;
   /** AUTH frames with a wrong token. */
   authFailures = 0;
+  /**
+   * Frames queued to clients that had not been written when a shutdown
+   * closed their connections (the grace ran out, or the peer went away).
+   */
+  shutdownUndeliveredFrames = 0;
+  /** CHAT frames read from clients but not relayed because a shutdown had begun. */
+  shutdownUnrelayedChats = 0;
   /** Event batches the hub has handled. */
   batches = 0;
   /** Events the hub has handled. */

@@ -166,6 +166,18 @@ export function formatMetrics(hub: Hub, sources: MetricSources = {}): string {
     m.authFailures,
   );
   out.single(
+    "hubbub_shutdown_undelivered_frames_total",
+    "counter",
+    "Frames queued to clients and never written because a shutdown closed their connections.",
+    m.shutdownUndeliveredFrames,
+  );
+  out.single(
+    "hubbub_shutdown_unrelayed_chats_total",
+    "counter",
+    "CHAT frames read from clients and not relayed because a shutdown had begun.",
+    m.shutdownUnrelayedChats,
+  );
+  out.single(
     "hubbub_pending_bytes",
     "gauge",
     "Bytes queued to clients and not yet written.",

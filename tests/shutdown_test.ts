@@ -6,13 +6,16 @@
  */
 
 import assert from "node:assert/strict";
-import { type Frame, Tag } from "../protocol/mod.ts";
+import { encodeFrame, type Frame, Tag } from "../protocol/mod.ts";
 import { Logger, startServer } from "../server/mod.ts";
 import { SIGNAL_REPEAT_WINDOW_MS } from "../server/shutdown_signals.ts";
 import {
+  addressOf,
   barrier,
+  chatFrame,
   chatIndex,
   closeAll,
+  concat,
   join,
   numberedChats,
   RawClient,
@@ -21,6 +24,7 @@ import {
   takeUntil,
   text,
   waitForLog,
+  waitUntil,
 } from "./_kit.ts";
 import { type ServerProcess, startServerProcess } from "./_process.ts";
 import { type LogLines, withServer } from "./_server.ts";
@@ -306,5 +310,67 @@ Deno.test("Shutdown: the server process stops accepting at once on SIGTERM", asy
     assert.equal(frames[frames.length - 1].tag, Tag.CLOSE);
     const status = await server.process.wait();
     assert.equal(status.code, 0);
+  });
+});
+
+Deno.test("Shutdown: frames still queued when the grace runs out are counted exactly as undelivered, and logged", async () => {
+  await withServer(
+    { maxMessagesPerSecond: 0, maxPendingBytes: 64 * 1024 * 1024 },
+    async (server, logs) => {
+      const port = server.address.port;
+      const stuck = await RawClient.connect(port, { read: false });
+      const sender = await RawClient.connect(port);
+      const address = addressOf(stuck);
+      const find = () =>
+        [...server.hub.clients()].find((client) =>
+          client.transport.remoteAddress === address
+        );
+      await waitUntil(() => find() !== undefined, "the stuck client's id");
+      const queued = find()!;
+      // Fill the kernel's buffers, then leave some frames queued.
+      await sendBatches(
+        sender,
+        200_000,
+        numberedChats,
+        () => queued.writer.queuedBytes > 2 * 1024 * 1024,
+      );
+      assert.ok(queued.writer.queuedBytes > 0);
+      await server.shutdown({ graceMs: 300 });
+      // Everything queued to it: ISSUE_ID, the CHATs and the CLOSE.
+      const total = queued.framesOut;
+      const { frames } = await readToEnd(stuck.conn);
+      const undelivered = server.hub.metrics.shutdownUndeliveredFrames;
+      assert.ok(undelivered > 0);
+      assert.equal(undelivered, total - frames.length);
+      await waitForLog(
+        logs,
+        new RegExp(`undelivered_frames=${undelivered}\\b`),
+      );
+      await closeAll(stuck, sender);
+    },
+  );
+});
+
+Deno.test("Shutdown: CHAT frames read but not yet handled when shutdown begins are counted as unrelayed", async () => {
+  await withServer({}, async (server, logs) => {
+    const hub = server.hub;
+    const port = server.address.port;
+    const talker = await RawClient.connect(port);
+    const client = [...hub.clients()].find((c) => c.id === talker.id)!;
+    // What a reader would post right behind the shutdown event: three CHAT
+    // frames and a PING, read before the shutdown closed the connection.
+    const bytes = concat(
+      chatFrame("one"),
+      chatFrame("two"),
+      encodeFrame(Tag.PING, 0),
+      chatFrame("three"),
+    );
+    const stopping = server.shutdown({ graceMs: 1000 });
+    hub.channel.push({ kind: "frames", client, bytes, end: bytes.length });
+    await stopping;
+    assert.equal(hub.metrics.shutdownUnrelayedChats, 3);
+    assert.equal(hub.metrics.chatsRelayed, 0);
+    await waitForLog(logs, /unrelayed_chats=3\b/);
+    await talker.close();
   });
 });
