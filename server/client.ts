@@ -75,6 +75,10 @@ export class Client {
   /** When it was last told about dropped frames (hub clock, ms). */
   lastRateNoticeAt = -Infinity;
   #spareReadBuffer: Uint8Array | null = null;
+  /** The spare was handed over or taken since the last trim. */
+  #spareTouched = false;
+  /** Bytes of the buffer the reader's pending read holds (set by the reader). */
+  readingInto = 0;
 
   /**
    * @param transport The connection.
@@ -115,6 +119,7 @@ export class Client {
    */
   returnReadBuffer(buffer: Uint8Array): void {
     this.#spareReadBuffer = buffer;
+    this.#spareTouched = true;
   }
 
   /**
@@ -126,7 +131,23 @@ export class Client {
   takeReadBuffer(size: number): Uint8Array | null {
     const spare = this.#spareReadBuffer;
     this.#spareReadBuffer = null;
+    this.#spareTouched = true;
     return spare !== null && spare.length === size ? spare : null;
+  }
+
+  /**
+   * Drop the spare read buffer if it has not changed hands since the last
+   * call, so a connection that has gone quiet holds none. Called on each
+   * hub tick.
+   */
+  trimReadBuffer(): void {
+    if (!this.#spareTouched) this.#spareReadBuffer = null;
+    this.#spareTouched = false;
+  }
+
+  /** Bytes of read buffer memory held for the client: the pending read's and the spare. */
+  get readBufferCapacity(): number {
+    return this.readingInto + (this.#spareReadBuffer?.length ?? 0);
   }
 
   /** A short label for logs: `id` and nickname when set. */

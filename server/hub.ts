@@ -942,6 +942,7 @@ export class Hub {
           this.#send(client, encodeFrame(Tag.PING, 0));
         }
         writer.trim();
+        client.trimReadBuffer();
       }
     }
     if (options.handshakeTimeoutMs > 0) {

@@ -50,7 +50,11 @@ export function formatMetrics(hub: Hub, sources: MetricSources = {}): string {
   const m = hub.metrics;
   const out = new Exposition();
   let pending = 0;
-  for (const client of hub.clients()) pending += client.writer.pendingBytes;
+  let buffers = 0;
+  for (const client of hub.clients()) {
+    pending += client.writer.pendingBytes;
+    buffers += client.readBufferCapacity + client.writer.bufferedCapacity;
+  }
   out.single(
     "hubbub_connections",
     "gauge",
@@ -182,6 +186,12 @@ export function formatMetrics(hub: Hub, sources: MetricSources = {}): string {
     "gauge",
     "Bytes queued to clients and not yet written.",
     pending,
+  );
+  out.single(
+    "hubbub_client_buffer_bytes",
+    "gauge",
+    "Read and write buffer memory held for clients (idle ones give theirs back within a tick or two).",
+    buffers,
   );
   out.single(
     "hubbub_write_coalescing",

@@ -13,6 +13,15 @@ import type { StreamConnection } from "./transport.ts";
 export const MIN_READ_BUFFER = 1024;
 /** Largest read buffer a busy connection grows to. */
 export const MAX_READ_BUFFER = 64 * 1024;
+/**
+ * Largest read buffer a quiet connection waits with. Past it, a read that
+ * leaves the socket empty at a frame boundary is followed by a one-byte
+ * read, and the buffer waits as the client's spare, which the hub drops once
+ * a tick has passed without it changing hands.
+ */
+export const IDLE_READ_BUFFER = 8 * 1024;
+/** What the reader holds while its buffer waits as the client's spare. */
+const PARKED = new Uint8Array(0);
 /** Small reads in a row after which the read buffer shrinks by half. */
 const SMALL_READS_BEFORE_SHRINK = 32;
 
@@ -26,7 +35,9 @@ const SMALL_READS_BEFORE_SHRINK = 32;
  * arriving, under `MAX_FRAME_SIZE` bytes, is copied to the next buffer. The
  * buffer starts at {@linkcode MIN_READ_BUFFER} bytes, doubles while reads fill
  * it and halves again after a run of small reads. While the hub's channel is
- * full the reader stops reading, so TCP flow control slows the sender. It
+ * full the reader stops reading, so TCP flow control slows the sender. A
+ * connection gone quiet keeps at most {@linkcode IDLE_READ_BUFFER} bytes of
+ * read buffer. It
  * records when the frame it holds the start of began arriving
  * (`Client.partialFrameSince`), for the hub's frame deadline.
  *
@@ -46,6 +57,8 @@ export async function readConnection(
   let buffer: Uint8Array = new Uint8Array(size);
   let used = 0;
   let smallReads = 0;
+  let drained = false;
+  const probe = new Uint8Array(1);
   try {
     for (;;) {
       if (channel.full) {
@@ -54,11 +67,27 @@ export async function readConnection(
         if (used > 0) client.partialFrameSince = Date.now();
       }
       if (client.state === ClientState.Closed) return;
+      if (drained && used === 0 && buffer.length > IDLE_READ_BUFFER) {
+        // Wait for the next byte without holding the big buffer.
+        client.returnReadBuffer(buffer);
+        buffer = PARKED;
+        client.readingInto = 1;
+        const got = await conn.read(probe);
+        client.readingInto = 0;
+        if (got === null) break;
+        buffer = client.takeReadBuffer(size) ?? new Uint8Array(size);
+        buffer[0] = probe[0];
+        used = 1;
+        client.partialFrameSince = Date.now();
+      }
+      client.readingInto = buffer.length;
       const count = await conn.read(
         used === 0 ? buffer : buffer.subarray(used),
       );
+      client.readingInto = 0;
       if (count === null) break;
       const before = used;
+      drained = count < buffer.length - before;
       const end = used + count;
       const complete = completeFramesEnd(buffer, 0, end);
       if (count === buffer.length - used) {
