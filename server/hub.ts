@@ -386,7 +386,8 @@ export class Hub {
       if (!this.handshakes.take()) {
         this.#drop(client, {
           reason: DisconnectReason.HandshakeLimit,
-          detail: `limit of ${this.handshakes.limit} connections in their handshake reached`,
+          detail:
+            `limit of ${this.handshakes.limit} connections in their handshake reached`,
           error: "server busy",
           warn: true,
         });
