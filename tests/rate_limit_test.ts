@@ -25,9 +25,10 @@ import {
   RawClient,
   takeUntil,
   text,
+  waitUntil,
   withClients,
 } from "./_kit.ts";
-import { startServerProcess } from "./_process.ts";
+import { runDeno, SERVER_MAIN, startServerProcess } from "./_process.ts";
 import { withServer } from "./_server.ts";
 
 function frames(tag: number, count: number, prefix = ""): Uint8Array {
@@ -174,6 +175,56 @@ Deno.test("Rate limit: CHAT floods do not use up the control budget, so PING is 
       assert.ok(!a.ended);
     },
   );
+});
+
+Deno.test("Rate limit: maxMessagesPerSecond 0 turns the address and control-frame limits off too", async () => {
+  await withClients(
+    {
+      maxMessagesPerSecond: 0,
+      maxAddressMessagesPerSecond: 1,
+      addressMessageBurst: 1,
+      maxControlFramesPerSecond: 1,
+    },
+    1,
+    async ([a], server) => {
+      await a.write(concat(frames(Tag.CHAT, 500), frames(Tag.PING, 500)));
+      const seen = await barrier(a, 10_000);
+      assert.equal(ofTag(seen, Tag.CHAT).length, 500);
+      assert.equal(ofTag(seen, Tag.PONG).length, 500);
+      assert.deepEqual(ofTag(seen, Tag.ERROR), []);
+      assert.equal(server.hub.metrics.rateLimitedFrames, 0);
+    },
+  );
+});
+
+Deno.test("Rate limit: the hub forgets an address once its connections are gone and its buckets full", async () => {
+  await withServer({ pingIntervalMs: 100 }, async (server) => {
+    const client = await RawClient.connect(server.address.port);
+    await client.write(frames(Tag.CHAT, 10));
+    await barrier(client);
+    assert.equal(server.hub.trackedAddresses, 1);
+    await client.close();
+    // The next ticks sweep it away (a 20 ms connect token, 10 messages back).
+    await waitUntil(
+      () => server.hub.trackedAddresses === 0,
+      "the address to be forgotten",
+    );
+  });
+});
+
+Deno.test("Rate limit: a bad value of a rate-limit flag costs one line and exit 2", async () => {
+  for (
+    const [flag, value] of [
+      ["--max-address-msgs-per-sec", "-1"],
+      ["--address-connect-burst", "0"],
+      ["--max-control-frames-per-sec", "many"],
+    ]
+  ) {
+    const result = await runDeno(SERVER_MAIN, [flag, value]);
+    assert.equal(result.code, 2, `${flag} ${value}`);
+    assert.equal(result.stderr.length, 1, result.stderr.join("\n"));
+    assert.match(result.stderr[0], new RegExp(flag));
+  }
 });
 
 Deno.test("Rate limit: a sender at half the rate loses nothing across a 3 s SIGSTOP of the server", async () => {
