@@ -86,6 +86,7 @@ export class Logger {
   #droppedReported = 0;
   #throttle: LogThrottle;
   #now: () => number;
+  #muted = false;
 
   /** @param options Level, format, destination and limits. */
   constructor(options: LoggerOptions = {}) {
@@ -106,6 +107,15 @@ export class Logger {
       this.#writer = writer;
       this.#write = (line) => writer.write(line);
     }
+  }
+
+  /**
+   * Write nothing from now on: for a start that failed after something was
+   * running, whose one-line error is all the user should see.
+   */
+  mute(): void {
+    this.#threshold = LOG_LEVELS.length;
+    this.#muted = true;
   }
 
   /** Lines dropped because standard error did not take them fast enough. */
@@ -164,7 +174,7 @@ export class Logger {
     fields: LogFields = {},
     always = false,
   ): void {
-    if (!always && !this.enabled(level)) return;
+    if (this.#muted || (!always && !this.enabled(level))) return;
     const now = this.#now();
     this.#summarise(now, false);
     const address = fields.address;

@@ -525,6 +525,9 @@ await runCommand(command, Deno.args, async (options) => {
         headerTimeoutMs: options["http-head-timeout"] * 1000,
       });
     } catch (error) {
+      // The chat listener was up for no one: stop it without a word, so the
+      // error below is the only line.
+      logger.mute();
       await server.shutdown({ graceMs: 0 });
       try {
         listenError(error, httpAddress);

@@ -215,3 +215,13 @@ Deno.test("Logger: a burst of a line per client in one tick (as at shutdown) fit
   assert.equal(await logger.flush(10_000), true);
   assert.ok(written > 20_000 * 80);
 });
+
+Deno.test("Logger: once muted it writes nothing, not even lines marked always", () => {
+  const lines: string[] = [];
+  const logger = new Logger({ write: (line) => lines.push(line) });
+  logger.info("before");
+  logger.mute();
+  logger.error("after");
+  logger.log("info", "Listening", {}, true);
+  assert.equal(lines.length, 1);
+});
