@@ -405,6 +405,45 @@ Deno.test("Loadtest: an unwritable --report or --json path fails before the run,
   }
 });
 
+Deno.test("README: the quickstart's load-test lines start a server and run a 3-second load test that writes a report", async () => {
+  const readme = await Deno.readTextFile(
+    new URL("../README.md", import.meta.url),
+  );
+  const quickstart = readme.slice(
+    readme.indexOf("## Quickstart"),
+    readme.indexOf("\n## ", readme.indexOf("## Quickstart") + 1),
+  );
+  const argsOf = (pattern: RegExp) => {
+    const line = quickstart.split("\n").find((l) => pattern.test(l));
+    assert.ok(line !== undefined, `no line ${pattern} in:\n${quickstart}`);
+    return line.replace(/#.*/, "").trim().split(/\s+/).slice(3);
+  };
+  const serveArgs = argsOf(/^deno task serve .*load test/);
+  const loadtestArgsOfReadme = argsOf(/^deno task loadtest .*--report/);
+  assert.deepEqual(
+    loadtestArgsOfReadme.slice(0, 2),
+    ["--duration", "3"],
+  );
+  const server = await spawnServer(["--quiet", ...serveArgs]);
+  try {
+    const directory = await Deno.makeTempDir();
+    const report = `${directory}/report.html`;
+    const reportAt = loadtestArgsOfReadme.indexOf("--report") + 1;
+    const args = loadtestArgsOfReadme.map((arg, index) =>
+      index === reportAt ? report : arg
+    );
+    const run = await runLoadtestCli([
+      ...args,
+      "--port",
+      `${server.port}`,
+    ]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(await Deno.readTextFile(report), /<svg/);
+  } finally {
+    await server.stop();
+  }
+});
+
 Deno.test("Loadtest: reports exactly the deliveries a faulty server drops, and exits non-zero", async () => {
   await withFaultyServer("drop-every-10th", async (port) => {
     const run = await runLoadtestCli(
