@@ -105,6 +105,7 @@ const DOCUMENTED_FIELDS = [
   "connections.connectTimeMs.p99",
   "connections.connectTimeMs.max",
   "connections.connectPhaseSeconds",
+  "connections.originalProtocolPublishers",
   "throughput.mode",
   "throughput.measuredSeconds",
   "throughput.published",
@@ -132,6 +133,8 @@ const DOCUMENTED_FIELDS = [
   "delivery.reordered",
   "delivery.unexpected",
   "delivery.wrongSender",
+  "delivery.unrelayed",
+  "delivery.refusalNotices",
   "options.stalled",
   "stalled.joined",
   "stalled.droppedByServer",
@@ -163,6 +166,8 @@ Deno.test("Loadtest: a short run against our server reports zero loss and sensib
     assert.equal(run.code, 0, run.stdout + run.stderr);
     const result = run.result!;
     assert.equal(result.connections.opened, 20);
+    // Our server answers the PING: publishers send coalesced batches.
+    assert.equal(result.connections.originalProtocolPublishers, 0);
     assert.equal(result.delivery.lost, 0);
     assert.equal(result.delivery.duplicates, 0);
     assert.equal(result.delivery.reordered, 0);
@@ -246,6 +251,8 @@ Deno.test("Loadtest: drives a server that behaves like the original (one frame p
     assert.equal(result.delivery.unexpected, 0);
     assert.equal(result.delivery.wrongSender, 0);
     assert.equal(server.overflows, 0);
+    assert.equal(result.connections.originalProtocolPublishers, 2);
+    assert.match(run.stdout, /original protocol +2 publishers/);
   } finally {
     await server.close();
   }

@@ -120,6 +120,11 @@ export interface ShardTotals {
    * no answer to the probe (closed, or silent).
    */
   stalledDropped: number;
+  /**
+   * Publishers whose connection never saw a tag above CLOSE (the original
+   * server's protocol): they sent one frame per write.
+   */
+  originalProtocolPublishers: number;
   /** Connect and join times in µs, encoded. */
   connectHistogram: string;
   /** Failed connects by cause. */

@@ -326,8 +326,9 @@ export const loadtestCommand = defineCommand({
   epilog:
     `Exit status: 0 when every delivery arrived once and in order (and p99 is
 within --max-p99); 1 when deliveries were lost, duplicated or reordered,
-messages came from unknown senders, connections failed or dropped, or p99
-was over the limit; 2 for a bad flag.
+messages came from unknown senders, connections failed or dropped, p99
+was over the limit, or a --json/--report file cannot be written (checked
+before the run); 2 for a bad flag.
 
 Examples:
   deno task loadtest --clients 1000 --publishers 10 --rate 2000 --duration 10

@@ -250,7 +250,7 @@ export function renderHtmlReport(result: LoadTestResult): string {
     formatCount(options.clients)
   } clients${options.idle > 0 ? ` + ${formatCount(options.idle)} idle` : ""}${
     options.stalled > 0 ? ` + ${formatCount(options.stalled)} stalled` : ""
-  } · ${options.publishers} publishers · ${options.size}-byte payloads · ${
+  } · ${options.publishers} publishers · ${options.size}-byte payloads (printable text) · ${
     escapeXml(mode)
   } · ${throughput.measuredSeconds} s measured · ${generator.workers} worker${
     generator.workers === 1 ? "" : "s"
@@ -338,6 +338,14 @@ ${
         formatCount(connections.requested)
       }`,
     ])
+  }
+${
+    connections.originalProtocolPublishers > 0
+      ? row([
+        "publishers whose server sent no tag above CLOSE (one frame per write)",
+        formatCount(connections.originalProtocolPublishers),
+      ])
+      : ""
   }
 ${
     connections.failureText.map((text) => row(["connect failures", text])).join(

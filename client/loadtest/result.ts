@@ -66,6 +66,13 @@ export interface LoadTestResult {
     connectTimeMs: LatencyPercentiles;
     /** Wall time of the whole connect phase, seconds. */
     connectPhaseSeconds: number;
+    /**
+     * hubbub target: publishers whose server never sent a tag above CLOSE
+     * (no answer to the PING every connection sends: the original Rust
+     * server), so they sent one frame per write, each once a receiver had
+     * the last.
+     */
+    originalProtocolPublishers: number;
   };
   /** Throughput over the measured window. */
   throughput: {
@@ -180,7 +187,8 @@ export interface LoadTestResult {
     cores: number;
     /**
      * Each worker thread's busy share of the load phase, 0 to 1; -1 where
-     * it could not be read (`/proc/thread-self` needs `--allow-all`).
+     * it could not be read (a runtime without `process.threadCpuUsage()`
+     * and without access to `/proc/thread-self`).
      */
     workerBusy: number[];
     /**

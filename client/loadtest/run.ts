@@ -523,6 +523,7 @@ export async function runLoadTest(
         connectTimeMs: percentilesOf(connectTimes),
         connectPhaseSeconds: Math.round(timing.connectPhaseSeconds * 1000) /
           1000,
+        originalProtocolPublishers: sum((s) => s.originalProtocolPublishers),
       },
       throughput: {
         mode: options.rate > 0 ? "open" : "closed",

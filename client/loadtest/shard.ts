@@ -1258,6 +1258,9 @@ export class Shard {
         this.#stalled.filter((connection) =>
           connection.isJoined && !connection.answeredProbe
         ).length,
+      originalProtocolPublishers:
+        this.#publishers.filter((publisher) => !publisher.connection.newerTags)
+          .length,
       connectHistogram: encodeHistogram(this.#connectHistogram),
       connectFailures: this.#connectFailures,
       connectFailureSamples: this.#connectFailureSamples,

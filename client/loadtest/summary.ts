@@ -52,6 +52,13 @@ export function formatSummary(result: LoadTestResult): string {
   for (const phrase of connections.failureText) {
     lines.push(`  failed                ${phrase}`);
   }
+  if (connections.originalProtocolPublishers > 0) {
+    lines.push(
+      `  original protocol     ${
+        formatCount(connections.originalProtocolPublishers)
+      } publishers' server sent no tag above CLOSE (the original server?): one frame per write`,
+    );
+  }
   lines.push(
     "                           p50      p90      p99    p99.9      max",
     percentileRow("connect time (ms)", connections.connectTimeMs),
