@@ -51,7 +51,9 @@ export function formatMetrics(hub: Hub, sources: MetricSources = {}): string {
   const out = new Exposition();
   let pending = 0;
   let buffers = 0;
+  let original = 0;
   for (const client of hub.clients()) {
+    if (client.original) original++;
     pending += client.writer.pendingBytes;
     buffers += client.readBufferCapacity + client.writer.bufferedCapacity;
   }
@@ -66,6 +68,18 @@ export function formatMetrics(hub: Hub, sources: MetricSources = {}): string {
     "gauge",
     "Connections that have not authenticated yet.",
     hub.awaitingAuthCount,
+  );
+  out.single(
+    "hubbub_original_clients",
+    "gauge",
+    "Clients that have sent no tag above CLOSE yet: served as the original client (tags 0-2, one frame per write).",
+    original,
+  );
+  out.single(
+    "hubbub_connections_handshaking",
+    "gauge",
+    "Connections in their TLS handshake or awaiting AUTH (bounded by --max-handshakes).",
+    hub.handshakes.inUse,
   );
   out.single(
     "hubbub_rooms",

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { encodeFrame, Tag } from "../protocol/mod.ts";
 import { ClientWriter } from "../server/client_writer.ts";
+import { formatMetrics } from "../server/prometheus.ts";
 import type { Transport } from "../server/transport.ts";
 import { OriginalClient } from "./_original_client.ts";
 import {
@@ -212,6 +213,21 @@ Deno.test("Original client: a JOIN as its first newer frame is confirmed once, b
       );
       await client.close();
     }
+  });
+});
+
+Deno.test("Original client: ERROR only as its farewell, right before the end (idle timeout); counted in hubbub_original_clients", async () => {
+  await withServer({ idleTimeoutMs: 200 }, async (server) => {
+    const original = await OriginalClient.connect(server.address.port);
+    assert.equal((await original.next()).tag, Tag.ISSUE_ID);
+    assert.match(formatMetrics(server.hub), /^hubbub_original_clients 1$/m);
+    const farewell = await original.next();
+    assert.equal(farewell.tag, Tag.ERROR);
+    assert.equal(decoder.decode(farewell.body), "idle timeout");
+    await original.waitForEnd();
+    assert.deepEqual(original.handled, []);
+    assert.match(formatMetrics(server.hub), /^hubbub_original_clients 0$/m);
+    await original.close();
   });
 });
 
