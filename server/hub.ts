@@ -797,12 +797,12 @@ export class Hub {
    * The client sent its first frame of a newer tag, `tag`: it is a hubbub
    * client from now on, and learns the room it is in (the join confirmation
    * it was not sent while it might have been the original client), unless
-   * that frame is a JOIN, whose answer is its confirmation.
+   * that frame is a JOIN or a NICK, whose answers name the room.
    */
   #declareHubbub(client: Client, tag: number): void {
     client.declareHubbub();
     const room = client.room;
-    if (room !== null && tag !== Tag.JOIN) {
+    if (room !== null && tag !== Tag.JOIN && tag !== Tag.NICK) {
       this.#send(client, this.#presenceFrame("join", client, room.name));
     }
   }

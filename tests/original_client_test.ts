@@ -200,16 +200,22 @@ Deno.test("Original client: its first frame of a newer tag makes it a hubbub cli
   });
 });
 
-Deno.test("Original client: a JOIN as its first newer frame is confirmed once, by the JOIN's own answer", async () => {
+Deno.test("Original client: a JOIN or NICK as its first newer frame is confirmed once, by its own answer", async () => {
   await withServer({}, async (server) => {
     const port = server.address.port;
-    for (const room of ["lobby", "side"]) {
+    for (
+      const [tag, body, event, room] of [
+        [Tag.JOIN, "lobby", "join", "lobby"],
+        [Tag.JOIN, "side", "join", "side"],
+        [Tag.NICK, "neo", "nick", "lobby"],
+      ] as const
+    ) {
       const client = await RawClient.connect(port, { original: true });
-      await client.send(Tag.JOIN, room);
+      await client.send(tag, body);
       const frames = await barrier(client);
       assert.deepEqual(
-        frames.map((frame) => presenceOf(frame)),
-        [{ event: "join", room, id: client.id, nick: null }],
+        frames.map((frame) => presenceOf(frame)).map((p) => [p.event, p.room]),
+        [[event, room]],
       );
       await client.close();
     }
