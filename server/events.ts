@@ -50,7 +50,12 @@ export type HubEvent =
   /** The client broke the protocol; the hub sends ERROR and drops it. */
   | { kind: "violation"; client: Client; reason: string }
   /** The connection ended or broke under the client. */
-  | { kind: "gone"; client: Client; detail: string }
+  /**
+   * The connection ended or broke under the client. `endOfInput`: the peer
+   * ended its sending side at a frame boundary, so what is queued for it
+   * may still be read.
+   */
+  | { kind: "gone"; client: Client; detail: string; endOfInput?: boolean }
   /** Time for housekeeping: keepalive, deadlines, idle buffers. */
   | { kind: "tick" }
   /** The server is stopping: tell every client, then call `done`. */

@@ -115,6 +115,11 @@ interface Farewell {
   warn?: boolean;
   /** Longest the last frames may take to leave; default the hub's. */
   lingerMs?: number;
+  /**
+   * With reason gone: the peer only ended its input (perhaps a half-close),
+   * so what is queued for it leaves first, as with the other reasons.
+   */
+  flushFirst?: boolean;
 }
 
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
@@ -322,6 +327,7 @@ export class Hub {
         this.#drop(event.client, {
           reason: DisconnectReason.Gone,
           detail: event.detail,
+          flushFirst: event.endOfInput,
         });
         break;
       case "tick":
@@ -978,7 +984,7 @@ export class Hub {
     }
     this.metrics.countDisconnect(farewell.reason);
     const writer = client.writer;
-    if (farewell.reason === DisconnectReason.Gone) {
+    if (farewell.reason === DisconnectReason.Gone && !farewell.flushFirst) {
       writer.close();
     } else {
       if (farewell.discardQueued) writer.discardQueued();

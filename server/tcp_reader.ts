@@ -122,7 +122,17 @@ export async function readConnection(
       // already announces too much.
       checkFrameSize(buffer, 0, used);
     }
-    channel.push({ kind: "gone", client, detail: "closed by peer" });
+    // At a frame boundary the peer may only have half-closed, and still
+    // read: the hub decides. In the middle of a frame it is gone.
+    channel.push(
+      used === 0
+        ? { kind: "gone", client, detail: "closed by peer", endOfInput: true }
+        : {
+          kind: "gone",
+          client,
+          detail: "closed by peer in the middle of a frame",
+        },
+    );
   } catch (error) {
     if (error instanceof FrameTooLargeError) {
       channel.push({ kind: "violation", client, reason: error.message });
