@@ -74,6 +74,8 @@ export class Client {
   rateLimitedFrames = 0;
   /** When it was last told about dropped frames (hub clock, ms). */
   lastRateNoticeAt = -Infinity;
+  /** Frames dropped by the rate limits since that notice (a flood beyond a bound). */
+  framesOverSinceNotice = 0;
   #spareReadBuffer: Uint8Array | null = null;
   /** The spare was handed over or taken since the last trim. */
   #spareTouched = false;

@@ -25,6 +25,8 @@ export const DisconnectReason = {
   HandshakeLimit: "handshake_limit",
   /** Its address opened connections faster than the per-address connection rate. */
   ConnectRateLimited: "connect_rate_limited",
+  /** It sent far more frames over its rate limits than a client that merely overshoots. */
+  RateLimitFlood: "rate_limit_flood",
   /** The server shut down. */
   Shutdown: "shutdown",
   /** A bug in the server; the client was dropped so that others carry on. */

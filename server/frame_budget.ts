@@ -17,6 +17,18 @@ export const Verdict = {
 export type VerdictValue = typeof Verdict[keyof typeof Verdict];
 
 /**
+ * A client that sends more than this many frames over its budget within
+ * one notice period (about a second), per frame its buckets let through at
+ * once, is flooding: the connection is dropped (reason `rate_limit_flood`).
+ * Dropping excess frames is cheap, but reading and cutting them is not free,
+ * and a socket that always has data ready can starve others' reads.
+ */
+export const FLOOD_FACTOR = 10;
+
+/** Least number of frames over budget within a notice period that counts as a flood. */
+export const MIN_FLOOD_FRAMES = 10_000;
+
+/**
  * Whether a frame of this tag is a message: something that makes the
  * server work for others (a relay to a room, presence, a long list). The
  * rest (PING, PONG, CLOSE, AUTH, tags only servers send, unknown tags) are

@@ -28,7 +28,13 @@ import { declaresHubbub, originalClientReceives } from "./original_client.ts";
 import { HandshakeAllowance } from "./handshake_allowance.ts";
 import { PreciseTimer } from "./precise_timer.ts";
 import { TokenBucket } from "./token_bucket.ts";
-import { FrameBudget, Verdict, type VerdictValue } from "./frame_budget.ts";
+import {
+  FLOOD_FACTOR,
+  FrameBudget,
+  MIN_FLOOD_FRAMES,
+  Verdict,
+  type VerdictValue,
+} from "./frame_budget.ts";
 import { AddressLimits } from "./address_limits.ts";
 import { StallClock } from "./stall_clock.ts";
 import type { TokenSet } from "./token_set.ts";
@@ -193,6 +199,8 @@ export class Hub {
   #flushTimer = new PreciseTimer(() => this.#flushAll());
   /** Per-source-address connection rate and shared message budget. */
   #addresses: AddressLimits;
+  /** Frames over budget within a notice period that make a flood. */
+  #floodFrames: number;
   /** When the server could not read (see {@linkcode TokenBucket.take}). */
   #stalls = new StallClock(STALL_HEARTBEAT_MS, performance.now());
 
@@ -213,6 +221,11 @@ export class Hub {
         : 0,
       messageBurst: options.addressMessageBurst,
     });
+    this.#floodFrames = Math.max(
+      MIN_FLOOD_FRAMES,
+      FLOOD_FACTOR *
+        (options.messageBurst + options.maxControlFramesPerSecond),
+    );
   }
 
   /** Source addresses the rate limits remember now. */
@@ -732,13 +745,25 @@ export class Hub {
 
   /**
    * Count a frame dropped by a rate limit; tell the client once a second
-   * (ERROR with the frame's tag as sender id), naming the limit.
+   * (ERROR with the frame's tag as sender id), naming the limit. Far more
+   * than that within a notice period is a flood, and costs the connection.
    */
   #onRateLimited(client: Client, tag: number, verdict: VerdictValue): void {
     client.rateLimitedFrames++;
     this.metrics.rateLimitedFrames++;
+    if (++client.framesOverSinceNotice > this.#floodFrames) {
+      this.#drop(client, {
+        reason: DisconnectReason.RateLimitFlood,
+        detail:
+          `over ${this.#floodFrames} frames beyond the rate limits within a second`,
+        error: "rate limit flood",
+        warn: true,
+      });
+      return;
+    }
     if (this.#now - client.lastRateNoticeAt < 1000) return;
     client.lastRateNoticeAt = this.#now;
+    client.framesOverSinceNotice = 0;
     const options = this.#options;
     this.#refuse(
       client,

@@ -10,7 +10,13 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { encodeFrame, Tag } from "../protocol/mod.ts";
 import { addressKey, AddressLimits } from "../server/address_limits.ts";
-import { FrameBudget, isMessageTag, Verdict } from "../server/frame_budget.ts";
+import {
+  FLOOD_FACTOR,
+  FrameBudget,
+  isMessageTag,
+  MIN_FLOOD_FRAMES,
+  Verdict,
+} from "../server/frame_budget.ts";
 import { formatMetrics } from "../server/prometheus.ts";
 import { DEFAULT_HUB_OPTIONS } from "../server/server.ts";
 import { StallClock } from "../server/stall_clock.ts";
@@ -135,7 +141,8 @@ Deno.test("Rate limit: a PING flood gets at most the control-frame budget of PON
   await withClients({}, 1, async ([a], server) => {
     const rate = DEFAULT_HUB_OPTIONS.maxControlFramesPerSecond;
     const started = performance.now();
-    await a.write(frames(Tag.PING, 20_000, "p"));
+    // Under the flood threshold: dropped, but the connection stays.
+    await a.write(frames(Tag.PING, 5000, "p"));
     // WHO is on the message budget, not the control one: its reply ends
     // the flood's answers.
     await a.send(Tag.WHO);
@@ -155,8 +162,35 @@ Deno.test("Rate limit: a PING flood gets at most the control-frame budget of PON
     assert.ok(notices.length >= 1 && notices.length <= 1 + elapsedSeconds);
     assert.equal(notices[0].senderId, Tag.PING);
     assert.match(text(notices[0]), /rate limit of \d+ control frames/);
-    assert.ok(server.hub.metrics.rateLimitedFrames >= 20_000 - pongs);
+    assert.ok(server.hub.metrics.rateLimitedFrames >= 5000 - pongs);
     assert.ok(!a.ended);
+  });
+});
+
+Deno.test("Rate limit: a flood far over the budget costs the connection, and only that one", async () => {
+  await withClients({}, 2, async ([flooder, other], server) => {
+    const { messageBurst, maxControlFramesPerSecond } = DEFAULT_HUB_OPTIONS;
+    const threshold = Math.max(
+      MIN_FLOOD_FRAMES,
+      FLOOD_FACTOR * (messageBurst + maxControlFramesPerSecond),
+    );
+    try {
+      await flooder.write(frames(Tag.PING, threshold + 5000, "p"));
+    } catch {
+      // The server may close (and reset) before every byte is written.
+    }
+    await flooder.waitForEnd(30_000);
+    const seen = flooder.inbox;
+    const errors = ofTag(seen, Tag.ERROR).map(text);
+    assert.equal(errors.at(-1), "rate limit flood");
+    assert.ok(ofTag(seen, Tag.PONG).length <= maxControlFramesPerSecond * 31);
+    assert.equal(
+      server.hub.metrics.disconnects.get("rate_limit_flood"),
+      1,
+    );
+    // The other client noticed nothing but the flooder leaving.
+    await other.send(Tag.CHAT, "still here");
+    assert.equal(text(await other.next(Tag.CHAT)), "still here");
   });
 });
 
