@@ -301,3 +301,102 @@ Deno.test("ClientWriter: one frame per write, the next after the previous comple
   await settle();
   writer.close();
 });
+
+/** A transport that takes at most `chunk` bytes per write, at once. */
+class TricklingTransport implements Transport {
+  readonly remoteAddress = "test";
+  readonly writes: Uint8Array[] = [];
+  constructor(readonly chunk: number) {}
+
+  write(bytes: Uint8Array): Promise<number> {
+    const taken = bytes.slice(0, this.chunk);
+    this.writes.push(taken);
+    return Promise.resolve(taken.length);
+  }
+
+  close(): void {}
+}
+
+Deno.test("ClientWriter: one frame per write holds across partial writes: no write reaches into the next frame", async () => {
+  const transport = new TricklingTransport(10);
+  const writer = new ClientWriter(transport, 1 << 20, () => {});
+  writer.framePerWrite = true;
+  const frames = [
+    encodeFrame(Tag.CHAT, 1, "first message"),
+    encodeFrame(Tag.CHAT, 2, "second"),
+    encodeFrame(Tag.CLOSE, 2),
+  ];
+  for (const frame of frames) writer.append(frame);
+  writer.flush();
+  for (let i = 0; i < 100 && writer.pendingBytes > 0; i++) await settle();
+  assert.equal(writer.pendingBytes, 0);
+  // Cut the writes back into frames: every write lies within one frame.
+  const bounds = [0];
+  for (const frame of frames) bounds.push(bounds.at(-1)! + frame.length);
+  let position = 0;
+  for (const write of transport.writes) {
+    const frameEnd = bounds.find((bound) => bound > position)!;
+    assert.ok(position + write.length <= frameEnd, "a write crossed a frame");
+    position += write.length;
+  }
+  assert.equal(position, bounds.at(-1));
+  writer.close();
+});
+
+/** A transport whose first write takes `first` bytes; later ones never complete. */
+class StallingTransport implements Transport {
+  readonly remoteAddress = "test";
+  #writes = 0;
+  constructor(readonly first: number) {}
+
+  write(bytes: Uint8Array): Promise<number> {
+    if (this.#writes++ === 0) {
+      return Promise.resolve(Math.min(this.first, bytes.length));
+    }
+    return new Promise(() => {});
+  }
+
+  close(): void {}
+}
+
+Deno.test("ClientWriter: on close, frames not handed over whole are counted, a half-written one included", async () => {
+  const frame = encodeFrame(Tag.CHAT, 1, "m0");
+  for (
+    const [first, unsent] of [
+      [0, 5],
+      [5, 5], // the first frame half written
+      [frame.length, 4],
+      [frame.length + 3, 4],
+    ]
+  ) {
+    const writer = new ClientWriter(
+      new StallingTransport(first),
+      1 << 20,
+      () => {},
+    );
+    for (let i = 0; i < 3; i++) {
+      writer.append(encodeFrame(Tag.CHAT, 1, `m${i}`));
+    }
+    writer.flush(); // all three in flight
+    for (let i = 0; i < 2; i++) {
+      writer.append(encodeFrame(Tag.CHAT, 1, `q${i}`));
+    }
+    await settle();
+    writer.close();
+    assert.equal(
+      writer.unsentAtClose,
+      unsent,
+      `first write took ${first} bytes`,
+    );
+  }
+  const done = new ClientWriter(
+    new TricklingTransport(1 << 20),
+    1 << 20,
+    () => {},
+  );
+  done.append(encodeFrame(Tag.CHAT, 1, "sent"));
+  done.flush();
+  await settle();
+  done.close();
+  assert.equal(done.unsentAtClose, 0);
+});
