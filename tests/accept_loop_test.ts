@@ -13,7 +13,7 @@ import {
   AcceptErrorKind,
   classifyAcceptError,
 } from "../server/accept_loop.ts";
-import { Logger } from "../server/mod.ts";
+import { formatMetrics, Logger } from "../server/mod.ts";
 import { deadline } from "./_deadline.ts";
 import { RawClient } from "./_raw_client.ts";
 import { withServer } from "./_server.ts";
@@ -194,6 +194,13 @@ Deno.test("Accept loop: a newcomer after 400 resets is served at once, and the f
     assert.ok(failed <= 400, `${failed} failed accepts`);
     assert.equal(metrics.acceptErrors.get(AcceptErrorKind.Other), undefined);
     assert.ok(failed + gone <= 400);
+    assert.match(
+      formatMetrics(server.hub),
+      new RegExp(
+        `^hubbub_accept_errors_total\\{kind="peer_gone"\\} ${failed}$`,
+        "m",
+      ),
+    );
     await newcomer.close();
   });
 });
