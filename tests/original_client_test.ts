@@ -223,7 +223,7 @@ Deno.test("Original client: a JOIN or NICK as its first newer frame is confirmed
 });
 
 Deno.test("Original client: ERROR only as its farewell, right before the end (idle timeout); counted in hubbub_original_clients", async () => {
-  await withServer({ idleTimeoutMs: 200 }, async (server) => {
+  await withServer({ idleTimeoutMs: 1500 }, async (server) => {
     const original = await OriginalClient.connect(server.address.port);
     assert.equal((await original.next()).tag, Tag.ISSUE_ID);
     assert.match(formatMetrics(server.hub), /^hubbub_original_clients 1$/m);
