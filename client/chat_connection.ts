@@ -30,28 +30,47 @@ export class ChatConnection {
   #conn: Deno.Conn;
   #writing: Promise<void> = Promise.resolve();
   #closed = false;
+  #firstByte: number | null = null;
 
   /** @param conn An open connection; see {@linkcode ChatConnection.connect}. */
   constructor(conn: Deno.Conn) {
     this.#conn = conn;
   }
 
+  /** The first byte the server sent, `null` before any (a TLS record starts 0x15 or 0x16). */
+  get firstByte(): number | null {
+    return this.#firstByte;
+  }
+
   /**
-   * Open a connection.
+   * Open a connection; with TLS, finish the handshake first, so that a
+   * certificate problem or a server without TLS shows here.
    *
    * @param options Address and TLS settings.
    * @returns The connection.
    * @throws {Deno.errors.ConnectionRefused} When nothing listens there.
+   * @throws {Deno.errors.InvalidData} When the TLS handshake fails.
    */
   static async connect(options: ConnectOptions): Promise<ChatConnection> {
-    const conn = options.tls
-      ? await Deno.connectTls({
+    if (!options.tls) {
+      const conn = await Deno.connect({
         hostname: options.hostname,
         port: options.port,
-        caCerts: options.caCerts,
-      })
-      : await Deno.connect({ hostname: options.hostname, port: options.port });
-    if (!options.tls) (conn as Deno.TcpConn).setNoDelay(true);
+      });
+      conn.setNoDelay(true);
+      return new ChatConnection(conn);
+    }
+    const conn = await Deno.connectTls({
+      hostname: options.hostname,
+      port: options.port,
+      caCerts: options.caCerts,
+    });
+    try {
+      await conn.handshake();
+    } catch (error) {
+      conn.close();
+      throw error;
+    }
     return new ChatConnection(conn);
   }
 
@@ -110,6 +129,7 @@ export class ChatConnection {
         throw error;
       }
       if (count === null) return;
+      if (this.#firstByte === null && count > 0) this.#firstByte = buffer[0];
       reader.push(buffer.subarray(0, count));
       for (let frame = reader.next(); frame !== null; frame = reader.next()) {
         yield frame;

@@ -2,6 +2,7 @@ import {
   decodeJsonBody,
   encodeFrame,
   type Frame,
+  LOBBY,
   MAX_BODY_SIZE,
   type MemberEntry,
   type MoreEntry,
@@ -21,8 +22,10 @@ export interface SessionOutput {
   warn: string[];
   /** Frames to send, in order. */
   send: Uint8Array[];
-  /** The session is over; exit with this status. */
+  /** This connection is over (CLOSE arrived); 0 when it went well. */
   exit?: number;
+  /** With `exit`: the server closed it, not as the answer to our CLOSE. */
+  closedByServer?: boolean;
 }
 
 /** The commands the terminal client understands, for `/help`. */
@@ -54,6 +57,12 @@ function output(): SessionOutput {
  * format). The session asks the server for the member list whenever it
  * enters a room, so it can show nicknames from the start.
  *
+ * One session outlives its connections: on each (re)connection
+ * {@linkcode ChatSession.onConnect} asks to be back under the nickname and
+ * in the room the server last confirmed. That first JOIN also tells the
+ * server this is a hubbub client, not the original one, so that it sends
+ * presence and lists.
+ *
  * @example Usage
  * ```ts
  * import { ChatSession } from "./chat_session.ts";
@@ -67,7 +76,22 @@ export class ChatSession {
   id = 0;
   /** The room we are in, as the server last confirmed. */
   room: string | null = null;
+  /**
+   * Why the server refused this connection before issuing an id (an ERROR
+   * before ISSUE_ID, such as `authentication failed`), else `null`.
+   */
+  refusal: string | null = null;
+  /** How many times the server has issued us an id. */
+  greetings = 0;
   #address: string;
+  /** The room to be in after a reconnection. */
+  #wantedRoom: string = LOBBY;
+  /** Our nickname as the server last confirmed it. */
+  #nick: string | null = null;
+  /** Until the room confirmation after connecting, others are not shown. */
+  #awaitingHello = false;
+  /** JOINs the user typed that the server has not answered yet. */
+  #joinRequests = 0;
   #names = new Map<number, string>();
   #leaving = false;
   /** WHO/ROOMS requests in flight: `true` when the user asked (print it). */
@@ -88,6 +112,41 @@ export class ChatSession {
   nameOf(id: number): string {
     const name = this.#names.get(id);
     return inertText(name ?? String(id));
+  }
+
+  /** Whether the user has asked to leave (`/exit`, end of input). */
+  get leaving(): boolean {
+    return this.#leaving;
+  }
+
+  /**
+   * A connection is open: ask to be back under our nickname (if any) and in
+   * our room (the lobby at first).
+   *
+   * @returns The NICK and JOIN frames to send first.
+   */
+  onConnect(): SessionOutput {
+    const out = output();
+    this.refusal = null;
+    this.#awaitingHello = true;
+    if (this.#nick !== null) {
+      out.send.push(encodeFrame(Tag.NICK, 0, this.#nick));
+    }
+    out.send.push(encodeFrame(Tag.JOIN, 0, this.#wantedRoom));
+    return out;
+  }
+
+  /**
+   * The connection is gone: forget what belonged to it (our id, others'
+   * ids and names, requests in flight), keep our room and nickname.
+   */
+  onDisconnect(): void {
+    this.id = 0;
+    this.room = null;
+    this.#names.clear();
+    this.#pendingLists = [];
+    this.#listEntries = [];
+    this.#joinRequests = 0;
   }
 
   /**
@@ -152,7 +211,10 @@ export class ChatSession {
       case "/join": {
         const problem = roomNameProblem(argument);
         if (problem !== null) out.warn.push(`Cannot join: ${problem}`);
-        else out.send.push(encodeFrame(Tag.JOIN, 0, argument));
+        else {
+          this.#joinRequests++;
+          out.send.push(encodeFrame(Tag.JOIN, 0, argument));
+        }
         break;
       }
       case "/nick": {
@@ -184,8 +246,11 @@ export class ChatSession {
       case Tag.ISSUE_ID:
         this.id = frame.senderId;
         out.print.push(
-          `Connected to ${this.#address} as client ${frame.senderId}. Type /help for commands.`,
+          this.greetings === 0
+            ? `Connected to ${this.#address} as client ${frame.senderId}. Type /help for commands.`
+            : `Reconnected to ${this.#address} as client ${frame.senderId}`,
         );
+        this.greetings++;
         break;
       case Tag.CHAT:
         out.print.push(
@@ -195,6 +260,15 @@ export class ChatSession {
         );
         break;
       case Tag.ERROR:
+        if (this.id === 0) {
+          // A refusal of the connection itself; the caller explains it.
+          this.refusal = inertText(decoder.decode(frame.body));
+          break;
+        }
+        if (frame.senderId === Tag.JOIN) {
+          this.#awaitingHello = false;
+          this.#joinRequests = Math.max(0, this.#joinRequests - 1);
+        }
         out.warn.push(
           `${refusalPrefix(frame.senderId)}${
             inertText(decoder.decode(frame.body))
@@ -209,6 +283,7 @@ export class ChatSession {
           );
         }
         out.exit = 0;
+        out.closedByServer = !this.#leaving;
         break;
       }
       case Tag.PING:
@@ -244,11 +319,8 @@ export class ChatSession {
     const room = inertText(String(presence.room));
     switch (presence.event) {
       case "join":
-        if (self) {
-          this.room = presence.room;
-          out.print.push(`* You are in ${room}`);
-          this.#request(out, Tag.WHO, false);
-        } else {
+        if (self) this.#onOwnJoin(presence.room, room, out);
+        else {
           out.print.push(
             `* ${this.nameOf(presence.id)} joined ${room}`,
           );
@@ -258,6 +330,7 @@ export class ChatSession {
         out.print.push(`* ${before} left ${room}`);
         break;
       case "nick":
+        if (self) this.#nick = presence.nick;
         out.print.push(
           self
             ? `* You are now known as ${this.nameOf(presence.id)}`
@@ -265,6 +338,25 @@ export class ChatSession {
         );
         break;
     }
+  }
+
+  /** Our own join confirmed: say so once per room change and learn who is there. */
+  #onOwnJoin(name: string, shown: string, out: SessionOutput): void {
+    const changed = this.room !== name;
+    this.room = name;
+    if (this.#awaitingHello) {
+      // A server that announces the lobby on connect: wait for our room.
+      if (name !== this.#wantedRoom) return;
+      this.#awaitingHello = false;
+    } else if (this.#joinRequests > 0) {
+      this.#joinRequests--;
+    } else if (!changed) {
+      // The repeat confirmation of our JOIN of the lobby on connect.
+      return;
+    }
+    this.#wantedRoom = name;
+    out.print.push(`* You are in ${shown}`);
+    this.#request(out, Tag.WHO, false);
   }
 
   #onListEntry(frame: Frame, out: SessionOutput): void {

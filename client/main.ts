@@ -1,9 +1,13 @@
 /**
  * `deno task client`: the interactive terminal chat client.
  *
- * Prints the issued id, prints each chat line as `<sender> >>> <text>`,
- * sends every line typed as a CHAT frame, understands `/join`, `/nick`,
- * `/who`, `/rooms`, and leaves with `/exit`.
+ * Prints the issued id, prints each chat line as `<sender> >>> <text>`
+ * (made inert: nothing others send can act on the terminal), sends every
+ * line typed as a CHAT frame, understands `/join`, `/nick`, `/who`,
+ * `/rooms`, and leaves with `/exit`. On a terminal the line being typed
+ * stays intact under what arrives. When the server goes away it reconnects
+ * with backoff, back in the same room under the same nickname, unless
+ * `--no-reconnect`.
  *
  * @module
  */
@@ -16,8 +20,16 @@ import {
   COMMAND_HELP,
   type SessionOutput,
 } from "./chat_session.ts";
+import { ReconnectBackoff } from "./reconnect_backoff.ts";
+import { inertText } from "./terminal_text.ts";
 import { readCaFile } from "./_ca_file.ts";
-import { readLines } from "./_lines.ts";
+import {
+  type AttemptContext,
+  explainConnectError,
+  explainEarlyEnd,
+  isFinalRefusal,
+} from "./_connection_problems.ts";
+import { openScreen, type Screen } from "./_terminal_screen.ts";
 
 const command = defineCommand({
   usage: "deno task client [options]",
@@ -46,7 +58,7 @@ const command = defineCommand({
     ca: {
       type: "string",
       valueName: "FILE",
-      description: "With --tls: also trust the PEM certificate(s) in FILE",
+      description: "Also trust the PEM certificate(s) in FILE (implies --tls)",
     },
     token: {
       type: "string",
@@ -54,90 +66,238 @@ const command = defineCommand({
       description:
         "Authenticate with TOKEN (for servers started with --token-file)",
     },
+    "no-reconnect": {
+      type: "boolean",
+      description:
+        "When the server goes away, exit (1; 0 after its CLOSE) instead of reconnecting",
+    },
   },
   epilog: COMMAND_HELP,
 });
 
-async function connect(options: {
-  host: string;
-  port: number;
-  tls: boolean;
-  ca?: string;
-}): Promise<ChatConnection> {
-  const address = `${options.host}:${options.port}`;
-  const caCerts = options.ca === undefined
-    ? undefined
-    : [await readCaFile(options.ca)];
-  try {
-    return await ChatConnection.connect({
-      hostname: options.host,
-      port: options.port,
-      tls: options.tls,
-      caCerts,
-    });
-  } catch (error) {
-    const reason = error instanceof Deno.errors.ConnectionRefused
-      ? "connection refused"
-      : error instanceof Deno.errors.TimedOut
-      ? "timed out"
-      : error instanceof Error
-      ? error.message
-      : String(error);
-    throw new StartupError(`Cannot connect to ${address}: ${reason}`, {
-      cause: error,
+/** How one connection ended. */
+type Ending = "left" | "closed" | "lost";
+
+/** The client: one session over as many connections as it takes. */
+class TerminalClient {
+  #session: ChatSession;
+  #screen: Screen | null = null;
+  #context: AttemptContext;
+  #connect: () => Promise<ChatConnection>;
+  #token: string | undefined;
+  #reconnect: boolean;
+  #backoff = new ReconnectBackoff();
+  #connection: ChatConnection | null = null;
+  #prompt: string | null = null;
+  #wakeUp: () => void = () => {};
+  #interrupted: (status: number) => void = () => {};
+
+  constructor(options: {
+    context: AttemptContext;
+    connect: () => Promise<ChatConnection>;
+    token?: string;
+    reconnect: boolean;
+  }) {
+    this.#context = options.context;
+    this.#session = new ChatSession(options.context.address);
+    this.#connect = options.connect;
+    this.#token = options.token;
+    this.#reconnect = options.reconnect;
+  }
+
+  /** Connect, chat until the end, and give the exit status. */
+  async run(): Promise<number> {
+    let connection: ChatConnection;
+    try {
+      connection = await this.#connect();
+    } catch (error) {
+      throw new StartupError(explainConnectError(error, this.#context), {
+        cause: error,
+      });
+    }
+    const screen = openScreen();
+    this.#screen = screen;
+    try {
+      const forced = new Promise<number>((resolve) =>
+        this.#interrupted = resolve
+      );
+      void this.#type();
+      return await Promise.race([this.#connections(connection), forced]);
+    } finally {
+      screen.close();
+    }
+  }
+
+  /** Show what the session asks for; send its frames if connected. */
+  async #perform(out: SessionOutput): Promise<void> {
+    const screen = this.#screen!;
+    for (const line of out.print) screen.print(line);
+    for (const line of out.warn) screen.warn(line);
+    const room = this.#session.room;
+    const prompt = room === null ? "> " : `${inertText(room)}> `;
+    if (prompt !== this.#prompt) {
+      this.#prompt = prompt;
+      screen.setPrompt(prompt);
+    }
+    const connection = this.#connection;
+    if (connection === null) return;
+    for (const frame of out.send) await connection.sendRaw(frame);
+  }
+
+  async #type(): Promise<void> {
+    const session = this.#session;
+    for await (const event of this.#screen!.input()) {
+      if (event.kind === "interrupt" && session.leaving) {
+        // A second Ctrl-C: do not wait for the server's answer.
+        this.#interrupted(130);
+        return;
+      }
+      const out = event.kind === "line"
+        ? session.onLine(event.text)
+        : session.onEndOfInput();
+      if (this.#connection === null && out.send.length > 0 && !out.exit) {
+        if (!session.leaving) {
+          out.warn.push("Not connected: not sent (reconnecting)");
+        }
+        out.send = [];
+      }
+      await this.#perform(out).catch(() => {
+        // A failed send means the connection is gone; the reader says so.
+      });
+      if (session.leaving) this.#wakeUp();
+    }
+  }
+
+  /** One connection after another, until the user leaves or we give up. */
+  async #connections(first: ChatConnection): Promise<number> {
+    let connection = first;
+    for (;;) {
+      const greetings = this.#session.greetings;
+      const { ending, error } = await this.#serve(connection);
+      const session = this.#session;
+      if (ending === "left") return 0;
+      const screen = this.#screen!;
+      const address = this.#context.address;
+      let line: string | null = null;
+      if (session.greetings === greetings) {
+        // Turned away before being greeted.
+        line = error !== undefined && session.refusal === null
+          ? explainConnectError(error, this.#context)
+          : explainEarlyEnd(
+            { refusal: session.refusal, firstByte: connection.firstByte },
+            this.#context,
+          );
+        if (greetings === 0) throw new StartupError(line, { cause: error });
+        if (session.refusal !== null && isFinalRefusal(session.refusal)) {
+          screen.warn(line);
+          return 1;
+        }
+      } else if (ending === "lost") {
+        line = error === undefined
+          ? `Server at ${address} went away`
+          : `Connection to ${address} lost: ${
+            inertText(error instanceof Error ? error.message : String(error))
+          }`;
+      }
+      if (session.leaving) return 0;
+      if (!this.#reconnect) {
+        if (line !== null) screen.warn(line);
+        return ending === "closed" ? 0 : 1;
+      }
+      const next = await this.#reconnectAfter(line);
+      if (next === null) return 0;
+      connection = next;
+    }
+  }
+
+  /** Wait, retry, wait longer: until connected or the user leaves. */
+  async #reconnectAfter(
+    reason: string | null,
+  ): Promise<ChatConnection | null> {
+    let line = reason;
+    for (;;) {
+      const delayMs = this.#backoff.nextDelayMs();
+      const when = `in ${
+        (delayMs / 1000).toFixed(1)
+      } s (attempt ${this.#backoff.attempts})`;
+      this.#screen!.warn(
+        line === null
+          ? `Reconnecting to ${this.#context.address} ${when}`
+          : `${line}; reconnecting ${when}`,
+      );
+      if (await this.#sleep(delayMs)) return null;
+      try {
+        return await this.#connect();
+      } catch (error) {
+        line = explainConnectError(error, this.#context);
+      }
+    }
+  }
+
+  /** Sleep; `true` when the user left meanwhile. */
+  #sleep(ms: number): Promise<boolean> {
+    if (this.#session.leaving) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      this.#wakeUp = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
     });
   }
-}
 
-/** Print and send what the session asks for. */
-async function perform(
-  connection: ChatConnection,
-  out: SessionOutput,
-): Promise<void> {
-  for (const line of out.print) console.log(line);
-  for (const line of out.warn) console.error(line);
-  for (const frame of out.send) await connection.sendRaw(frame);
+  /** Chat over one connection until it ends. */
+  async #serve(
+    connection: ChatConnection,
+  ): Promise<{ ending: Ending; error?: unknown }> {
+    const session = this.#session;
+    this.#connection = connection;
+    let ending: Ending = "lost";
+    let error: unknown;
+    try {
+      if (this.#token !== undefined) {
+        await connection.send(Tag.AUTH, this.#token);
+      }
+      await this.#perform(session.onConnect());
+      for await (const frame of connection.frames()) {
+        const out = session.onFrame(frame);
+        if (frame.tag === Tag.ISSUE_ID) this.#backoff.reset();
+        await this.#perform(out).catch(() => {});
+        if (out.exit !== undefined) {
+          ending = out.closedByServer ? "closed" : "left";
+          break;
+        }
+      }
+    } catch (caught) {
+      error = caught;
+    }
+    this.#connection = null;
+    connection.close();
+    session.onDisconnect();
+    return { ending, error };
+  }
 }
 
 await runCommand(command, Deno.args, async (options) => {
-  const address = `${options.host}:${options.port}`;
-  const connection = await connect({
-    ...options,
-    tls: options.tls || options.ca !== undefined,
+  const tls = options.tls || options.ca !== undefined;
+  const caCerts = options.ca === undefined
+    ? undefined
+    : [await readCaFile(options.ca)];
+  const client = new TerminalClient({
+    context: {
+      address: `${options.host}:${options.port}`,
+      host: options.host,
+      tls,
+    },
+    connect: () =>
+      ChatConnection.connect({
+        hostname: options.host,
+        port: options.port,
+        tls,
+        caCerts,
+      }),
+    token: options.token,
+    reconnect: !options["no-reconnect"],
   });
-  const session = new ChatSession(address);
-  if (options.token !== undefined) {
-    await connection.send(Tag.AUTH, options.token);
-  }
-
-  const typing = (async () => {
-    for await (const line of readLines(Deno.stdin.readable)) {
-      await perform(connection, session.onLine(line));
-    }
-    await perform(connection, session.onEndOfInput());
-  })().catch(() => {
-    // A failed send means the connection is gone; the reader reports it.
-  });
-
-  let status = 1;
-  try {
-    for await (const frame of connection.frames()) {
-      const out = session.onFrame(frame);
-      await perform(connection, out).catch(() => {});
-      if (out.exit !== undefined) {
-        status = out.exit;
-        break;
-      }
-    }
-    if (status !== 0) console.error(`Server at ${address} went away`);
-  } catch (error) {
-    console.error(
-      `Connection to ${address} lost: ${
-        error instanceof Error ? error.message : error
-      }`,
-    );
-  }
-  connection.close();
-  void typing;
-  return status;
+  return await client.run();
 });

@@ -355,3 +355,74 @@ Deno.test("ChatSession: chat bodies, nicknames, room names and reasons print ine
   const close = session.onFrame(frame(Tag.CLOSE, 3, `bye${evil}`));
   assert.match(close.warn[0], /bye␛\[2J<U\+202E>x$/);
 });
+
+// --- Reconnection -----------------------------------------------------------
+
+Deno.test("ChatSession: on connect it JOINs the lobby, which marks it a hubbub client; the repeat confirmation is quiet", () => {
+  const session = new ChatSession("127.0.0.1:9000");
+  assert.deepEqual(sent(session.onConnect().send), [
+    { tag: Tag.JOIN, body: "lobby" },
+  ]);
+  session.onFrame(frame(Tag.ISSUE_ID, 3));
+  const first = session.onFrame(
+    presence({ event: "join", room: "lobby", id: 3, nick: null }),
+  );
+  assert.deepEqual(first.print, ["* You are in lobby"]);
+  // A server that also announced the lobby on connect confirms it again.
+  const again = session.onFrame(
+    presence({ event: "join", room: "lobby", id: 3, nick: null }),
+  );
+  assert.deepEqual([again.print, again.send], [[], []]);
+});
+
+Deno.test("ChatSession: after a reconnection it asks for its nickname and room back, and says so once", () => {
+  const session = connected();
+  session.onFrame(
+    presence({ event: "nick", room: "lobby", id: 3, nick: "al" }),
+  );
+  session.onLine("/join den");
+  session.onFrame(presence({ event: "join", room: "den", id: 3, nick: "al" }));
+  session.onFrame(presence({ event: "join", room: "den", id: 8, nick: "bo" }));
+  session.onDisconnect();
+  assert.equal(session.id, 0);
+  assert.equal(session.room, null);
+  assert.equal(session.nameOf(8), "8", "names of the old connection forgotten");
+  assert.deepEqual(sent(session.onConnect().send), [
+    { tag: Tag.NICK, body: "al" },
+    { tag: Tag.JOIN, body: "den" },
+  ]);
+  const hello = session.onFrame(frame(Tag.ISSUE_ID, 11));
+  assert.match(
+    hello.print[0],
+    /^Reconnected to 127\.0\.0\.1:9000 as client 11/,
+  );
+  // The lobby announcement of a fresh connection is not shown...
+  const lobby = session.onFrame(
+    presence({ event: "join", room: "lobby", id: 11, nick: null }),
+  );
+  assert.deepEqual(lobby.print, []);
+  // ...the room it asked for is.
+  const den = session.onFrame(
+    presence({ event: "join", room: "den", id: 11, nick: "al" }),
+  );
+  assert.deepEqual(den.print, ["* You are in den"]);
+  assert.deepEqual(sent(den.send), [{ tag: Tag.WHO, body: "" }]);
+});
+
+Deno.test("ChatSession: an ERROR before ISSUE_ID is kept as the refusal, not printed", () => {
+  const session = new ChatSession("127.0.0.1:9000");
+  session.onConnect();
+  const out = session.onFrame(frame(Tag.ERROR, 0, "authentication failed"));
+  assert.deepEqual(out.warn, []);
+  assert.equal(session.refusal, "authentication failed");
+  assert.equal(session.greetings, 0);
+});
+
+Deno.test("ChatSession: a CLOSE the user did not ask for is marked closedByServer", () => {
+  const session = connected();
+  const out = session.onFrame(frame(Tag.CLOSE, 3, "server shutting down"));
+  assert.equal(out.closedByServer, true);
+  const leaving = connected();
+  leaving.onLine("/exit");
+  assert.equal(leaving.onFrame(frame(Tag.CLOSE, 3)).closedByServer, false);
+});

@@ -89,6 +89,14 @@ Deno.test("Terminal client: nicknames, room names, error and close reasons from 
           ),
         );
       await send(Tag.ISSUE_ID, 42, "");
+      // The confirmation of the client's JOIN of the lobby, then a move.
+      await send(Tag.PRESENCE, 42, {
+        event: "join",
+        room: "lobby",
+        id: 42,
+        nick: null,
+      });
+      await send(Tag.WHO, 0, "");
       await send(Tag.PRESENCE, 42, {
         event: "join",
         room: evilRoom,
@@ -137,7 +145,7 @@ Deno.test("Terminal client: nicknames, room names, error and close reasons from 
       conn.close();
       conn = null;
       await drain;
-    });
+    }, ["--no-reconnect"]);
   } finally {
     (conn as Deno.Conn | null)?.close();
     listener.close();

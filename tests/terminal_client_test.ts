@@ -142,7 +142,8 @@ Deno.test("Terminal client: /exit waits for the server's CLOSE before exiting (s
       );
       assert.deepEqual(
         frames.map((f) => [f.tag, text(f)]),
-        [[Tag.CHAT, "bye now"], [Tag.CLOSE, ""]],
+        // The JOIN of the lobby on connect, then what was typed.
+        [[Tag.JOIN, "lobby"], [Tag.CHAT, "bye now"], [Tag.CLOSE, ""]],
       );
       // It is waiting for our answer, not gone already.
       await new Promise((resolve) => setTimeout(resolve, 300));
@@ -172,7 +173,7 @@ Deno.test("Terminal client: end of input leaves like /exit", async () => {
   });
 });
 
-Deno.test("Terminal client: a server that dies is reported with a clear message and a non-zero exit", async () => {
+Deno.test("Terminal client: with --no-reconnect, a server that dies is reported with a clear message and a non-zero exit", async () => {
   const server = await spawnServer();
   try {
     await withClient(server.port, async (client) => {
@@ -183,13 +184,13 @@ Deno.test("Terminal client: a server that dies is reported with a clear message 
       const line = await client.waitFor("stderr", /went away|lost/);
       assert.match(line, new RegExp(`127\\.0\\.0\\.1:${server.port}`));
       assertNoStackTrace(client);
-    });
+    }, ["--no-reconnect"]);
   } finally {
     await server.stop();
   }
 });
 
-Deno.test("Terminal client: a peer that drops the connection without CLOSE is reported, exit non-zero", async () => {
+Deno.test("Terminal client: with --no-reconnect, a peer that drops the connection without CLOSE is reported, exit non-zero", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   try {
@@ -205,13 +206,13 @@ Deno.test("Terminal client: a peer that drops the connection without CLOSE is re
         new RegExp(`127\\.0\\.0\\.1:${port}`),
       );
       assertNoStackTrace(client);
-    });
+    }, ["--no-reconnect"]);
   } finally {
     listener.close();
   }
 });
 
-Deno.test("Terminal client: a graceful server shutdown is reported with its reason", async () => {
+Deno.test("Terminal client: with --no-reconnect, a graceful server shutdown is reported with its reason, exit 0", async () => {
   const server = await spawnServer();
   try {
     await withClient(server.port, async (client) => {
@@ -223,7 +224,7 @@ Deno.test("Terminal client: a graceful server shutdown is reported with its reas
       assert.match(line, /shutting down/);
       assert.equal(status.code, 0, client.transcript());
       assertNoStackTrace(client);
-    });
+    }, ["--no-reconnect"]);
   } finally {
     await server.stop();
   }
