@@ -144,7 +144,7 @@ Deno.test("Original client: CLOSE with the reason on server shutdown, right afte
 
 Deno.test("Original client: no PING keepalive, no PRESENCE, no rate-limit ERROR while it is original", async () => {
   await withServer(
-    { pingIntervalMs: 20, maxMessagesPerSecond: 1, messageBurst: 1 },
+    { pingIntervalMs: 20, maxMessagesPerSecond: 0.01, messageBurst: 1 },
     async (server) => {
       const port = server.address.port;
       const original = await OriginalClient.connect(port);
