@@ -44,7 +44,12 @@ export class AddressRecord {
     this.messages = messages;
   }
 
-  /** Whether forgetting it now would change nothing (no connection, full buckets). */
+  /**
+   * Whether forgetting it now would change nothing (no connection, full buckets).
+   *
+   * @param now The current time in ms.
+   * @returns `true` when a fresh record would behave the same.
+   */
   isIdle(now: number): boolean {
     return this.connections === 0 &&
       (this.connects === null || this.connects.isFull(now)) &&
