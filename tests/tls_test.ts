@@ -5,8 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { LOBBY, Tag } from "../protocol/mod.ts";
-import { RawClient, text } from "./_kit.ts";
+import { encodeFrame, LOBBY, Tag } from "../protocol/mod.ts";
+import { numberedChats, RawClient, text } from "./_kit.ts";
 import {
   CLIENT_MAIN,
   type ServerProcess,
@@ -262,4 +262,33 @@ Deno.test("TLS: silent peers on the TLS port are closed after the handshake time
     }
     await descriptorsDownTo(baseline);
   }, { handshakeTimeoutMs: 300 });
+});
+
+Deno.test("TLS: a client that never reads is dropped as a slow consumer, and the others carry on", async () => {
+  await withTlsServer(async (server, certificate) => {
+    const port = server.address.port;
+    // It writes once (so its handshake completes) and never reads.
+    const stalled = await Deno.connectTls({
+      hostname: "127.0.0.1",
+      port,
+      caCerts: [certificate.cert],
+    });
+    try {
+      await stalled.write(encodeFrame(Tag.PONG, 0));
+      const talker = await RawClient.connectTls(port, certificate.cert);
+      const metrics = server.hub.metrics;
+      let sent = 0;
+      while (!metrics.disconnects.has("slow_consumer") && sent < 40_000) {
+        await talker.write(numberedChats(sent, 500));
+        await talker.chats(500, 20_000);
+        sent += 500;
+      }
+      assert.equal(metrics.disconnects.get("slow_consumer"), 1);
+      await talker.send(Tag.CHAT, "carry on");
+      assert.equal(text(await talker.next(Tag.CHAT)), "carry on");
+      await talker.close();
+    } finally {
+      stalled.close();
+    }
+  }, { maxPendingBytes: 256 * 1024, maxMessagesPerSecond: 0 });
 });
