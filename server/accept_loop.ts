@@ -139,7 +139,7 @@ async function acceptAtCap(
   try {
     conn = await listener.accept();
   } catch {
-    // The listener closed: nothing to accept.
+    // The listener closed, or the waiting connection broke: no one to serve.
     reserve.restore();
     return false;
   }
