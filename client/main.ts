@@ -121,7 +121,9 @@ class TerminalClient {
       const forced = new Promise<number>((resolve) =>
         this.#interrupted = resolve
       );
-      void this.#type();
+      void this.#type().catch((error) => {
+        screen.warn(`Cannot read the keyboard: ${error}`);
+      });
       return await Promise.race([this.#connections(connection), forced]);
     } finally {
       screen.close();
@@ -133,15 +135,19 @@ class TerminalClient {
     const screen = this.#screen!;
     for (const line of out.print) screen.print(line);
     for (const line of out.warn) screen.warn(line);
-    const room = this.#session.room;
-    const prompt = room === null ? "> " : `${inertText(room)}> `;
-    if (prompt !== this.#prompt) {
-      this.#prompt = prompt;
-      screen.setPrompt(prompt);
-    }
+    this.#showPrompt();
     const connection = this.#connection;
     if (connection === null) return;
     for (const frame of out.send) await connection.sendRaw(frame);
+  }
+
+  /** The prompt names the room; it is bare while there is none. */
+  #showPrompt(): void {
+    const room = this.#session.room;
+    const prompt = room === null ? "> " : `${inertText(room)}> `;
+    if (prompt === this.#prompt) return;
+    this.#prompt = prompt;
+    this.#screen!.setPrompt(prompt);
   }
 
   async #type(): Promise<void> {
@@ -227,7 +233,11 @@ class TerminalClient {
       );
       if (await this.#sleep(delayMs)) return null;
       try {
-        return await this.#connect();
+        const connection = await this.#connect();
+        if (!this.#session.leaving) return connection;
+        // The user left while it was connecting.
+        connection.close();
+        return null;
       } catch (error) {
         line = explainConnectError(error, this.#context);
       }
@@ -274,6 +284,7 @@ class TerminalClient {
     this.#connection = null;
     connection.close();
     session.onDisconnect();
+    this.#showPrompt();
     return { ending, error };
   }
 }
