@@ -933,9 +933,13 @@ export class Hub {
     for (const client of [...this.#clients.values()]) {
       const silentFor = now - client.lastInboundAt;
       const writer = client.writer;
-      const partialFor = client.partialFrameSince > 0
+      let partialFor = client.partialFrameSince > 0
         ? wallClock - client.partialFrameSince
         : 0;
+      // A server pause since the frame began is not the client's delay.
+      if (partialFor > 0 && this.#stalls.lastStallEndedAt > now - partialFor) {
+        partialFor -= this.#stalls.lastStallMs;
+      }
       if (options.frameTimeoutMs > 0 && partialFor >= options.frameTimeoutMs) {
         // Slowloris: a frame begun and never finished, whatever the idle
         // timeout says.

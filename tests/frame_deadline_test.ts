@@ -12,12 +12,13 @@ import { encodeFrame, Tag } from "../protocol/mod.ts";
 import {
   barrier,
   closeAll,
+  concat,
   nextError,
   RawClient,
   text,
   waitForLog,
 } from "./_kit.ts";
-import { withServer } from "./_server.ts";
+import { spawnServer, withServer } from "./_server.ts";
 
 Deno.test("Frame deadline: a frame left incomplete is dropped with ERROR 'frame timeout', with no idle timeout", async () => {
   await withServer(
@@ -91,4 +92,31 @@ Deno.test("Frame deadline: it runs per frame, so writes that each end inside a f
       await client.close();
     },
   );
+});
+
+Deno.test("Frame deadline: a server pause is not counted against a frame that was arriving", async () => {
+  const server = await spawnServer(["--frame-timeout", "1"]);
+  let client: RawClient | null = null;
+  try {
+    client = await RawClient.connect(server.port);
+    const frame = encodeFrame(Tag.CHAT, 0, "across a pause");
+    // A PING and the start of the frame in one write: once the PONG is
+    // back, the server has read the start too.
+    await client.write(
+      concat(encodeFrame(Tag.PING, 0, "p"), frame.slice(0, 10)),
+    );
+    await client.next(Tag.PONG);
+    // Stopped for 2.5 s, more than twice the deadline; the rest of the
+    // frame comes as soon as the server runs again.
+    server.process.kill("SIGSTOP");
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    server.process.kill("SIGCONT");
+    await client.write(frame.slice(10));
+    const frames = await client.framesUntil(Tag.CHAT, 10_000);
+    assert.deepEqual(frames.filter((f) => f.tag === Tag.ERROR).map(text), []);
+    assert.equal(text(frames.at(-1)!), "across a pause");
+  } finally {
+    await client?.close();
+    await server.stop();
+  }
 });
