@@ -11,6 +11,8 @@ export interface AttemptContext {
   address: string;
   /** The host alone, for certificate name advice. */
   host: string;
+  /** The port. */
+  port: number;
   /** Whether the client used TLS. */
   tls: boolean;
 }
@@ -85,6 +87,8 @@ function looksLikeTls(message: string): boolean {
 
 /** What the client saw of a connection that ended before ISSUE_ID. */
 export interface EarlyEnd {
+  /** A TLS handshake on the same port worked (see {@linkcode speaksTls}). */
+  tlsAnswered?: boolean;
   /** The reason of an ERROR the server sent, if any. */
   refusal: string | null;
   /** The first byte received, if any (a TLS record starts 0x15 or 0x16). */
@@ -111,12 +115,49 @@ export function explainEarlyEnd(
       : "";
     return `${prefix}: ${end.refusal}${fix}`;
   }
-  if (!context.tls && (end.firstByte === 0x15 || end.firstByte === 0x16)) {
+  const tlsRecord = end.firstByte === 0x15 || end.firstByte === 0x16;
+  if (!context.tls && (tlsRecord || end.tlsAnswered)) {
     return `Cannot connect to ${context.address}: ${TLS_SERVER}`;
   }
   return `Server at ${context.address} closed the connection before greeting${
     context.tls ? "" : " (if it speaks TLS, add --tls)"
   }`;
+}
+
+/**
+ * Whether a server speaks TLS, found by trying a handshake: one that
+ * completes, or fails over the certificate, was with a TLS server. Used
+ * only to explain a plain connection the server ended without a word.
+ *
+ * @param hostname The server.
+ * @param port Its port.
+ * @param timeoutMs How long to try.
+ * @returns `true` when the server answered in TLS.
+ */
+export async function speaksTls(
+  hostname: string,
+  port: number,
+  timeoutMs = 3000,
+): Promise<boolean> {
+  let conn: Deno.TlsConn | null = null;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    conn = await Deno.connectTls({ hostname, port });
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("timed out")), timeoutMs);
+    });
+    await Promise.race([conn.handshake(), timeout]);
+    return true;
+  } catch (error) {
+    return /invalid peer certificate/.test(String(error));
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn?.close();
+    } catch {
+      // Closed already.
+    }
+  }
 }
 
 /**

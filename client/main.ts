@@ -28,6 +28,7 @@ import {
   explainConnectError,
   explainEarlyEnd,
   isFinalRefusal,
+  speaksTls,
 } from "./_connection_problems.ts";
 import { openScreen, type Screen } from "./_terminal_screen.ts";
 
@@ -193,7 +194,19 @@ class TerminalClient {
             { refusal: session.refusal, firstByte: connection.firstByte },
             this.#context,
           );
-        if (greetings === 0) throw new StartupError(line, { cause: error });
+        if (greetings === 0) {
+          if (
+            !this.#context.tls && session.refusal === null &&
+            connection.firstByte === null &&
+            await speaksTls(this.#context.host, this.#context.port)
+          ) {
+            line = explainEarlyEnd(
+              { refusal: null, firstByte: null, tlsAnswered: true },
+              this.#context,
+            );
+          }
+          throw new StartupError(line, { cause: error });
+        }
         if (session.refusal !== null && isFinalRefusal(session.refusal)) {
           screen.warn(line);
           return 1;
@@ -298,6 +311,7 @@ await runCommand(command, Deno.args, async (options) => {
     context: {
       address: `${options.host}:${options.port}`,
       host: options.host,
+      port: options.port,
       tls,
     },
     connect: () =>
