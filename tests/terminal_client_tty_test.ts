@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { Tag } from "../protocol/mod.ts";
+import { encodeFrame, FrameReader, Tag } from "../protocol/mod.ts";
 import { deadline } from "./_deadline.ts";
 import { FakeTerminal } from "./_fake_terminal.ts";
 import { RawClient } from "./_raw_client.ts";
@@ -154,5 +154,53 @@ Deno.test({
         await peer.close();
       }
     });
+  },
+});
+
+Deno.test({
+  name:
+    "Terminal client on a terminal: Ctrl-C sends CLOSE and waits for the answer; a second Ctrl-C exits at once (130)",
+  ignore: !hasScript(),
+  fn: async () => {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    const client = new PtyClient(port);
+    let conn: Deno.Conn | null = null;
+    try {
+      conn = await deadline(listener.accept(), 15_000, "the client");
+      await conn.write(encodeFrame(Tag.ISSUE_ID, 5));
+      await client.waitFor("as client 5");
+      await client.keys("\x03");
+      // The peer sees CLOSE (after the JOIN of the lobby), and does not answer.
+      const reader = new FrameReader();
+      const buffer = new Uint8Array(1024);
+      const tags: number[] = [];
+      await deadline(
+        (async () => {
+          while (!tags.includes(Tag.CLOSE)) {
+            const n = await conn!.read(buffer);
+            if (n === null) throw new Error("connection ended");
+            reader.push(buffer.subarray(0, n));
+            for (let f = reader.next(); f !== null; f = reader.next()) {
+              tags.push(f.tag);
+            }
+          }
+        })(),
+        10_000,
+        "CLOSE from the client",
+      );
+      assert.deepEqual(tags, [Tag.JOIN, Tag.CLOSE]);
+      await client.keys("\x03");
+      assert.equal((await client.finish()).code, 130);
+    } finally {
+      try {
+        client.child.kill("SIGKILL");
+      } catch {
+        // Exited.
+      }
+      await client.finish().catch(() => {});
+      conn?.close();
+      listener.close();
+    }
   },
 });
