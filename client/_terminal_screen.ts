@@ -69,6 +69,11 @@ class EditorScreen implements Screen {
 
   constructor() {
     Deno.stdin.setRaw(true);
+    // Killed politely, give the terminal back first (raw mode outlives us).
+    Deno.addSignalListener("SIGTERM", () => {
+      this.close();
+      Deno.exit(143);
+    });
     this.#editor.show();
   }
 

@@ -88,7 +88,10 @@ export class ChatSession {
   #wantedRoom: string = LOBBY;
   /** Our nickname as the server last confirmed it. */
   #nick: string | null = null;
-  /** Until the room confirmation after connecting, others are not shown. */
+  /**
+   * Until the room asked for on connecting is confirmed, confirmations of
+   * other rooms (the lobby some servers announce on connect) are not shown.
+   */
   #awaitingHello = false;
   /** JOINs the user typed that the server has not answered yet. */
   #joinRequests = 0;

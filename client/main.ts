@@ -162,7 +162,7 @@ class TerminalClient {
       const out = event.kind === "line"
         ? session.onLine(event.text)
         : session.onEndOfInput();
-      if (this.#connection === null && out.send.length > 0 && !out.exit) {
+      if (this.#connection === null && out.send.length > 0) {
         if (!session.leaving) {
           out.warn.push("Not connected: not sent (reconnecting)");
         }
