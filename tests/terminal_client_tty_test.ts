@@ -118,7 +118,7 @@ Deno.test({
       const peer = await RawClient.connect(server.address.port);
       const client = new PtyClient(server.address.port);
       try {
-        await client.waitFor("lobby> ");
+        await client.waitFor("lobby> ", "", 30_000);
         await peer.send(Tag.NICK, "zed");
         await client.waitFor("is now known as zed");
         await client.keys("hal");
@@ -167,9 +167,9 @@ Deno.test({
     const client = new PtyClient(port);
     let conn: Deno.Conn | null = null;
     try {
-      conn = await deadline(listener.accept(), 15_000, "the client");
+      conn = await deadline(listener.accept(), 30_000, "the client");
       await conn.write(encodeFrame(Tag.ISSUE_ID, 5));
-      await client.waitFor("as client 5");
+      await client.waitFor("as client 5", "", 30_000);
       await client.keys("\x03");
       // The peer sees CLOSE (after the JOIN of the lobby), and does not answer.
       const reader = new FrameReader();
