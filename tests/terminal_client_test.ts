@@ -10,6 +10,7 @@ import { deadline } from "./_deadline.ts";
 import { closedPort } from "./_loadtest_cli.ts";
 import { RawClient, text } from "./_raw_client.ts";
 import { spawnServer, waitForLog, withServer } from "./_server.ts";
+import { TokenSet } from "../server/mod.ts";
 import { assertNoStackTrace, withClient } from "./_terminal_client.ts";
 
 /** Read frames from a raw accepted connection until one of `tag` arrives. */
@@ -268,5 +269,28 @@ Deno.test("Terminal client: connection refused costs one line and exit 1", async
     assert.match(lines[0], /refused/);
     assert.deepEqual(client.stdout.filter((l) => l.trim() !== ""), []);
     assertNoStackTrace(client);
+  });
+});
+
+Deno.test("Terminal client: a server that needs a token says so in one line with the fix, exit 1; a wrong token too", async () => {
+  const tokens = TokenSet.parse("right-token\n");
+  await withServer({ tokens }, async (server) => {
+    const port = server.address.port;
+    for (
+      const [args, pattern] of [
+        [[], /authentication required; it needs a token: pass --token TOKEN$/],
+        [["--token", "wrong"], /authentication failed; the token is wrong/],
+      ] as [string[], RegExp][]
+    ) {
+      await withClient(port, async (client) => {
+        const status = await client.finish();
+        assert.equal(status.code, 1, client.transcript());
+        const lines = client.stderr.filter((l) => l.trim() !== "");
+        assert.equal(lines.length, 1, client.transcript());
+        assert.match(lines[0], new RegExp(`127\\.0\\.0\\.1:${port}`));
+        assert.match(lines[0], pattern);
+        assertNoStackTrace(client);
+      }, args);
+    }
   });
 });
