@@ -15,6 +15,8 @@ export interface Screen {
   warn(line: string): void;
   /** Show the room in the prompt, where there is one. */
   setPrompt(prompt: string): void;
+  /** Give back a line that was not sent, to edit (where there is a line editor). */
+  restoreInput(text: string): void;
   /** What the user types, until the input ends. */
   input(): AsyncIterable<EditorEvent>;
   /** Give the terminal back as it was. */
@@ -42,6 +44,8 @@ class LineScreen implements Screen {
   }
 
   setPrompt(): void {}
+
+  restoreInput(): void {}
 
   async *input(): AsyncIterable<EditorEvent> {
     for await (const text of readLines(Deno.stdin.readable)) {
@@ -94,6 +98,10 @@ class EditorScreen implements Screen {
 
   setPrompt(prompt: string): void {
     this.#editor.setPrompt(prompt);
+  }
+
+  restoreInput(text: string): void {
+    this.#editor.setText(text);
   }
 
   async *input(): AsyncIterable<EditorEvent> {

@@ -96,6 +96,19 @@ export class LineEditor {
   }
 
   /**
+   * Put text back on the input line, the cursor at its end (a line that
+   * could not be sent, to edit and send again).
+   *
+   * @param text The text; control and bidi characters are left out.
+   */
+  setText(text: string): void {
+    this.#text = [...text].filter((character) => isInert(character));
+    this.#cursor = this.#text.length;
+    this.#scroll = 0;
+    if (this.#shown) this.show();
+  }
+
+  /**
    * Print a whole line above the input line, then redraw the input line.
    *
    * @param line Text without control characters (make it inert first).

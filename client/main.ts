@@ -171,6 +171,13 @@ class TerminalClient {
       await this.#perform(out).catch(() => {
         // A failed send means the connection is gone; the reader says so.
       });
+      if (
+        event.kind === "line" && out.send.length === 0 &&
+        out.warn.length > 0 && !session.leaving
+      ) {
+        // Refused: give it back to edit rather than lose it.
+        this.#screen!.restoreInput(event.text);
+      }
       if (session.leaving) this.#wakeUp();
     }
   }

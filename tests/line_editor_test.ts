@@ -142,3 +142,13 @@ Deno.test("LineEditor: hidden, it writes nothing on printAbove but the line", ()
   lines.printAbove("plain");
   assert.equal(terminal.written.slice(before), "plain\r\n");
 });
+
+Deno.test("LineEditor: setText gives back a refused line to edit, the cursor at its end", () => {
+  const { terminal, lines } = editor();
+  lines.feed("too long\r");
+  lines.setText("too long\x1b");
+  assert.deepEqual([lines.text, lines.cursor], ["too long", 8]);
+  assert.deepEqual(terminal.screen, ["> too long"]);
+  lines.feed("!");
+  assert.equal(lines.text, "too long!");
+});
