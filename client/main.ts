@@ -242,7 +242,7 @@ class TerminalClient {
   ): Promise<ChatConnection | null> {
     let line = reason;
     for (;;) {
-      const delayMs = this.#backoff.nextDelayMs();
+      const delayMs = this.#backoff.nextDelayMs(Date.now());
       const when = `in ${
         (delayMs / 1000).toFixed(1)
       } s (attempt ${this.#backoff.attempts})`;
@@ -291,7 +291,7 @@ class TerminalClient {
       await this.#perform(session.onConnect());
       for await (const frame of connection.frames()) {
         const out = session.onFrame(frame);
-        if (frame.tag === Tag.ISSUE_ID) this.#backoff.reset();
+        if (frame.tag === Tag.ISSUE_ID) this.#backoff.connected(Date.now());
         await this.#perform(out).catch(() => {});
         if (out.exit !== undefined) {
           ending = out.closedByServer ? "closed" : "left";
