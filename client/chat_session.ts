@@ -313,13 +313,14 @@ export class ChatSession {
     } catch {
       return;
     }
-    if (presence === null) return;
+    // Malformed presence is ignored like an unknown frame.
+    if (presence === null || typeof presence.room !== "string") return;
     const before = this.nameOf(presence.id);
     if (typeof presence.nick === "string") {
       this.#names.set(presence.id, presence.nick);
     } else this.#names.delete(presence.id);
     const self = presence.id === this.id;
-    const room = inertText(String(presence.room));
+    const room = inertText(presence.room);
     switch (presence.event) {
       case "join":
         if (self) this.#onOwnJoin(presence.room, room, out);
