@@ -387,6 +387,7 @@ export class ChatSession {
       this.#listEntries = [];
       return;
     }
+    if (typeof entry !== "object") return; // malformed: ignored
     if ("more" in entry) {
       this.#listEntries.push(`and ${Number(entry.more)} more`);
     } else if ("members" in entry) {

@@ -327,6 +327,8 @@ Deno.test("ChatSession: unknown tags and malformed JSON bodies are ignored", () 
       frame(Tag.PRESENCE, 5, ""),
       frame(Tag.WHO, 0, "[broken"),
       frame(Tag.PRESENCE, 3, '{"event":"join","room":7,"id":3,"nick":null}'),
+      frame(Tag.WHO, 0, "5"),
+      frame(Tag.PRESENCE, 3, '"text"'),
     ]
   ) {
     const out = session.onFrame(f);
