@@ -33,7 +33,11 @@ function writeAll(stream: { writeSync(p: Uint8Array): number }, text: string) {
   }
 }
 
-/** Lines in, lines out; the terminal (if any) echoes what is typed. */
+/**
+ * Lines in, lines out; the terminal (if any) echoes what is typed. SIGINT
+ * (Ctrl-C when standard input is still a terminal) is an interrupt, as in
+ * the editor: leave politely, a second one exits at once.
+ */
 class LineScreen implements Screen {
   print(line: string): void {
     console.log(line);
@@ -48,10 +52,35 @@ class LineScreen implements Screen {
   restoreInput(): void {}
 
   async *input(): AsyncIterable<EditorEvent> {
-    for await (const text of readLines(Deno.stdin.readable)) {
-      yield { kind: "line", text };
+    const queue: EditorEvent[] = [];
+    let wake: (() => void) | null = null;
+    const push = (event: EditorEvent) => {
+      queue.push(event);
+      wake?.();
+      wake = null;
+    };
+    const interrupt = () => push({ kind: "interrupt" });
+    Deno.addSignalListener("SIGINT", interrupt);
+    (async () => {
+      try {
+        for await (const text of readLines(Deno.stdin.readable)) {
+          push({ kind: "line", text });
+        }
+      } finally {
+        push({ kind: "end" });
+      }
+    })().catch(() => {});
+    try {
+      for (;;) {
+        for (let event = queue.shift(); event; event = queue.shift()) {
+          yield event;
+          if (event.kind === "end") return;
+        }
+        await new Promise<void>((resolve) => wake = resolve);
+      }
+    } finally {
+      Deno.removeSignalListener("SIGINT", interrupt);
     }
-    yield { kind: "end" };
   }
 
   close(): void {}

@@ -294,3 +294,30 @@ Deno.test("Terminal client: a server that needs a token says so in one line with
     }
   });
 });
+
+Deno.test("Terminal client: SIGINT leaves like /exit (CLOSE, wait for the answer); a second SIGINT exits 130", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  let conn: Deno.Conn | null = null;
+  try {
+    await withClient(port, async (client) => {
+      conn = await deadline(listener.accept(), 10_000, "the client");
+      await conn.write(encodeFrame(Tag.ISSUE_ID, 42));
+      assert.equal(await client.issuedId(), 42);
+      client.process.kill("SIGINT");
+      const frames = await deadline(
+        readUntil(conn, new FrameReader(), Tag.CLOSE),
+        10_000,
+        "CLOSE from the client",
+      );
+      assert.deepEqual(frames.map((f) => f.tag), [Tag.JOIN, Tag.CLOSE]);
+      assert.equal(client.exited, false, "it waits for the answer");
+      client.process.kill("SIGINT");
+      assert.equal((await client.finish()).code, 130, client.transcript());
+      assertNoStackTrace(client);
+    });
+  } finally {
+    (conn as Deno.Conn | null)?.close();
+    listener.close();
+  }
+});
