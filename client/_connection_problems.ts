@@ -89,6 +89,8 @@ function looksLikeTls(message: string): boolean {
 export interface EarlyEnd {
   /** A TLS handshake on the same port worked (see {@linkcode speaksTls}). */
   tlsAnswered?: boolean;
+  /** It had greeted this client before (a reconnection): no TLS advice. */
+  greetedBefore?: boolean;
   /** The reason of an ERROR the server sent, if any. */
   refusal: string | null;
   /** The first byte received, if any (a TLS record starts 0x15 or 0x16). */
@@ -120,7 +122,7 @@ export function explainEarlyEnd(
     return `Cannot connect to ${context.address}: ${TLS_SERVER}`;
   }
   return `Server at ${context.address} closed the connection before greeting${
-    context.tls ? "" : " (if it speaks TLS, add --tls)"
+    context.tls || end.greetedBefore ? "" : " (if it speaks TLS, add --tls)"
   }`;
 }
 

@@ -198,7 +198,11 @@ class TerminalClient {
         line = error !== undefined && session.refusal === null
           ? explainConnectError(error, this.#context)
           : explainEarlyEnd(
-            { refusal: session.refusal, firstByte: connection.firstByte },
+            {
+              refusal: session.refusal,
+              firstByte: connection.firstByte,
+              greetedBefore: greetings > 0,
+            },
             this.#context,
           );
         if (greetings === 0) {
