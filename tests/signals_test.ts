@@ -110,7 +110,7 @@ class TaskServer {
   }
 
   /** Wait for an output line matching `pattern`. */
-  async waitForLine(pattern: RegExp, timeoutMs = 20_000): Promise<string> {
+  async waitForLine(pattern: RegExp, timeoutMs = 60_000): Promise<string> {
     return await deadline(
       (async () => {
         for (let seen = 0;;) {
@@ -146,7 +146,7 @@ class TaskServer {
   }
 
   /** The exit status (SIGKILL to the group after `timeoutMs`). */
-  async wait(timeoutMs = 20_000): Promise<Deno.CommandStatus> {
+  async wait(timeoutMs = 60_000): Promise<Deno.CommandStatus> {
     try {
       return await deadline(this.child.status, timeoutMs, "deno task exit");
     } catch (error) {
