@@ -2,7 +2,7 @@ import { ClientWriter, type WriteTotals } from "./client_writer.ts";
 import type { Room } from "./room.ts";
 import type { AddressRecord } from "./address_limits.ts";
 import type { FrameBudget } from "./frame_budget.ts";
-import type { Transport } from "./transport.ts";
+import type { Transport } from "./transport/transport.ts";
 
 /** Where a client is in its life. Only the hub changes it. */
 export const ClientState = {

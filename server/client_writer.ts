@@ -1,5 +1,5 @@
 import { HEADER_SIZE, readBodyLength } from "../protocol/mod.ts";
-import type { Transport } from "./transport.ts";
+import type { Transport } from "./transport/transport.ts";
 
 /** Server-wide counters a writer adds to. */
 export interface WriteTotals {

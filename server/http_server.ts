@@ -11,7 +11,10 @@
  */
 
 import { setTimeout as delay } from "node:timers/promises";
-import { AcceptErrorKind, classifyAcceptError } from "./_accept_error.ts";
+import {
+  AcceptErrorKind,
+  classifyAcceptError,
+} from "./transport/tcp/accept_loop.ts";
 import { headEnd, parseRequestHead } from "./_http_request_head.ts";
 import type { Logger } from "./logger.ts";
 

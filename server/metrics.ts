@@ -1,4 +1,4 @@
-import type { AcceptErrorKindValue } from "./_accept_error.ts";
+import type { AcceptErrorKindValue } from "./transport/tcp/accept_loop.ts";
 import type { DisconnectReasonValue } from "./events.ts";
 
 /** Upper bounds (seconds) of the handler batch-duration histogram buckets. */

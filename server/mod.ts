@@ -64,4 +64,4 @@ export {
   type ServerStats,
   type StatsQuery,
 } from "./stats.ts";
-export type { Transport } from "./transport.ts";
+export type { Transport } from "./transport/transport.ts";

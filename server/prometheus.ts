@@ -1,5 +1,5 @@
 import type { Hub } from "./hub.ts";
-import { AcceptErrorKind } from "./_accept_error.ts";
+import { AcceptErrorKind } from "./transport/tcp/accept_loop.ts";
 import { DisconnectReason } from "./events.ts";
 import type { HttpServerCounters } from "./http_server.ts";
 import type { Logger } from "./logger.ts";

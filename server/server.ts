@@ -1,4 +1,4 @@
-import { acceptConnections } from "./accept_loop.ts";
+import { acceptConnections } from "./transport/tcp/accept_loop.ts";
 import {
   encodeFrame,
   MAX_NICKNAME_BYTES,
@@ -11,11 +11,11 @@ import { COALESCE_WRITE_RATE } from "./flush_policy.ts";
 import { Hub, type HubOptions } from "./hub.ts";
 import { DEFAULT_MAX_HANDSHAKES } from "./handshake_allowance.ts";
 import { Logger } from "./logger.ts";
-import { MAX_READ_BUFFER, readConnection } from "./tcp_reader.ts";
-import { TcpTransport } from "./tcp_transport.ts";
-import { createTlsContext, TlsSession } from "./tls_session.ts";
-import { describeConnectionError } from "./_connection_error.ts";
-import type { StreamConnection } from "./transport.ts";
+import { MAX_READ_BUFFER, readConnection } from "./transport/tcp/reader.ts";
+import { TcpTransport } from "./transport/tcp/transport.ts";
+import { createTlsContext, TlsSession } from "./transport/tcp/tls_session.ts";
+import { describeConnectionError } from "./transport/_connection_error.ts";
+import type { StreamConnection } from "./transport/transport.ts";
 
 const SERVER_FULL = encodeFrame(Tag.ERROR, 0, "server full");
 

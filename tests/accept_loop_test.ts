@@ -12,7 +12,7 @@ import {
   acceptConnections,
   AcceptErrorKind,
   classifyAcceptError,
-} from "../server/accept_loop.ts";
+} from "../server/transport/tcp/accept_loop.ts";
 import { formatMetrics, Logger } from "../server/mod.ts";
 import { deadline } from "./_deadline.ts";
 import { RawClient } from "./_raw_client.ts";

@@ -5,7 +5,7 @@
  * frames of parsing it whole, the same error at the same place, and never
  * more than one frame's bytes held back. The client side is `FrameReader`
  * (protocol/frame_reader.ts); the server side is the connection reader
- * (server/tcp_reader.ts `readConnection`), driven through a fake connection
+ * (server/transport/tcp/reader.ts `readConnection`), driven through a fake connection
  * whose reads return the chunks, with a real `Channel`, no socket.
  */
 
@@ -21,7 +21,7 @@ import {
 import { Channel } from "../server/channel.ts";
 import { type Client, ClientState } from "../server/client.ts";
 import type { HubEvent } from "../server/events.ts";
-import { readConnection } from "../server/tcp_reader.ts";
+import { readConnection } from "../server/transport/tcp/reader.ts";
 
 /** What parsing a whole byte sequence at once gives. */
 interface OneShot {

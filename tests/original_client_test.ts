@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { encodeFrame, Tag } from "../protocol/mod.ts";
 import { ClientWriter } from "../server/client_writer.ts";
 import { formatMetrics } from "../server/prometheus.ts";
-import type { Transport } from "../server/transport.ts";
+import type { Transport } from "../server/transport/transport.ts";
 import { OriginalClient } from "./_original_client.ts";
 import {
   barrier,

@@ -41,7 +41,7 @@ import {
   Logger,
   type Transport,
 } from "../server/mod.ts";
-import { describeConnectionError } from "../server/_connection_error.ts";
+import { describeConnectionError } from "../server/transport/_connection_error.ts";
 
 /**
  * Take `count` CHAT frames from `client`, keeping the other frames that

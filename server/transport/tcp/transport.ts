@@ -1,4 +1,4 @@
-import type { StreamConnection, Transport } from "./transport.ts";
+import type { StreamConnection, Transport } from "../transport.ts";
 
 /**
  * A {@linkcode Transport} over a Deno TCP connection or a TLS session.

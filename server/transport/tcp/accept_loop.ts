@@ -5,7 +5,7 @@ import {
   classifyAcceptError,
 } from "./_accept_error.ts";
 import { FileReserve } from "./_file_reserve.ts";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../../logger.ts";
 
 export { AcceptErrorKind, type AcceptErrorKindValue, classifyAcceptError };
 
