@@ -5,11 +5,12 @@
  */
 
 import assert from "node:assert/strict";
-import { Tag } from "../protocol/mod.ts";
+import { encodeFrame, Tag } from "../protocol/mod.ts";
 import { DEFAULT_HUB_OPTIONS } from "../server/mod.ts";
 import {
   barrier,
   join,
+  nextError,
   nick,
   ofTag,
   RawClient,
@@ -26,10 +27,13 @@ function pause(ms: number): Promise<void> {
 Deno.test("Keepalive: PING and the idle drop are off by default", async () => {
   assert.equal(DEFAULT_HUB_OPTIONS.pingIntervalMs, 0);
   assert.equal(DEFAULT_HUB_OPTIONS.idleTimeoutMs, 0);
-  // A short write deadline makes the hub tick every 10 ms, so a silent
-  // client would have been pinged or dropped many times over by now.
-  await withClients({ writeDeadlineMs: 40 }, 1, async ([a]) => {
-    await pause(150);
+  // A short frame deadline makes the hub tick every 10 ms. A witness that
+  // leaves a frame unfinished is dropped once 150 ms have passed: by then
+  // the silent client, connected before it, would have been pinged or
+  // dropped many times over.
+  await withClients({ frameTimeoutMs: 150 }, 2, async ([a, witness]) => {
+    await witness.write(encodeFrame(Tag.CHAT, 0, "unfinished").slice(0, 5));
+    assert.equal((await nextError(witness, 10_000)).reason, "frame timeout");
     const frames = await barrier(a);
     assert.deepEqual(ofTag(frames, Tag.PING), []);
     assert.deepEqual(ofTag(frames, Tag.ERROR), []);

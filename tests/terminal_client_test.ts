@@ -146,8 +146,10 @@ Deno.test("Terminal client: /exit waits for the server's CLOSE before exiting (s
         // The JOIN of the lobby on connect, then what was typed.
         [[Tag.JOIN, "lobby"], [Tag.CHAT, "bye now"], [Tag.CLOSE, ""]],
       );
-      // It is waiting for our answer, not gone already.
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // It is waiting for our answer, not gone already: it still shows a
+      // chat that arrives after its CLOSE.
+      await conn.write(encodeFrame(Tag.CHAT, 7, "one more thing"));
+      await client.waitFor("stdout", /one more thing/);
       assert.equal(client.exited, false, "exited before the server replied");
       await conn.write(encodeFrame(Tag.CLOSE, 42));
       assert.equal((await client.finish()).code, 0, client.transcript());
