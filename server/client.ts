@@ -1,4 +1,5 @@
 import { ClientWriter, type WriteTotals } from "./client_writer.ts";
+import { type Clock, systemClock } from "./clock.ts";
 import type { Room } from "./room.ts";
 import type { AddressRecord } from "./address_limits.ts";
 import type { FrameBudget } from "./frame_budget.ts";
@@ -61,11 +62,13 @@ export class Client {
   /** When the hub last sent it a PING (hub clock, ms). */
   lastPingAt = 0;
   /**
-   * When the frame whose start the reader holds began arriving
-   * (`Date.now()`), 0 at a frame boundary. Set by the reader; the hub's
-   * frame deadline reads it.
+   * When the frame whose start the reader holds began arriving (on
+   * {@linkcode Client.clock}), -1 at a frame boundary. Set by the reader;
+   * the hub's frame deadline reads it.
    */
-  partialFrameSince = 0;
+  partialFrameSince = -1;
+  /** The hub's clock, which the writer and the reader time with. */
+  readonly clock: Clock;
   /** Its frame-rate limits, `null` when there are none (or not yet). */
   rateLimit: FrameBudget | null = null;
   /** What the hub's per-address limits know of its source address while it is connected. */
@@ -87,19 +90,23 @@ export class Client {
    * @param maxPendingBytes Bound of the outbound queue in bytes.
    * @param onWriteFailure Called once when a write to the transport fails.
    * @param totals Server-wide counters of bytes and writes.
+   * @param clock The hub's clock (`Hub.clock`).
    */
   constructor(
     transport: Transport,
     maxPendingBytes: number,
     onWriteFailure: (error: unknown) => void,
     totals?: WriteTotals,
+    clock: Clock = systemClock,
   ) {
     this.transport = transport;
+    this.clock = clock;
     this.writer = new ClientWriter(
       transport,
       maxPendingBytes,
       onWriteFailure,
       totals,
+      clock,
     );
     this.writer.framePerWrite = true;
   }
@@ -150,12 +157,5 @@ export class Client {
   /** Bytes of read buffer memory held for the client: the pending read's and the spare. */
   get readBufferCapacity(): number {
     return this.readingInto + (this.#spareReadBuffer?.length ?? 0);
-  }
-
-  /** A short label for logs: `id` and nickname when set. */
-  get label(): string {
-    return this.nickname === null
-      ? `${this.id}`
-      : `${this.id} (${this.nickname})`;
   }
 }

@@ -1,4 +1,5 @@
 import { HEADER_SIZE, readBodyLength } from "../protocol/mod.ts";
+import { type Clock, type ClockTimer, systemClock } from "./clock.ts";
 import type { Transport } from "./transport/transport.ts";
 
 /** Server-wide counters a writer adds to. */
@@ -49,11 +50,11 @@ export class ClientWriter {
   /** A write failed: the peer is gone, and the failure callback says so. */
   #failed = false;
   #closeWhenFlushed = false;
-  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  #lingerTimer: ClockTimer | undefined;
   #usedSinceTrim = false;
   #whenClosed: PromiseWithResolvers<void> | null = null;
-  /** When the current socket write started (`Date.now()`), or 0. */
-  writeStartedAt = 0;
+  /** When the current socket write started (on the writer's clock), or -1. */
+  writeStartedAt = -1;
   /** Bytes handed to the transport so far. */
   bytesWritten = 0;
   /** Frames that had not been handed to the transport whole when it was closed. */
@@ -73,6 +74,7 @@ export class ClientWriter {
   framePerWrite = false;
 
   #totals: WriteTotals;
+  #clock: Clock;
 
   /**
    * @param transport Where the bytes go.
@@ -80,17 +82,20 @@ export class ClientWriter {
    * @param onFailure Called once if a write fails (not after
    * {@linkcode close}).
    * @param totals Server-wide counters of bytes and writes.
+   * @param clock Times the writes (the hub's write deadline) and the linger.
    */
   constructor(
     transport: Transport,
     maxPendingBytes: number,
     onFailure: (error: unknown) => void,
     totals: WriteTotals = { bytesOut: 0, writes: 0 },
+    clock: Clock = systemClock,
   ) {
     this.#transport = transport;
     this.#maxPendingBytes = maxPendingBytes;
     this.#onFailure = onFailure;
     this.#totals = totals;
+    this.#clock = clock;
   }
 
   /** Bytes queued or in flight, not yet written. */
@@ -190,7 +195,8 @@ export class ClientWriter {
       this.close();
       return;
     }
-    this.#lingerTimer = setTimeout(() => this.close(), lingerMs);
+    this.#lingerTimer = this.#clock.timer(() => this.close());
+    this.#lingerTimer.schedule(lingerMs);
     this.flush();
   }
 
@@ -202,7 +208,7 @@ export class ClientWriter {
     if (this.#closed) return;
     this.#closed = true;
     this.unsentAtClose = this.#unsentFrames();
-    if (this.#lingerTimer !== undefined) clearTimeout(this.#lingerTimer);
+    this.#lingerTimer?.close();
     this.#buffer = null;
     this.#spare = null;
     this.#length = 0;
@@ -293,9 +299,7 @@ export class ClientWriter {
             }
             stop = frameEnd;
           }
-          // Date.now() is a plain V8 call; performance.now() is an op, and
-          // this runs once per socket write.
-          this.writeStartedAt = Date.now();
+          this.writeStartedAt = this.#clock.now();
           const written = await this.#transport.write(
             buffer.subarray(offset, stop),
           );
@@ -321,7 +325,7 @@ export class ClientWriter {
       this.#writing = false;
       this.#flight = null;
       this.#inFlight = 0;
-      this.writeStartedAt = 0;
+      this.writeStartedAt = -1;
     }
     if (this.#closeWhenFlushed) this.close();
   }

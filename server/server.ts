@@ -186,6 +186,7 @@ export class Server {
           detail: describeConnectionError(error),
         }),
       this.hub.metrics,
+      this.hub.clock,
     );
     channel.push({ kind: "connect", client });
     readConnection(conn, client, channel);

@@ -1,3 +1,5 @@
+import type { Clock } from "./clock.ts";
+
 /**
  * How long the server was unable to read, measured from its own wake-ups.
  *
@@ -45,6 +47,17 @@ export class StallClock {
     this.#periodMs = periodMs;
     this.#toleranceMs = toleranceMs;
     this.#lastSeenAt = now;
+  }
+
+  /**
+   * Start the heartbeat: observe `clock` every period.
+   *
+   * @param clock The clock the observations are taken on (the one given to
+   * the constructor's `now`).
+   * @returns A function that stops the heartbeat.
+   */
+  beat(clock: Clock): () => void {
+    return clock.every(this.#periodMs, () => this.observe(clock.now()));
   }
 
   /** The heartbeat period in ms. */

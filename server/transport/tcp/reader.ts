@@ -59,12 +59,13 @@ export async function readConnection(
   let smallReads = 0;
   let drained = false;
   const probe = new Uint8Array(1);
+  const clock = client.clock;
   try {
     for (;;) {
       if (channel.full) {
         await channel.whenNotFull();
         // The server was not reading: the frame's time starts again.
-        if (used > 0) client.partialFrameSince = Date.now();
+        if (used > 0) client.partialFrameSince = clock.now();
       }
       if (client.state === ClientState.Closed) return;
       if (drained && used === 0 && buffer.length > IDLE_READ_BUFFER) {
@@ -78,7 +79,7 @@ export async function readConnection(
         buffer = client.takeReadBuffer(size) ?? new Uint8Array(size);
         buffer[0] = probe[0];
         used = 1;
-        client.partialFrameSince = Date.now();
+        client.partialFrameSince = clock.now();
       }
       client.readingInto = buffer.length;
       const count = await conn.read(
@@ -114,9 +115,9 @@ export async function readConnection(
         buffer = next;
       }
       // The frame deadline runs from the first byte of each frame.
-      if (used === 0) client.partialFrameSince = 0;
+      if (used === 0) client.partialFrameSince = -1;
       else if (complete > 0 || before === 0) {
-        client.partialFrameSince = Date.now();
+        client.partialFrameSince = clock.now();
       }
       // What is left is the start of a frame: refuse it now if its header
       // already announces too much.
