@@ -1,28 +1,22 @@
 import {
   encodeFrame,
-  encodeJsonBody,
   HEADER_SIZE,
-  nicknameKey,
-  nicknameProblem,
-  normalizeName,
-  type Presence,
   readBodyLength,
   readTag,
-  roomNameProblem,
   Tag,
   writeSenderId,
 } from "../protocol/mod.ts";
 import { Channel } from "./channel.ts";
 import { Client, ClientState } from "./client.ts";
-import {
-  DisconnectReason,
-  type DisconnectReasonValue,
-  type HubEvent,
-} from "./events.ts";
+import { DisconnectReason, type HubEvent } from "./events.ts";
 import type { Logger } from "./logger.ts";
 import { Metrics } from "./metrics.ts";
 import type { Room } from "./room.ts";
 import { RoomDirectory } from "./room_directory.ts";
+import { RoomPresence } from "./room_presence.ts";
+import { NicknameIndex } from "./nickname_index.ts";
+import type { Farewell } from "./farewell.ts";
+import { type RequestContext, requestHandler } from "./requests/mod.ts";
 import { FlushPolicy } from "./flush_policy.ts";
 import { declaresHubbub, originalClientReceives } from "./original_client.ts";
 import { HandshakeAllowance } from "./handshake_allowance.ts";
@@ -38,9 +32,6 @@ import { AddressLimits } from "./address_limits.ts";
 import { type Clock, type ClockTimer, systemClock } from "./clock.ts";
 import { StallClock } from "./stall_clock.ts";
 import type { TokenSet } from "./token_set.ts";
-
-/** Entries at most in one ROOMS or WHO reply. */
-export const LIST_LIMIT = 1000;
 
 /** Settings of a {@linkcode Hub}. Durations in milliseconds; 0 turns a rule off. */
 export interface HubOptions {
@@ -112,29 +103,8 @@ export interface HubOptions {
   clock?: Clock;
 }
 
-/** How the hub drops a client: counters, log line, last frame. */
-interface Farewell {
-  reason: DisconnectReasonValue;
-  /** Log detail. */
-  detail?: string;
-  /** Body of a final ERROR frame, if any. */
-  error?: string;
-  /** Body of a final CLOSE frame, if any. */
-  close?: string;
-  /** Drop queued frames first (they will never be read in time). */
-  discardQueued?: boolean;
-  /** Log at warn rather than info. */
-  warn?: boolean;
-  /** Longest the last frames may take to leave; default the hub's. */
-  lingerMs?: number;
-  /**
-   * With reason gone: the peer only ended its input (perhaps a half-close),
-   * so what is queued for it leaves first, as with the other reasons.
-   */
-  flushFirst?: boolean;
-}
-
-const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+/** A client's CLOSE, answered with CLOSE. */
+const CLOSED: Farewell = { reason: DisconnectReason.Closed, close: "" };
 
 /**
  * Period of the heartbeat that measures server stalls (see
@@ -186,9 +156,11 @@ export class Hub {
   #awaitingAuth = new Set<Client>();
   /** Dropped clients whose last frames are still leaving. */
   #closing = new Set<Client>();
-  /** Holders of nicknames, by `nicknameKey` (lookalikes share a key). */
-  #nicknames = new Map<string, Client>();
+  #nicknames = new NicknameIndex();
   #rooms = new RoomDirectory();
+  #presence: RoomPresence;
+  /** What requests (JOIN, NICK, …) see of the hub. */
+  #requests: RequestContext;
   #nextId = 1;
   #toFlush: Client[] = [];
   #slowConsumers: Client[] = [];
@@ -240,6 +212,25 @@ export class Hub {
       FLOOD_FACTOR *
         (options.messageBurst + options.maxControlFramesPerSecond),
     );
+    const output = {
+      send: (client: Client, frame: Uint8Array) => this.#send(client, frame),
+      announce: (room: Room, frame: Uint8Array) => this.#announce(room, frame),
+    };
+    this.#presence = new RoomPresence(
+      this.#rooms,
+      output,
+      options.presenceMaxMembers,
+    );
+    this.#requests = {
+      presence: this.#presence,
+      nicknames: this.#nicknames,
+      maxRoomNameBytes: options.maxRoomNameBytes,
+      maxNicknameBytes: options.maxNicknameBytes,
+      logger: this.#logger,
+      send: output.send,
+      refuse: (client, tag, reason) => this.#refuse(client, tag, reason),
+      close: (client) => this.#drop(client, CLOSED),
+    };
   }
 
   /** Source addresses the rate limits remember now. */
@@ -460,7 +451,7 @@ export class Hub {
     client.state = ClientState.Open;
     this.#clients.set(id, client);
     this.#send(client, encodeFrame(Tag.ISSUE_ID, id));
-    this.#enter(client, this.#rooms.lobby.name);
+    this.#presence.enter(client, this.#rooms.lobby.name);
     this.#logger.info("Client connected", {
       id,
       address: client.transport.remoteAddress,
@@ -596,163 +587,14 @@ export class Hub {
     return HEADER_SIZE + bodyLength;
   }
 
+  /** A frame other than CHAT: the request of its tag, if any, applies it. */
   #onControlFrame(client: Client, tag: number, body: Uint8Array): void {
-    switch (tag) {
-      case Tag.CLOSE:
-        this.#drop(client, { reason: DisconnectReason.Closed, close: "" });
-        break;
-      case Tag.PING:
-        this.#send(client, encodeFrame(Tag.PONG, 0, body));
-        break;
-      case Tag.JOIN:
-        this.#onJoin(client, body);
-        break;
-      case Tag.NICK:
-        this.#onNick(client, body);
-        break;
-      case Tag.ROOMS:
-        this.#sendList(client, Tag.ROOMS, this.#rooms.entries());
-        break;
-      case Tag.WHO:
-        this.#sendList(
-          client,
-          Tag.WHO,
-          client.room!.members.map((member) => ({
-            id: member.id,
-            nick: member.nickname,
-          })),
-        );
-        break;
-      default:
-        // PONG needs nothing more (any frame proves the client alive).
-        // Unknown tags, and tags only servers send, are skipped: old and new
-        // clients must coexist.
-        break;
-    }
+    const handle = requestHandler(tag);
+    if (handle !== undefined) handle(this.#requests, client, body);
   }
 
   #refuse(client: Client, tag: number, reason: string): void {
     this.#send(client, encodeFrame(Tag.ERROR, tag, reason));
-  }
-
-  #onJoin(client: Client, body: Uint8Array): void {
-    const decoded = decodeStrict(body);
-    const name = decoded === null ? null : normalizeName(decoded);
-    const problem = name === null
-      ? "room name is not valid UTF-8"
-      : roomNameProblem(name, this.#options.maxRoomNameBytes);
-    if (problem !== null) {
-      this.#refuse(client, Tag.JOIN, problem);
-      return;
-    }
-    if (client.room!.name === name) {
-      // Already there: confirm to the client alone.
-      this.#send(client, this.#presenceFrame("join", client, name!));
-      return;
-    }
-    this.#exit(client);
-    this.#enter(client, name!);
-    this.#logger.debug("Client joined room", { id: client.id, room: name! });
-  }
-
-  #onNick(client: Client, body: Uint8Array): void {
-    const decoded = decodeStrict(body);
-    const nickname = decoded === null ? null : normalizeName(decoded);
-    const problem = nickname === null
-      ? "nickname is not valid UTF-8"
-      : nicknameProblem(nickname, this.#options.maxNicknameBytes);
-    if (problem !== null) {
-      this.#refuse(client, Tag.NICK, problem);
-      return;
-    }
-    const key = nicknameKey(nickname!);
-    const holder = this.#nicknames.get(key);
-    if (holder !== undefined && holder !== client) {
-      this.#refuse(client, Tag.NICK, "nickname is taken");
-      return;
-    }
-    const old = client.nickname;
-    if (old === nickname) {
-      // Unchanged: confirm to the client alone.
-      this.#send(
-        client,
-        this.#presenceFrame("nick", client, client.room!.name, old),
-      );
-      return;
-    }
-    if (old !== null) this.#nicknames.delete(nicknameKey(old));
-    this.#nicknames.set(key, client);
-    client.nickname = nickname;
-    const room = client.room!;
-    const frame = this.#presenceFrame("nick", client, room.name, old);
-    if (this.#announces(room)) this.#announce(room, frame);
-    else this.#send(client, frame);
-    this.#logger.debug("Client set nickname", {
-      id: client.id,
-      nick: nickname!,
-    });
-  }
-
-  /**
-   * Whether join/leave/nick changes in `room` are announced to all members.
-   * A leave counts the leaver, so members hear a leave exactly when they
-   * heard the join.
-   */
-  #announces(room: Room, leaving = 0): boolean {
-    return room.size + leaving <= this.#options.presenceMaxMembers;
-  }
-
-  #presenceFrame(
-    event: Presence["event"],
-    client: Client,
-    room: string,
-    old?: string | null,
-  ): Uint8Array {
-    const presence: Presence = {
-      event,
-      room,
-      id: client.id,
-      nick: client.nickname,
-    };
-    if (old !== undefined) presence.old = old;
-    return encodeFrame(Tag.PRESENCE, client.id, encodeJsonBody(presence));
-  }
-
-  /** Put a client in a room and announce it (the client itself always hears). */
-  #enter(client: Client, name: string): void {
-    const { entered } = this.#rooms.move(client, name);
-    const frame = this.#presenceFrame("join", client, name);
-    if (this.#announces(entered)) this.#announce(entered, frame);
-    else this.#send(client, frame);
-  }
-
-  /** Take a client out of its room and announce it to those who stay. */
-  #exit(client: Client): void {
-    const room = this.#rooms.leave(client);
-    if (
-      room !== null && room.size > 0 && !this.#stopping &&
-      this.#announces(room, 1)
-    ) {
-      this.#announce(room, this.#presenceFrame("leave", client, room.name));
-    }
-  }
-
-  #sendList(
-    client: Client,
-    tag: number,
-    entries: Parameters<typeof encodeJsonBody>[0][],
-  ): void {
-    const listed = Math.min(entries.length, LIST_LIMIT);
-    for (let i = 0; i < listed; i++) {
-      this.#send(client, encodeFrame(tag, 0, encodeJsonBody(entries[i])));
-    }
-    if (entries.length > listed) {
-      this.#send(
-        client,
-        encodeFrame(tag, 0, encodeJsonBody({ more: entries.length - listed })),
-      );
-    }
-    this.#send(client, encodeFrame(tag, 0));
   }
 
   /**
@@ -844,9 +686,8 @@ export class Hub {
    */
   #declareHubbub(client: Client, tag: number): void {
     client.declareHubbub();
-    const room = client.room;
-    if (room !== null && tag !== Tag.JOIN && tag !== Tag.NICK) {
-      this.#send(client, this.#presenceFrame("join", client, room.name));
+    if (client.room !== null && tag !== Tag.JOIN && tag !== Tag.NICK) {
+      this.#presence.confirmJoin(client);
     }
   }
 
@@ -1017,10 +858,8 @@ export class Hub {
     }
     if (wasOpen) {
       this.#clients.delete(client.id);
-      if (client.nickname !== null) {
-        this.#nicknames.delete(nicknameKey(client.nickname));
-      }
-      this.#exit(client);
+      this.#nicknames.release(client);
+      this.#presence.exit(client, !this.#stopping);
     }
     this.metrics.countDisconnect(farewell.reason);
     const writer = client.writer;
@@ -1116,14 +955,6 @@ function countChats(bytes: Uint8Array, end: number): number {
     offset += HEADER_SIZE + readBodyLength(bytes, offset);
   }
   return chats;
-}
-
-function decodeStrict(bytes: Uint8Array): string | null {
-  try {
-    return strictDecoder.decode(bytes);
-  } catch {
-    return null;
-  }
 }
 
 /**

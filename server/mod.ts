@@ -34,7 +34,8 @@ export {
   SMALL_BATCH_MESSAGES,
 } from "./flush_policy.ts";
 export { PreciseTimer } from "./precise_timer.ts";
-export { Hub, type HubOptions, LIST_LIMIT } from "./hub.ts";
+export { Hub, type HubOptions } from "./hub.ts";
+export { LIST_LIMIT } from "./requests/mod.ts";
 export {
   LOG_FORMATS,
   LOG_LEVELS,

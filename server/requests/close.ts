@@ -1,0 +1,12 @@
+import type { Client } from "../client.ts";
+import type { RequestContext } from "./context.ts";
+
+/**
+ * CLOSE: the client leaves; the hub answers CLOSE and ends the connection.
+ *
+ * @param context The hub's state and output.
+ * @param client The client.
+ */
+export function close(context: RequestContext, client: Client): void {
+  context.close(client);
+}

@@ -1,0 +1,18 @@
+import { encodeFrame, Tag } from "../../protocol/mod.ts";
+import type { Client } from "../client.ts";
+import type { RequestContext } from "./context.ts";
+
+/**
+ * PING: answer PONG with the same body.
+ *
+ * @param context The hub's state and output.
+ * @param client The client.
+ * @param body Any bytes, echoed.
+ */
+export function ping(
+  context: RequestContext,
+  client: Client,
+  body: Uint8Array,
+): void {
+  context.send(client, encodeFrame(Tag.PONG, 0, body));
+}

@@ -1,0 +1,140 @@
+import {
+  encodeFrame,
+  encodeJsonBody,
+  type Presence,
+  Tag,
+} from "../protocol/mod.ts";
+import type { Client } from "./client.ts";
+import type { Room } from "./room.ts";
+import type { RoomDirectory } from "./room_directory.ts";
+
+/** How {@linkcode RoomPresence} sends; the hub's output. */
+export interface PresenceOutput {
+  /** Queue a frame for one client. */
+  send(client: Client, frame: Uint8Array): void;
+  /** Queue a frame for every member of `room` that is a hubbub client. */
+  announce(room: Room, frame: Uint8Array): void;
+}
+
+/**
+ * Room membership with its PRESENCE frames: entering and leaving rooms
+ * through the {@linkcode RoomDirectory}, and who hears of it. Rooms up to
+ * `maxMembers` (`--presence-max-members`) announce joins, leaves and
+ * nickname changes to every member; in larger ones only the client
+ * concerned hears (its confirmation). Original clients get no PRESENCE (the
+ * output drops it for them).
+ */
+export class RoomPresence {
+  /** The rooms by name. */
+  readonly rooms: RoomDirectory;
+  #output: PresenceOutput;
+  #maxMembers: number;
+
+  /**
+   * @param rooms The rooms by name.
+   * @param output Where frames go.
+   * @param maxMembers Rooms larger than this announce nothing (0: none does).
+   */
+  constructor(
+    rooms: RoomDirectory,
+    output: PresenceOutput,
+    maxMembers: number,
+  ) {
+    this.rooms = rooms;
+    this.#output = output;
+    this.#maxMembers = maxMembers;
+  }
+
+  /**
+   * Whether join/leave/nick changes in `room` are announced to all members.
+   * A leave counts the leaver, so members hear a leave exactly when they
+   * heard the join.
+   *
+   * @param room The room.
+   * @param leaving Members leaving that are no longer counted in it.
+   * @returns `true` when the room is small enough.
+   */
+  announces(room: Room, leaving = 0): boolean {
+    return room.size + leaving <= this.#maxMembers;
+  }
+
+  /**
+   * The PRESENCE frame telling of `client` in `room`.
+   *
+   * @param event What happened.
+   * @param client Whom it concerns (its id and nickname now).
+   * @param room The room's name.
+   * @param old With `nick`: the nickname before.
+   * @returns The frame.
+   */
+  frame(
+    event: Presence["event"],
+    client: Client,
+    room: string,
+    old?: string | null,
+  ): Uint8Array {
+    const presence: Presence = {
+      event,
+      room,
+      id: client.id,
+      nick: client.nickname,
+    };
+    if (old !== undefined) presence.old = old;
+    return encodeFrame(Tag.PRESENCE, client.id, encodeJsonBody(presence));
+  }
+
+  /**
+   * Tell `client` alone that it is in its room (a join confirmation).
+   *
+   * @param client A client in a room.
+   */
+  confirmJoin(client: Client): void {
+    this.#output.send(client, this.frame("join", client, client.room!.name));
+  }
+
+  /**
+   * Say that `client` changed its nickname from `old`: to its room when it
+   * announces, else to the client alone. With `old` equal to the current
+   * nickname this is the confirmation of an unchanged one.
+   *
+   * @param client A client in a room.
+   * @param old Its nickname before, `null` for none.
+   * @param unchanged Only confirm to the client, whatever the room's size.
+   */
+  nickChanged(client: Client, old: string | null, unchanged = false): void {
+    const room = client.room!;
+    const frame = this.frame("nick", client, room.name, old);
+    if (!unchanged && this.announces(room)) this.#output.announce(room, frame);
+    else this.#output.send(client, frame);
+  }
+
+  /**
+   * Put a client in the room `name`, out of its current one (without a
+   * leave announcement: call {@linkcode RoomPresence.exit} first for that),
+   * and announce it (the client itself always hears).
+   *
+   * @param client The client.
+   * @param name The room's name, as stored (NFC).
+   */
+  enter(client: Client, name: string): void {
+    const { entered } = this.rooms.move(client, name);
+    const frame = this.frame("join", client, name);
+    if (this.announces(entered)) this.#output.announce(entered, frame);
+    else this.#output.send(client, frame);
+  }
+
+  /**
+   * Take a client out of its room and announce it to those who stay.
+   *
+   * @param client The client; nothing happens if it is in no room.
+   * @param announce `false` to say nothing (the server is stopping).
+   */
+  exit(client: Client, announce = true): void {
+    const room = this.rooms.leave(client);
+    if (
+      room !== null && room.size > 0 && announce && this.announces(room, 1)
+    ) {
+      this.#output.announce(room, this.frame("leave", client, room.name));
+    }
+  }
+}
