@@ -3,7 +3,7 @@ import { type Clock, systemClock } from "./clock.ts";
 import type { Room } from "./room.ts";
 import type { AddressRecord } from "./address_limits.ts";
 import type { FrameBudget } from "./frame_budget.ts";
-import type { Transport } from "./transport/transport.ts";
+import type { AnyTransport, Transport } from "./transport/mod.ts";
 
 /** Where a client is in its life. Only the hub changes it. */
 export const ClientState = {
@@ -93,7 +93,7 @@ export class Client {
    * @param clock The hub's clock (`Hub.clock`).
    */
   constructor(
-    transport: Transport,
+    transport: AnyTransport,
     maxPendingBytes: number,
     onWriteFailure: (error: unknown) => void,
     totals?: WriteTotals,

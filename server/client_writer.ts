@@ -1,6 +1,11 @@
 import { HEADER_SIZE, readBodyLength } from "../protocol/mod.ts";
 import { type Clock, type ClockTimer, systemClock } from "./clock.ts";
-import type { Transport } from "./transport/transport.ts";
+import {
+  type AnyTransport,
+  isMessageTransport,
+  type MessageTransport,
+  type StreamTransport,
+} from "./transport/mod.ts";
 
 /** Server-wide counters a writer adds to. */
 export interface WriteTotals {
@@ -27,8 +32,13 @@ const INITIAL_BUFFER_SIZE = 256;
  * {@linkcode ClientWriter.framePerWrite} each write carries one frame
  * instead (for the original client, which handles one frame per read).
  *
- * The queue is bounded: an append that would take the pending bytes over the
- * limit is refused, and the caller disconnects the slow consumer.
+ * Over a message transport (a WebSocket) a flush sends everything queued at
+ * once instead, and what the transport has not sent yet counts as the bytes
+ * of a write in flight do.
+ *
+ * The queue is bounded: an append that would take the pending bytes (queued,
+ * and held by the transport) over the limit is refused, and the caller
+ * disconnects the slow consumer.
  *
  * @example Usage
  * ```ts no-eval
@@ -38,12 +48,21 @@ const INITIAL_BUFFER_SIZE = 256;
  * ```
  */
 export class ClientWriter {
-  #transport: Transport;
+  #transport: AnyTransport;
+  /** The transport when it is a stream: writes, one in flight. */
+  #stream: StreamTransport | null;
+  /** The transport when it takes messages: what is queued is sent on flush. */
+  #messages: MessageTransport | null;
   #maxPendingBytes: number;
   #onFailure: (error: unknown) => void;
   #buffer: Uint8Array | null = null;
   #length = 0;
   #spare: Uint8Array | null = null;
+  /**
+   * Bytes handed to the transport and not sent yet: a stream's write in
+   * flight, or what a message transport held when last asked (it only
+   * shrinks between sends, so a refusal asks again).
+   */
   #inFlight = 0;
   #writing = false;
   #closed = false;
@@ -53,8 +72,8 @@ export class ClientWriter {
   #lingerTimer: ClockTimer | undefined;
   #usedSinceTrim = false;
   #whenClosed: PromiseWithResolvers<void> | null = null;
-  /** When the current socket write started (on the writer's clock), or -1. */
-  writeStartedAt = -1;
+  /** See {@linkcode ClientWriter.writeStartedAt}. */
+  #stalledSince = -1;
   /** Bytes handed to the transport so far. */
   bytesWritten = 0;
   /** Frames that had not been handed to the transport whole when it was closed. */
@@ -85,22 +104,40 @@ export class ClientWriter {
    * @param clock Times the writes (the hub's write deadline) and the linger.
    */
   constructor(
-    transport: Transport,
+    transport: AnyTransport,
     maxPendingBytes: number,
     onFailure: (error: unknown) => void,
     totals: WriteTotals = { bytesOut: 0, writes: 0 },
     clock: Clock = systemClock,
   ) {
     this.#transport = transport;
+    this.#messages = isMessageTransport(transport) ? transport : null;
+    this.#stream = isMessageTransport(transport) ? null : transport;
     this.#maxPendingBytes = maxPendingBytes;
     this.#onFailure = onFailure;
     this.#totals = totals;
     this.#clock = clock;
   }
 
-  /** Bytes queued or in flight, not yet written. */
+  /**
+   * Bytes not yet sent: queued, or handed to the transport and still held
+   * by it (a write in flight, a message transport's unsent bytes). The
+   * pending bound applies to this.
+   */
   get pendingBytes(): number {
-    return this.#length + this.#inFlight;
+    return this.#length + this.#unsentBytes();
+  }
+
+  /**
+   * Since when the transport has taken nothing of what waits for it (on the
+   * writer's clock), or -1 when nothing waits: on a stream, when the write
+   * in flight started; on a message transport, when its unsent bytes began
+   * or last shrank (looked at on each send and each read of this). The
+   * hub's write deadline reads it.
+   */
+  get writeStartedAt(): number {
+    if (this.#messages !== null) this.#unsentBytes();
+    return this.#stalledSince;
   }
 
   /** Bytes queued and not yet handed to the transport. */
@@ -134,7 +171,8 @@ export class ClientWriter {
     const needed = length + bytes.length;
     if (
       this.#closed || this.#closeWhenFlushed ||
-      needed + this.#inFlight > this.#maxPendingBytes
+      (needed + this.#inFlight > this.#maxPendingBytes &&
+        needed + this.#unsentBytes() > this.#maxPendingBytes)
     ) {
       return false;
     }
@@ -149,8 +187,9 @@ export class ClientWriter {
    */
   flush(): void {
     if (this.#writing || this.#closed || this.#length === 0) return;
+    if (this.#messages !== null) this.#sendQueued(this.#messages);
     // Not awaited: the loop reports failure through onFailure.
-    this.#writeLoop();
+    else this.#writeLoop();
   }
 
   /**
@@ -274,6 +313,66 @@ export class ClientWriter {
     return buffer;
   }
 
+  /**
+   * Bytes handed to the transport and not sent yet; for a message
+   * transport, asked of it now (see {@linkcode ClientWriter.writeStartedAt}).
+   */
+  #unsentBytes(): number {
+    const messages = this.#messages;
+    if (messages !== null) this.#noteUnsent(messages.unsentBytes, 0);
+    return this.#inFlight;
+  }
+
+  /**
+   * Note what a message transport holds, `sent` bytes after it was last
+   * asked: less than it held then plus those is progress, which restarts
+   * the stall time, as a completed write does on a stream.
+   */
+  #noteUnsent(unsent: number, sent: number): void {
+    if (unsent === 0) this.#stalledSince = -1;
+    else if (this.#stalledSince === -1 || unsent < this.#inFlight + sent) {
+      this.#stalledSince = this.#clock.now();
+    }
+    this.#inFlight = unsent;
+  }
+
+  /**
+   * Send everything queued to a message transport, which takes it at once:
+   * as one message, or one per frame with {@linkcode framePerWrite}. The
+   * buffer stays for the next frames (the transport copied these).
+   */
+  #sendQueued(transport: MessageTransport): void {
+    const buffer = this.#buffer!;
+    const length = this.#length;
+    const framePerWrite = this.framePerWrite;
+    let offset = 0;
+    try {
+      while (offset < length) {
+        const stop = framePerWrite
+          ? offset + HEADER_SIZE + readBodyLength(buffer, offset)
+          : length;
+        transport.send(buffer.subarray(offset, stop));
+        this.bytesWritten += stop - offset;
+        this.#totals.bytesOut += stop - offset;
+        this.#totals.writes++;
+        offset = stop;
+      }
+    } catch (error) {
+      // What was not taken stays queued, for the count of unsent frames.
+      buffer.copyWithin(0, offset, length);
+      this.#length = length - offset;
+      if (!this.#closed) {
+        this.#failed = true;
+        this.close();
+        this.#onFailure(error);
+      }
+      return;
+    }
+    this.#length = 0;
+    this.#noteUnsent(transport.unsentBytes, length);
+    if (this.#closeWhenFlushed) this.close();
+  }
+
   async #writeLoop(): Promise<void> {
     this.#writing = true;
     try {
@@ -299,8 +398,8 @@ export class ClientWriter {
             }
             stop = frameEnd;
           }
-          this.writeStartedAt = this.#clock.now();
-          const written = await this.#transport.write(
+          this.#stalledSince = this.#clock.now();
+          const written = await this.#stream!.write(
             buffer.subarray(offset, stop),
           );
           offset += written;
@@ -325,7 +424,7 @@ export class ClientWriter {
       this.#writing = false;
       this.#flight = null;
       this.#inFlight = 0;
-      this.writeStartedAt = -1;
+      this.#stalledSince = -1;
     }
     if (this.#closeWhenFlushed) this.close();
   }

@@ -65,4 +65,9 @@ export {
   type ServerStats,
   type StatsQuery,
 } from "./stats.ts";
-export type { Transport } from "./transport/transport.ts";
+export type {
+  AnyTransport,
+  MessageTransport,
+  StreamTransport,
+  Transport,
+} from "./transport/mod.ts";
