@@ -20,6 +20,13 @@ import { type RequestContext, requestHandler } from "./requests/mod.ts";
 import { FlushPolicy } from "./flush_policy.ts";
 import { declaresHubbub, originalClientReceives } from "./original_client.ts";
 import { HandshakeAllowance } from "./handshake_allowance.ts";
+import {
+  Admission,
+  type AdmissionVerdict,
+  AWAIT_AUTH,
+  HANDSHAKE_TIMED_OUT,
+  REGISTER,
+} from "./admission.ts";
 import { TokenBucket } from "./token_bucket.ts";
 import {
   FLOOD_FACTOR,
@@ -153,7 +160,8 @@ export class Hub {
   #options: HubOptions;
   #logger: Logger;
   #clients = new Map<number, Client>();
-  #awaitingAuth = new Set<Client>();
+  /** Who becomes a client: cap, connection rate, AUTH. */
+  #admission: Admission;
   /** Dropped clients whose last frames are still leaving. */
   #closing = new Set<Client>();
   #nicknames = new NicknameIndex();
@@ -178,8 +186,6 @@ export class Hub {
   /** CHAT messages relayed in the current batch. */
   #batchMessages = 0;
   #flushTimer: ClockTimer;
-  /** Per-source-address connection rate and shared message budget. */
-  #addresses: AddressLimits;
   /** Frames over budget within a notice period that make a flood. */
   #floodFrames: number;
   /** When the server could not read (see {@linkcode TokenBucket.take}). */
@@ -199,14 +205,20 @@ export class Hub {
     this.#flushPolicy = new FlushPolicy(options.coalesceWriteRate);
     this.handshakes = new HandshakeAllowance(options.maxHandshakes);
     const messagesLimited = options.maxMessagesPerSecond > 0;
-    this.#addresses = new AddressLimits({
-      connectsPerSecond: options.maxAddressConnectsPerSecond,
-      connectBurst: options.addressConnectBurst,
-      messagesPerSecond: messagesLimited
-        ? options.maxAddressMessagesPerSecond
-        : 0,
-      messageBurst: options.addressMessageBurst,
-    });
+    this.#admission = new Admission(
+      options,
+      this.handshakes,
+      new AddressLimits({
+        connectsPerSecond: options.maxAddressConnectsPerSecond,
+        connectBurst: options.addressConnectBurst,
+        messagesPerSecond: messagesLimited
+          ? options.maxAddressMessagesPerSecond
+          : 0,
+        messageBurst: options.addressMessageBurst,
+      }),
+      this.#logger,
+      this.metrics,
+    );
     this.#floodFrames = Math.max(
       MIN_FLOOD_FRAMES,
       FLOOD_FACTOR *
@@ -235,7 +247,7 @@ export class Hub {
 
   /** Source addresses the rate limits remember now. */
   get trackedAddresses(): number {
-    return this.#addresses.size;
+    return this.#admission.trackedAddresses;
   }
 
   /** Seconds the server could not read so far (stopped, or event loop blocked). */
@@ -273,7 +285,7 @@ export class Hub {
 
   /** Connections waiting to authenticate. */
   get awaitingAuthCount(): number {
-    return this.#awaitingAuth.size;
+    return this.#admission.awaitingCount;
   }
 
   /** The registered clients, in registration order. Read-only use. */
@@ -383,65 +395,22 @@ export class Hub {
       client.writer.close();
       return;
     }
-    if (this.#full()) {
-      this.#refuseFull(client);
-      return;
-    }
-    const address = this.#addresses.admit(
-      client.transport.remoteAddress,
-      this.#now,
-      this.#stalls,
-    );
-    if (address === null) {
-      this.#drop(client, {
-        reason: DisconnectReason.ConnectRateLimited,
-        detail:
-          `over ${this.#options.maxAddressConnectsPerSecond} connections per second from one address`,
-        error: "too many connections from your address",
-        warn: true,
-      });
-      return;
-    }
-    client.address = address;
     client.lastInboundAt = this.#now;
-    if (this.#options.tokens !== null) {
-      if (!this.handshakes.take()) {
-        this.#drop(client, {
-          reason: DisconnectReason.HandshakeLimit,
-          detail:
-            `limit of ${this.handshakes.limit} connections in their handshake reached`,
-          error: "server busy",
-          warn: true,
-        });
-        return;
-      }
-      this.#awaitingAuth.add(client);
-      this.#logger.debug("Connection awaiting authentication", {
-        address: client.transport.remoteAddress,
-      });
-      return;
-    }
-    this.#register(client);
+    this.#admitted(
+      client,
+      this.#admission.admit(
+        client,
+        this.#clients.size,
+        this.#now,
+        this.#stalls,
+      ),
+    );
   }
 
-  /** Whether every client slot (`maxClients`) is taken. */
-  #full(): boolean {
-    const maxClients = this.#options.maxClients;
-    return maxClients > 0 && this.#clients.size >= maxClients;
-  }
-
-  #refuseFull(client: Client): void {
-    this.#drop(client, {
-      reason: DisconnectReason.ServerFull,
-      detail: `limit of ${this.#options.maxClients} clients reached`,
-      error: "server full",
-      warn: true,
-    });
-  }
-
-  /** Take a connection off the list awaiting AUTH, freeing its place. */
-  #endHandshake(client: Client): void {
-    if (this.#awaitingAuth.delete(client)) this.handshakes.release();
+  /** Carry out what admission says of a newcomer or its first frame. */
+  #admitted(client: Client, verdict: AdmissionVerdict): void {
+    if (verdict === REGISTER) this.#register(client);
+    else if (verdict !== AWAIT_AUTH) this.#drop(client, verdict);
   }
 
   /** Issue an id, put the client in the lobby, and say so. */
@@ -476,7 +445,11 @@ export class Hub {
     let offset = 0;
     let frames = 0;
     if (client.state === ClientState.Connecting) {
-      offset = this.#authenticate(client, bytes);
+      this.#admitted(
+        client,
+        this.#admission.authenticate(client, bytes, this.#clients.size),
+      );
+      offset = HEADER_SIZE + readBodyLength(bytes, 0);
       frames = 1;
     }
     const budget = client.rateLimit ?? this.#startRateLimit(client);
@@ -551,40 +524,6 @@ export class Hub {
       control > 0 ? new TokenBucket(control, control, now) : null,
     );
     return client.rateLimit;
-  }
-
-  /**
-   * Check the first frame of a client that must authenticate. Returns the
-   * offset of the next frame; on failure the client is dropped.
-   */
-  #authenticate(client: Client, bytes: Uint8Array): number {
-    this.#endHandshake(client);
-    const bodyLength = readBodyLength(bytes, 0);
-    const tag = readTag(bytes, 0);
-    const token = bytes.subarray(HEADER_SIZE, HEADER_SIZE + bodyLength);
-    if (tag !== Tag.AUTH) {
-      this.#drop(client, {
-        reason: DisconnectReason.Auth,
-        detail: "first frame was not AUTH",
-        error: "authentication required",
-        warn: true,
-      });
-    } else if (!this.#options.tokens!.verify(trimmed(token))) {
-      this.metrics.authFailures++;
-      this.#drop(client, {
-        reason: DisconnectReason.Auth,
-        detail: "wrong token",
-        error: "authentication failed",
-        warn: true,
-      });
-    } else if (this.#full()) {
-      // Handshakes take no client slot: the slots may have filled meanwhile.
-      this.#refuseFull(client);
-    } else {
-      client.declareHubbub();
-      this.#register(client);
-    }
-    return HEADER_SIZE + bodyLength;
   }
 
   /** A frame other than CHAT: the request of its tag, if any, applies it. */
@@ -780,7 +719,9 @@ export class Hub {
   #onTick(): void {
     const now = this.#now;
     this.#flushPolicy.tick(now);
-    this.#addresses.sweep(now);
+    for (const client of this.#admission.expire(now)) {
+      this.#drop(client, HANDSHAKE_TIMED_OUT);
+    }
     const options = this.#options;
     for (const client of [...this.#clients.values()]) {
       const silentFor = now - client.lastInboundAt;
@@ -833,17 +774,6 @@ export class Hub {
         client.trimReadBuffer();
       }
     }
-    if (options.handshakeTimeoutMs > 0) {
-      for (const client of [...this.#awaitingAuth]) {
-        if (now - client.lastInboundAt >= options.handshakeTimeoutMs) {
-          this.#drop(client, {
-            reason: DisconnectReason.Auth,
-            detail: "no AUTH within the handshake timeout",
-            error: "authentication timed out",
-          });
-        }
-      }
-    }
   }
 
   /** Remove a client from the hub, say goodbye, and close it. */
@@ -851,11 +781,7 @@ export class Hub {
     if (client.state === ClientState.Closed) return;
     const wasOpen = client.state === ClientState.Open;
     client.state = ClientState.Closed;
-    this.#endHandshake(client);
-    if (client.address !== null) {
-      this.#addresses.release(client.address);
-      client.address = null;
-    }
+    this.#admission.release(client);
     if (wasOpen) {
       this.#clients.delete(client.id);
       this.#nicknames.release(client);
@@ -924,7 +850,8 @@ export class Hub {
 
   #onShutdown(reason: string, graceMs: number, done: () => void): void {
     this.#stopping = true;
-    for (const client of [...this.#awaitingAuth, ...this.#clients.values()]) {
+    const everyone = [...this.#admission.awaiting(), ...this.#clients.values()];
+    for (const client of everyone) {
       this.#drop(client, {
         reason: DisconnectReason.Shutdown,
         close: reason,
@@ -955,21 +882,4 @@ function countChats(bytes: Uint8Array, end: number): number {
     offset += HEADER_SIZE + readBodyLength(bytes, offset);
   }
   return chats;
-}
-
-/**
- * The bytes without leading and trailing whitespace: space, tab, CR and LF
- * only, so that a token with a NUL or another control byte around it is a
- * different token, not the same one.
- */
-function trimmed(bytes: Uint8Array): Uint8Array {
-  let start = 0;
-  let end = bytes.length;
-  while (start < end && isTokenWhitespace(bytes[start])) start++;
-  while (end > start && isTokenWhitespace(bytes[end - 1])) end--;
-  return bytes.subarray(start, end);
-}
-
-function isTokenWhitespace(byte: number): boolean {
-  return byte === 0x20 || byte === 0x09 || byte === 0x0d || byte === 0x0a;
 }
