@@ -7,7 +7,8 @@
  * @module
  */
 
-import { ChatConnection } from "../client/chat_connection.ts";
+import type { ChatConnection } from "../client/chat_connection.ts";
+import { connectTcp } from "../client/tcp_connect.ts";
 import { type Frame, Tag } from "../protocol/mod.ts";
 
 /** The room churn sessions meet in, away from the load generator's room. */
@@ -103,7 +104,7 @@ export function startChurn(
 async function runSession(port: number, index: number): Promise<void> {
   let connection: ChatConnection;
   try {
-    connection = await ChatConnection.connect({ hostname: "127.0.0.1", port });
+    connection = await connectTcp({ hostname: "127.0.0.1", port });
   } catch (error) {
     throw new Error(`connect: ${(error as Error).name}`);
   }

@@ -1,77 +1,59 @@
 import { encodeFrame, type Frame, FrameReader } from "../protocol/mod.ts";
 
-/** Where and how to connect. */
-export interface ConnectOptions {
-  /** Server host name or address. */
-  hostname: string;
-  /** Server port. */
-  port: number;
-  /** Connect with TLS. */
-  tls?: boolean;
-  /** PEM certificates to trust for TLS besides the system's. */
-  caCerts?: string[];
+/**
+ * The byte stream a {@linkcode ChatConnection} runs over. A Deno TCP or TLS
+ * connection is one as it is (`tcp_connect.ts`); a browser wraps a
+ * WebSocket in one. Nothing here needs Deno.
+ */
+export interface ByteStream {
+  /**
+   * Read some bytes into `buffer`.
+   *
+   * @param buffer Where the bytes go.
+   * @returns How many were read, or `null` at the end of the stream.
+   */
+  read(buffer: Uint8Array): Promise<number | null>;
+  /**
+   * Write some of `bytes`.
+   *
+   * @param bytes The bytes to send.
+   * @returns How many were written, which may be fewer than given.
+   */
+  write(bytes: Uint8Array): Promise<number>;
+  /** Close the stream. */
+  close(): void;
 }
 
 /**
- * A client connection speaking the hubbub wire format: send frames, iterate
- * over received frames. Used by the terminal client and the tests.
+ * A client connection speaking the hubbub wire format over any
+ * {@linkcode ByteStream}: send frames, iterate over received frames. Used by
+ * the terminal client and the tests; `connectTcp` (`tcp_connect.ts`) opens one over
+ * TCP or TLS.
  *
  * @example Usage
  * ```ts no-eval
- * import { ChatConnection } from "./chat_connection.ts";
+ * import { connectTcp } from "./tcp_connect.ts";
  * import { Tag } from "../protocol/mod.ts";
  *
- * const connection = await ChatConnection.connect({ hostname: "127.0.0.1", port: 9000 });
+ * const connection = await connectTcp({ hostname: "127.0.0.1", port: 9000 });
  * await connection.send(Tag.CHAT, "hello");
  * for await (const frame of connection.frames()) console.log(frame.tag);
  * ```
  */
 export class ChatConnection {
-  #conn: Deno.Conn;
+  #conn: ByteStream;
   #writing: Promise<void> = Promise.resolve();
   #closed = false;
   #firstByte: number | null = null;
 
-  /** @param conn An open connection; see {@linkcode ChatConnection.connect}. */
-  constructor(conn: Deno.Conn) {
+  /** @param conn An open byte stream to the server. */
+  constructor(conn: ByteStream) {
     this.#conn = conn;
   }
 
   /** The first byte the server sent, `null` before any (a TLS record starts 0x15 or 0x16). */
   get firstByte(): number | null {
     return this.#firstByte;
-  }
-
-  /**
-   * Open a connection; with TLS, finish the handshake first, so that a
-   * certificate problem or a server without TLS shows here.
-   *
-   * @param options Address and TLS settings.
-   * @returns The connection.
-   * @throws {Deno.errors.ConnectionRefused} When nothing listens there.
-   * @throws {Deno.errors.InvalidData} When the TLS handshake fails.
-   */
-  static async connect(options: ConnectOptions): Promise<ChatConnection> {
-    if (!options.tls) {
-      const conn = await Deno.connect({
-        hostname: options.hostname,
-        port: options.port,
-      });
-      conn.setNoDelay(true);
-      return new ChatConnection(conn);
-    }
-    const conn = await Deno.connectTls({
-      hostname: options.hostname,
-      port: options.port,
-      caCerts: options.caCerts,
-    });
-    try {
-      await conn.handshake();
-    } catch (error) {
-      conn.close();
-      throw error;
-    }
-    return new ChatConnection(conn);
   }
 
   /**

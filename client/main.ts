@@ -14,7 +14,8 @@
 
 import { defineCommand, runCommand, StartupError } from "../cli/mod.ts";
 import { Tag } from "../protocol/mod.ts";
-import { ChatConnection } from "./chat_connection.ts";
+import type { ChatConnection } from "./chat_connection.ts";
+import { connectTcp } from "./tcp_connect.ts";
 import {
   ChatSession,
   COMMAND_HELP,
@@ -326,7 +327,7 @@ await runCommand(command, Deno.args, async (options) => {
       tls,
     },
     connect: () =>
-      ChatConnection.connect({
+      connectTcp({
         hostname: options.host,
         port: options.port,
         tls,

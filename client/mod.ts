@@ -8,7 +8,8 @@
  * @module
  */
 
-export { ChatConnection, type ConnectOptions } from "./chat_connection.ts";
+export { type ByteStream, ChatConnection } from "./chat_connection.ts";
+export { type ConnectOptions, connectTcp } from "./tcp_connect.ts";
 export {
   ChatSession,
   COMMAND_HELP,
