@@ -38,6 +38,7 @@ import {
 import { AddressLimits } from "./address_limits.ts";
 import { type Clock, type ClockTimer, systemClock } from "./clock.ts";
 import { StallClock } from "./stall_clock.ts";
+import { Keepalive, SEND_PING } from "./keepalive.ts";
 import type { TokenSet } from "./token_set.ts";
 
 /** Settings of a {@linkcode Hub}. Durations in milliseconds; 0 turns a rule off. */
@@ -190,6 +191,8 @@ export class Hub {
   #floodFrames: number;
   /** When the server could not read (see {@linkcode TokenBucket.take}). */
   #stalls: StallClock;
+  /** PING to silent clients, idle and frame deadlines. */
+  #keepalive: Keepalive;
 
   /** @param options Limits, timers and the logger. */
   constructor(options: HubOptions) {
@@ -199,6 +202,7 @@ export class Hub {
     this.clock = clock;
     this.#now = clock.now();
     this.#stalls = new StallClock(STALL_HEARTBEAT_MS, this.#now);
+    this.#keepalive = new Keepalive(options, this.#stalls);
     this.#flushTimer = clock.timer(() => this.#flushAll(), true);
     this.channel = new Channel<HubEvent>(options.inputHighWater);
     this.#urgentBytes = options.maxPendingBytes / 4;
@@ -395,7 +399,7 @@ export class Hub {
       client.writer.close();
       return;
     }
-    client.lastInboundAt = this.#now;
+    this.#keepalive.seen(client, this.#now);
     this.#admitted(
       client,
       this.#admission.admit(
@@ -441,7 +445,7 @@ export class Hub {
       return;
     }
     const now = this.#now;
-    client.lastInboundAt = now;
+    this.#keepalive.seen(client, now);
     let offset = 0;
     let frames = 0;
     if (client.state === ClientState.Connecting) {
@@ -724,32 +728,10 @@ export class Hub {
     }
     const options = this.#options;
     for (const client of [...this.#clients.values()]) {
-      const silentFor = now - client.lastInboundAt;
       const writer = client.writer;
-      let partialFor = client.partialFrameSince >= 0
-        ? now - client.partialFrameSince
-        : 0;
-      // A server pause since the frame began is not the client's delay.
-      if (partialFor > 0 && this.#stalls.lastStallEndedAt > now - partialFor) {
-        partialFor -= this.#stalls.lastStallMs;
-      }
-      if (options.frameTimeoutMs > 0 && partialFor >= options.frameTimeoutMs) {
-        // Slowloris: a frame begun and never finished, whatever the idle
-        // timeout says.
-        this.#drop(client, {
-          reason: DisconnectReason.FrameTimeout,
-          detail: `frame incomplete for ${Math.round(partialFor)} ms`,
-          error: "frame timeout",
-          warn: true,
-        });
-      } else if (
-        options.idleTimeoutMs > 0 && silentFor >= options.idleTimeoutMs
-      ) {
-        this.#drop(client, {
-          reason: DisconnectReason.IdleTimeout,
-          detail: `silent for ${Math.round(silentFor)} ms`,
-          error: "idle timeout",
-        });
+      const due = this.#keepalive.check(client, now);
+      if (due !== null && due !== SEND_PING) {
+        this.#drop(client, due);
       } else if (
         options.writeDeadlineMs > 0 && writer.writeStartedAt >= 0 &&
         now - writer.writeStartedAt >= options.writeDeadlineMs
@@ -762,14 +744,7 @@ export class Hub {
           warn: true,
         });
       } else {
-        if (
-          options.pingIntervalMs > 0 && !client.original &&
-          silentFor >= options.pingIntervalMs &&
-          now - client.lastPingAt >= options.pingIntervalMs
-        ) {
-          client.lastPingAt = now;
-          this.#send(client, encodeFrame(Tag.PING, 0));
-        }
+        if (due === SEND_PING) this.#send(client, encodeFrame(Tag.PING, 0));
         writer.trim();
         client.trimReadBuffer();
       }
