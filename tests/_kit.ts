@@ -9,6 +9,7 @@
 import { deadline } from "./_deadline.ts";
 import { RawClient, text } from "./_raw_client.ts";
 import { type LogLines, waitForLog, withServer } from "./_server.ts";
+import { FakeClock } from "./_fake_clock.ts";
 
 export { type LogLines, waitForLog };
 import {
@@ -53,6 +54,72 @@ export async function withClients(
       await closeAll(...clients);
     }
   });
+}
+
+/**
+ * Like {@linkcode withClients}, but the hub runs on a {@linkcode FakeClock}
+ * starting at 0: ticks, deadlines, keepalive, rate limits and flush holds
+ * see time move only when `body` calls `clock.advance`. The clients start
+ * with empty inboxes. A hub handles the
+ * ticks an advance fires before anything sent after it, so "advance, then a
+ * barrier" shows exactly what the deadline did.
+ */
+export async function withClockedClients(
+  options: ServerOptions,
+  count: number,
+  body: (
+    clients: RawClient[],
+    clock: FakeClock,
+    server: Server,
+    logs: LogLines,
+  ) => Promise<void>,
+): Promise<void> {
+  const clock = new FakeClock();
+  await withServer({ ...options, clock }, async (server, logs) => {
+    const clients: RawClient[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        clients.push(await RawClient.connect(server.address.port));
+      }
+      // Each starts with an empty inbox (the joins announced to it taken).
+      for (const client of clients) await barrier(client);
+      await body(clients, clock, server, logs);
+    } finally {
+      await closeAll(...clients);
+      await stopOnClock(server, clock);
+    }
+  });
+}
+
+/**
+ * Shut `server` down while moving `clock` on, so that writers lingering on
+ * the fake clock (a peer that stopped reading) close within the grace.
+ */
+async function stopOnClock(server: Server, clock: FakeClock): Promise<void> {
+  let stopped = false;
+  const stopping = server.shutdown({ graceMs: 1000 }).finally(() => {
+    stopped = true;
+  });
+  for (let i = 0; i < 200 && !stopped; i++) {
+    clock.advance(10);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  await stopping;
+}
+
+/**
+ * Wait until the hub has handled `count` frames in all (its
+ * `framesIn` counter): proof that a frame that has no reply, such as a
+ * PONG, was handled, and at which time of a fake clock.
+ */
+export async function framesHandled(
+  server: Server,
+  count: number,
+): Promise<void> {
+  await waitUntil(
+    () => server.hub.metrics.framesIn >= count,
+    `the hub to have handled ${count} frames`,
+  );
 }
 
 /**

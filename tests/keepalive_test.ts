@@ -1,60 +1,49 @@
 /**
- * Keepalive over real sockets, with small configured intervals: PING to a
- * silent client, the idle drop, any inbound frame counting as alive, PONG
- * answers, and both rules off by default.
+ * Keepalive: PING to a silent client, the idle drop, any inbound frame
+ * counting as alive, PONG answers, and both rules off by default. The rules
+ * run on a fake clock the tests advance (`withClockedClients`): after an
+ * advance to just before a deadline, a barrier shows that exactly nothing
+ * happened; one more millisecond, exactly what did. One test per rule runs
+ * on the real clock, for the wiring.
  */
 
 import assert from "node:assert/strict";
-import { encodeFrame, Tag } from "../protocol/mod.ts";
+import { Tag } from "../protocol/mod.ts";
 import { DEFAULT_HUB_OPTIONS } from "../server/mod.ts";
 import {
   barrier,
+  framesHandled,
   join,
-  nextError,
   nick,
   ofTag,
-  RawClient,
+  presenceOf,
   takeUntil,
   text,
   waitForLog,
   withClients,
+  withClockedClients,
 } from "./_kit.ts";
-
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 Deno.test("Keepalive: PING and the idle drop are off by default", async () => {
   assert.equal(DEFAULT_HUB_OPTIONS.pingIntervalMs, 0);
   assert.equal(DEFAULT_HUB_OPTIONS.idleTimeoutMs, 0);
-  // A short frame deadline makes the hub tick every 10 ms. A witness that
-  // leaves a frame unfinished is dropped once 150 ms have passed: by then
-  // the silent client, connected before it, would have been pinged or
-  // dropped many times over.
-  await withClients({ frameTimeoutMs: 150 }, 2, async ([a, witness]) => {
-    await witness.write(encodeFrame(Tag.CHAT, 0, "unfinished").slice(0, 5));
-    assert.equal((await nextError(witness, 10_000)).reason, "frame timeout");
+  await withClockedClients({}, 1, async ([a], clock, server) => {
+    clock.advance(10 * 60_000); // ten minutes of silence
     const frames = await barrier(a);
-    assert.deepEqual(ofTag(frames, Tag.PING), []);
-    assert.deepEqual(ofTag(frames, Tag.ERROR), []);
+    assert.deepEqual(frames, []);
     assert.ok(!a.ended);
+    assert.equal(server.hub.clientCount, 1);
   });
 });
 
-Deno.test("Keepalive: a silent client gets PING each interval, then ERROR 'idle timeout' and the end", async () => {
+Deno.test("Keepalive: a silent client gets PING, then ERROR 'idle timeout' and the end (real clock)", async () => {
   await withClients(
-    { pingIntervalMs: 50, idleTimeoutMs: 250 },
+    { pingIntervalMs: 50, idleTimeoutMs: 500 },
     1,
     async ([a], server, logs) => {
-      const started = performance.now();
-      const frames = await takeUntil(a, (f) => f.tag === Tag.ERROR, 3000);
-      const droppedAfter = performance.now() - started;
-      const pings = ofTag(frames, Tag.PING);
-      assert.ok(pings.length >= 2, `only ${pings.length} PINGs`);
-      assert.ok(pings.length <= 6, `${pings.length} PINGs in 250 ms`);
+      const frames = await takeUntil(a, (f) => f.tag === Tag.ERROR, 10_000);
+      assert.ok(ofTag(frames, Tag.PING).length >= 1, "no PING before the drop");
       assert.equal(text(frames[frames.length - 1]), "idle timeout");
-      assert.ok(droppedAfter >= 200, `dropped after ${droppedAfter} ms`);
-      assert.ok(droppedAfter < 2000, `dropped after ${droppedAfter} ms`);
       await a.waitForEnd();
       const line = await waitForLog(
         logs,
@@ -67,76 +56,120 @@ Deno.test("Keepalive: a silent client gets PING each interval, then ERROR 'idle 
   );
 });
 
-Deno.test("Keepalive: the first PING waits for pingIntervalMs of silence", async () => {
-  await withClients({ pingIntervalMs: 100 }, 1, async ([a]) => {
-    const started = performance.now();
-    await a.next(Tag.PING, 3000);
-    const after = performance.now() - started;
-    assert.ok(after >= 80, `PING after ${after} ms`);
-  });
+Deno.test("Keepalive: PING after exactly pingIntervalMs of silence and each interval after, ERROR 'idle timeout' after exactly idleTimeoutMs", async () => {
+  await withClockedClients(
+    { pingIntervalMs: 100, idleTimeoutMs: 350 },
+    2,
+    async ([a, witness], clock, server, logs) => {
+      const metrics = server.hub.metrics;
+      // Silent for 99 ms: nothing is queued for anyone but the witness's
+      // PONG (the witness's barrier leaves a's silence alone).
+      const queued = metrics.framesOut;
+      clock.advance(99);
+      assert.deepEqual(await barrier(witness), []);
+      assert.equal(metrics.framesOut, queued + 1, "only the witness's PONG");
+      // At 100 ms a PING, empty; then one each interval of silence.
+      for (const at of [100, 200, 300]) {
+        clock.advance(at === 100 ? 1 : 100);
+        const frames = await takeUntil(a, (f) => f.tag === Tag.PING);
+        assert.deepEqual(frames.map((f) => [f.tag, f.body.length]), [
+          [Tag.PING, 0],
+        ], `at ${at} ms`);
+      }
+      // Silent for 349 ms: still here.
+      clock.advance(49);
+      await barrier(witness);
+      assert.equal(server.hub.clientCount, 2);
+      assert.equal(metrics.disconnects.get("idle_timeout"), undefined);
+      // At 350 ms: ERROR, nothing else, and the end.
+      clock.advance(1);
+      const last = await takeUntil(a, () => true);
+      assert.deepEqual(last.map((f) => [f.tag, text(f)]), [
+        [Tag.ERROR, "idle timeout"],
+      ]);
+      await a.waitForEnd();
+      const line = await waitForLog(
+        logs,
+        new RegExp(`Client disconnected id=${a.id}\\b.*reason=idle_timeout`),
+      );
+      assert.match(line, /silent for 350 ms/);
+      assert.equal(metrics.disconnects.get("idle_timeout"), 1);
+      assert.equal(server.hub.clientCount, 1);
+      assert.ok(!witness.ended);
+    },
+  );
 });
 
 Deno.test("Keepalive: a client that answers every PING with PONG stays connected", async () => {
-  await withClients(
-    { pingIntervalMs: 30, idleTimeoutMs: 200 },
-    2,
-    async ([a, b]) => {
-      let pings = 0;
-      const until = performance.now() + 600;
-      // b answers too, so that only a's behaviour is under test.
-      const answer = async (client: RawClient, count: boolean) => {
-        while (performance.now() < until) {
-          const ping = await client.next(Tag.PING, 1000);
-          if (count) pings++;
-          await client.send(Tag.PONG, ping.body);
-        }
-      };
-      await Promise.all([answer(a, true), answer(b, false)]);
-      assert.ok(pings >= 5, `only ${pings} PINGs in 600 ms`);
+  await withClockedClients(
+    { pingIntervalMs: 100, idleTimeoutMs: 350 },
+    1,
+    async ([a], clock, server) => {
+      // Ten intervals, almost three idle timeouts; a sends only PONGs.
+      for (let i = 0; i < 10; i++) {
+        clock.advance(100);
+        const ping = await a.next(Tag.PING);
+        const handled = server.hub.metrics.framesIn;
+        await a.send(Tag.PONG, ping.body);
+        await framesHandled(server, handled + 1);
+      }
+      assert.equal(server.hub.clientCount, 1);
+      assert.equal(
+        server.hub.metrics.disconnects.get("idle_timeout"),
+        undefined,
+      );
+      assert.deepEqual(ofTag(await barrier(a), Tag.ERROR), []);
       assert.ok(!a.ended);
-      await b.send(Tag.CHAT, "still with us?");
-      assert.equal(text(await a.next(Tag.CHAT)), "still with us?");
     },
   );
 });
 
 Deno.test("Keepalive: a client that never answers PING but keeps talking stays connected", async () => {
-  await withClients(
-    { pingIntervalMs: 30, idleTimeoutMs: 200 },
+  await withClockedClients(
+    { pingIntervalMs: 100, idleTimeoutMs: 350 },
     1,
-    async ([a], server) => {
-      const until = performance.now() + 600;
-      let sent = 0;
-      while (performance.now() < until) {
-        await a.send(Tag.CHAT, `tick ${sent++}`);
-        await pause(25);
+    async ([a], clock, server) => {
+      let pings = 0;
+      // Ten rounds of 150 ms of silence (a PING each), then a CHAT.
+      for (let i = 0; i < 10; i++) {
+        clock.advance(150);
+        await a.send(Tag.CHAT, `tick ${i}`);
+        const frames = await takeUntil(
+          a,
+          (f) => f.tag === Tag.CHAT && text(f) === `tick ${i}`,
+        );
+        assert.deepEqual(ofTag(frames, Tag.ERROR), []);
+        pings += ofTag(frames, Tag.PING).length;
       }
-      const frames = await barrier(a);
-      assert.deepEqual(ofTag(frames, Tag.ERROR), []);
-      assert.ok(!a.ended);
+      assert.equal(pings, 10);
       assert.equal(server.hub.clientCount, 1);
+      assert.ok(!a.ended);
     },
   );
 });
 
 Deno.test("Keepalive: receiving does not count as alive: a listen-only client is dropped", async () => {
-  await withClients(
-    { idleTimeoutMs: 100 },
+  await withClockedClients(
+    { idleTimeoutMs: 400 },
     2,
-    async ([talker, listener], _server, logs) => {
-      const talking = (async () => {
-        for (let i = 0; i < 40 && !listener.ended; i++) {
-          await talker.send(Tag.CHAT, `chat ${i}`);
-          await pause(10);
-        }
-      })();
-      await listener.waitForEnd(3000);
-      await talking;
+    async ([talker, listener], clock, server, logs) => {
+      for (let i = 1; i <= 3; i++) {
+        clock.advance(100);
+        await talker.send(Tag.CHAT, `chat ${i}`);
+        assert.equal(text(await listener.next(Tag.CHAT)), `chat ${i}`);
+      }
+      clock.advance(99); // the listener silent for 399 ms
+      await barrier(talker);
+      assert.equal(server.hub.clientCount, 2);
+      clock.advance(1);
+      assert.equal(text(await listener.next(Tag.ERROR)), "idle timeout");
+      await listener.waitForEnd();
       await waitForLog(
         logs,
         new RegExp(`id=${listener.id}\\b.*reason=idle_timeout`),
       );
-      assert.ok(!talker.ended);
+      assert.deepEqual(ofTag(await barrier(talker), Tag.ERROR), []);
+      assert.equal(server.hub.clientCount, 1);
     },
   );
 });
@@ -155,23 +188,22 @@ Deno.test("Keepalive: the server answers a client's PING with PONG carrying the 
 });
 
 Deno.test("Keepalive: an idle drop announces the leave to the room and frees the nickname", async () => {
-  await withClients(
-    { pingIntervalMs: 30, idleTimeoutMs: 200 },
+  await withClockedClients(
+    { pingIntervalMs: 100, idleTimeoutMs: 350 },
     2,
-    async ([sleeper, awake]) => {
+    async ([sleeper, awake], clock, server) => {
       await join(sleeper, "dorm");
       await nick(sleeper, "snorlax");
       await join(awake, "dorm");
-      // awake answers PINGs until sleeper's leave arrives.
-      const seen = await takeUntil(awake, (frame) => {
-        if (frame.tag === Tag.PING) {
-          void awake.send(Tag.PONG, frame.body);
-          return false;
-        }
-        return frame.tag === Tag.PRESENCE &&
-          JSON.parse(text(frame)).event === "leave";
-      }, 3000);
-      assert.deepEqual(JSON.parse(text(seen[seen.length - 1])), {
+      clock.advance(349);
+      await barrier(awake);
+      assert.equal(server.hub.clientCount, 2);
+      clock.advance(1);
+      const seen = await takeUntil(
+        awake,
+        (frame) => frame.tag === Tag.PRESENCE,
+      );
+      assert.deepEqual(presenceOf(seen[seen.length - 1]), {
         event: "leave",
         room: "dorm",
         id: sleeper.id,
