@@ -74,8 +74,7 @@ export async function withClockedClients(
     logs: LogLines,
   ) => Promise<void>,
 ): Promise<void> {
-  const clock = new FakeClock();
-  await withServer({ ...options, clock }, async (server, logs) => {
+  await withClockedServer(options, async (server, clock, logs) => {
     const clients: RawClient[] = [];
     try {
       for (let i = 0; i < count; i++) {
@@ -86,6 +85,23 @@ export async function withClockedClients(
       await body(clients, clock, server, logs);
     } finally {
       await closeAll(...clients);
+    }
+  });
+}
+
+/**
+ * Run `body` against a fresh in-process server whose hub runs on a
+ * {@linkcode FakeClock} starting at 0 (see {@linkcode withClockedClients}).
+ */
+export async function withClockedServer(
+  options: ServerOptions,
+  body: (server: Server, clock: FakeClock, logs: LogLines) => Promise<void>,
+): Promise<void> {
+  const clock = new FakeClock();
+  await withServer({ ...options, clock }, async (server, logs) => {
+    try {
+      await body(server, clock, logs);
+    } finally {
       await stopOnClock(server, clock);
     }
   });
