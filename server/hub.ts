@@ -27,14 +27,8 @@ import {
   HANDSHAKE_TIMED_OUT,
   REGISTER,
 } from "./admission.ts";
-import { TokenBucket } from "./token_bucket.ts";
-import {
-  FLOOD_FACTOR,
-  FrameBudget,
-  MIN_FLOOD_FRAMES,
-  Verdict,
-  type VerdictValue,
-} from "./frame_budget.ts";
+import { Verdict, type VerdictValue } from "./frame_budget.ts";
+import { RateLimits } from "./rate_limits.ts";
 import { AddressLimits } from "./address_limits.ts";
 import { type Clock, type ClockTimer, systemClock } from "./clock.ts";
 import { StallClock } from "./stall_clock.ts";
@@ -187,9 +181,9 @@ export class Hub {
   /** CHAT messages relayed in the current batch. */
   #batchMessages = 0;
   #flushTimer: ClockTimer;
-  /** Frames over budget within a notice period that make a flood. */
-  #floodFrames: number;
-  /** When the server could not read (see {@linkcode TokenBucket.take}). */
+  /** Frame budgets, notices, floods. */
+  #rateLimits: RateLimits;
+  /** When the server could not read (see `TokenBucket.take`). */
   #stalls: StallClock;
   /** PING to silent clients, idle and frame deadlines. */
   #keepalive: Keepalive;
@@ -223,11 +217,7 @@ export class Hub {
       this.#logger,
       this.metrics,
     );
-    this.#floodFrames = Math.max(
-      MIN_FLOOD_FRAMES,
-      FLOOD_FACTOR *
-        (options.messageBurst + options.maxControlFramesPerSecond),
-    );
+    this.#rateLimits = new RateLimits(options, this.metrics);
     const output = {
       send: (client: Client, frame: Uint8Array) => this.#send(client, frame),
       announce: (room: Room, frame: Uint8Array) => this.#announce(room, frame),
@@ -456,7 +446,7 @@ export class Hub {
       offset = HEADER_SIZE + readBodyLength(bytes, 0);
       frames = 1;
     }
-    const budget = client.rateLimit ?? this.#startRateLimit(client);
+    const budget = this.#rateLimits.budget(client, now);
     const stalls = this.#stalls;
     let runStart = -1;
     let runFrames = 0;
@@ -511,25 +501,6 @@ export class Hub {
     client.returnReadBuffer(bytes);
   }
 
-  /**
-   * Give a client its {@linkcode FrameBudget} when it first sends something
-   * (full buckets, as they would be after any quiet spell), so that clients
-   * that only listen cost nothing for it. Its messages also draw on the
-   * bucket its address shares.
-   */
-  #startRateLimit(client: Client): FrameBudget | null {
-    const options = this.#options;
-    if (options.maxMessagesPerSecond <= 0) return null;
-    const now = this.#now;
-    const control = options.maxControlFramesPerSecond;
-    client.rateLimit = new FrameBudget(
-      new TokenBucket(options.maxMessagesPerSecond, options.messageBurst, now),
-      client.address?.messages ?? null,
-      control > 0 ? new TokenBucket(control, control, now) : null,
-    );
-    return client.rateLimit;
-  }
-
   /** A frame other than CHAT: the request of its tag, if any, applies it. */
   #onControlFrame(client: Client, tag: number, body: Uint8Array): void {
     const handle = requestHandler(tag);
@@ -540,37 +511,11 @@ export class Hub {
     this.#send(client, encodeFrame(Tag.ERROR, tag, reason));
   }
 
-  /**
-   * Count a frame dropped by a rate limit; tell the client once a second
-   * (ERROR with the frame's tag as sender id), naming the limit. Far more
-   * than that within a notice period is a flood, and costs the connection.
-   */
+  /** A frame dropped over a rate limit: a notice now and then, or a flood's drop. */
   #onRateLimited(client: Client, tag: number, verdict: VerdictValue): void {
-    client.rateLimitedFrames++;
-    this.metrics.rateLimitedFrames++;
-    if (++client.framesOverSinceNotice > this.#floodFrames) {
-      this.#drop(client, {
-        reason: DisconnectReason.RateLimitFlood,
-        detail:
-          `over ${this.#floodFrames} frames beyond the rate limits within a second`,
-        error: "rate limit flood",
-        warn: true,
-      });
-      return;
-    }
-    if (this.#now - client.lastRateNoticeAt < 1000) return;
-    client.lastRateNoticeAt = this.#now;
-    client.framesOverSinceNotice = 0;
-    const options = this.#options;
-    this.#refuse(
-      client,
-      tag,
-      verdict === Verdict.ControlFrames
-        ? `rate limit of ${options.maxControlFramesPerSecond} control frames per second exceeded; frames dropped`
-        : verdict === Verdict.AddressMessages
-        ? `rate limit of ${options.maxAddressMessagesPerSecond} messages per second from your address exceeded; messages dropped`
-        : `rate limit of ${options.maxMessagesPerSecond} messages per second exceeded; messages dropped`,
-    );
+    const due = this.#rateLimits.dropped(client, verdict, this.#now);
+    if (typeof due === "string") this.#refuse(client, tag, due);
+    else if (due !== null) this.#drop(client, due);
   }
 
   /**
