@@ -17,8 +17,8 @@ import { RoomPresence } from "./room_presence.ts";
 import { NicknameIndex } from "./nickname_index.ts";
 import type { Farewell } from "./farewell.ts";
 import { type RequestContext, requestHandler } from "./requests/mod.ts";
-import { FlushPolicy } from "./flush_policy.ts";
-import { declaresHubbub, originalClientReceives } from "./original_client.ts";
+import { declaresHubbub } from "./original_client.ts";
+import { Outbox } from "./outbox.ts";
 import { HandshakeAllowance } from "./handshake_allowance.ts";
 import {
   Admission,
@@ -30,7 +30,7 @@ import {
 import { Verdict, type VerdictValue } from "./frame_budget.ts";
 import { RateLimits } from "./rate_limits.ts";
 import { AddressLimits } from "./address_limits.ts";
-import { type Clock, type ClockTimer, systemClock } from "./clock.ts";
+import { type Clock, systemClock } from "./clock.ts";
 import { StallClock } from "./stall_clock.ts";
 import { Keepalive, SEND_PING } from "./keepalive.ts";
 import type { TokenSet } from "./token_set.ts";
@@ -90,7 +90,7 @@ export interface HubOptions {
   /**
    * Writes per second (were every batch flushed at once) above which small
    * batches are held back briefly and sent together, and big rooms' flush
-   * rounds are spaced (see {@linkcode FlushPolicy}); 0 never holds back.
+   * rounds are spaced (see {@linkcode Outbox}); 0 never holds back.
    */
   coalesceWriteRate: number;
   /** Rooms larger than this get no join/leave PRESENCE frames (0: never any). */
@@ -132,9 +132,10 @@ function tickPeriod(options: HubOptions): number {
  * The central event handler. It alone owns the client registry, the id
  * counter, the rooms and the nicknames, and it handles events strictly in
  * order, one batch per wake-up, without ever awaiting: fan-out is a copy
- * into each member's {@linkcode ClientWriter}, and each writer with
- * something queued is flushed once at the end of the batch. A slow client
- * therefore never delays anyone else.
+ * into each member's {@linkcode ClientWriter} through the
+ * {@linkcode Outbox}, which decides after each batch when the writers with
+ * something queued are flushed. A slow client therefore never delays anyone
+ * else.
  *
  * Readers post to {@linkcode Hub.channel}; {@linkcode Hub.run} consumes it.
  */
@@ -165,22 +166,11 @@ export class Hub {
   /** What requests (JOIN, NICK, …) see of the hub. */
   #requests: RequestContext;
   #nextId = 1;
-  #toFlush: Client[] = [];
-  #slowConsumers: Client[] = [];
   #stopping = false;
   /** The hub clock's time at the start of the batch being handled. */
   #now: number;
-  /** When the last flush round began (hub clock, ms). */
-  #lastFlushAt = -Infinity;
-  /** Number of the batch being handled (see `Client.lastBatch`). */
-  #batchNumber = 0;
-  /** Distinct clients the batch being handled queued output to. */
-  #batchRecipients = 0;
-  #urgentBytes: number;
-  #flushPolicy: FlushPolicy;
-  /** CHAT messages relayed in the current batch. */
-  #batchMessages = 0;
-  #flushTimer: ClockTimer;
+  /** Frames into clients' queues, and when the queues are written. */
+  #outbox: Outbox;
   /** Frame budgets, notices, floods. */
   #rateLimits: RateLimits;
   /** When the server could not read (see `TokenBucket.take`). */
@@ -197,10 +187,14 @@ export class Hub {
     this.#now = clock.now();
     this.#stalls = new StallClock(STALL_HEARTBEAT_MS, this.#now);
     this.#keepalive = new Keepalive(options, this.#stalls);
-    this.#flushTimer = clock.timer(() => this.#flushAll(), true);
     this.channel = new Channel<HubEvent>(options.inputHighWater);
-    this.#urgentBytes = options.maxPendingBytes / 4;
-    this.#flushPolicy = new FlushPolicy(options.coalesceWriteRate);
+    this.#outbox = new Outbox({
+      maxPendingBytes: options.maxPendingBytes,
+      coalesceWriteRate: options.coalesceWriteRate,
+      clock,
+      totals: this.metrics,
+      onSlowConsumer: (client) => this.#dropSlowConsumer(client),
+    });
     this.handshakes = new HandshakeAllowance(options.maxHandshakes);
     const messagesLimited = options.maxMessagesPerSecond > 0;
     this.#admission = new Admission(
@@ -264,17 +258,17 @@ export class Hub {
     return this.#rooms.size;
   }
 
-  /** True while the hub holds output back briefly to batch writes (see {@linkcode FlushPolicy}). */
+  /** True while the hub holds output back briefly to batch writes (see {@linkcode Outbox}). */
   get coalescing(): boolean {
-    return this.#flushPolicy.coalescing;
+    return this.#outbox.coalescing;
   }
 
   /**
    * Shortest time between two flush rounds now, in ms: above 0 while big
-   * rooms are busy (see {@linkcode FlushPolicy.roundInterval}).
+   * rooms are busy (see {@linkcode Outbox.roundInterval}).
    */
   get flushRoundInterval(): number {
-    return this.#flushPolicy.roundInterval;
+    return this.#outbox.roundInterval;
   }
 
   /** Connections waiting to authenticate. */
@@ -317,7 +311,7 @@ export class Hub {
             this.#onInternalError(batch[i], error);
           }
         }
-        this.#flushSoon();
+        this.#outbox.endBatch(started);
         metrics.batches++;
         metrics.events += batch.length;
         metrics.batchSeconds.observe((clock.now() - started) / 1000);
@@ -325,7 +319,7 @@ export class Hub {
     } finally {
       stopTicks();
       stopHeartbeat();
-      this.#flushTimer.close();
+      this.#outbox.close();
     }
   }
 
@@ -521,7 +515,7 @@ export class Hub {
   /**
    * Relay `frames` whole CHAT frames, `bytes[start..end)`, to a room. This is
    * the seam where a backplane (several nodes sharing rooms) comes in:
-   * publish there, and deliver what comes back through `#deliver`.
+   * publish there, and deliver what comes back through the outbox.
    */
   #publish(
     room: Room,
@@ -531,21 +525,8 @@ export class Hub {
     frames: number,
   ): void {
     this.metrics.chatsRelayed += frames;
-    this.#batchMessages += frames;
     this.metrics.deliveries += frames * room.members.length;
-    this.#deliver(room, bytes.subarray(start, end), frames);
-  }
-
-  /** Copy frames into every member's outbound queue. */
-  #deliver(room: Room, frames: Uint8Array, count: number): void {
-    const members = room.members;
-    for (let i = 0; i < members.length; i++) {
-      const member = members[i];
-      if (member.writer.append(frames)) this.#queued(member, count);
-      else this.#slowConsumers.push(member);
-    }
-    this.metrics.framesOut += count * members.length;
-    if (this.#slowConsumers.length > 0) this.#dropSlowConsumers();
+    this.#outbox.deliver(room.members, bytes.subarray(start, end), frames);
   }
 
   /**
@@ -553,17 +534,7 @@ export class Hub {
    * (original clients get no PRESENCE).
    */
   #announce(room: Room, frame: Uint8Array): void {
-    const members = room.members;
-    let sent = 0;
-    for (let i = 0; i < members.length; i++) {
-      const member = members[i];
-      if (member.original) continue;
-      if (member.writer.append(frame)) this.#queued(member, 1);
-      else this.#slowConsumers.push(member);
-      sent++;
-    }
-    this.metrics.framesOut += sent;
-    if (this.#slowConsumers.length > 0) this.#dropSlowConsumers();
+    this.#outbox.announce(room.members, frame);
   }
 
   /**
@@ -579,18 +550,15 @@ export class Hub {
     }
   }
 
-  #dropSlowConsumers(): void {
-    const slow = this.#slowConsumers;
-    this.#slowConsumers = [];
-    for (const client of slow) {
-      this.#drop(client, {
-        reason: DisconnectReason.SlowConsumer,
-        detail: `${client.writer.pendingBytes} bytes pending`,
-        error: "slow consumer",
-        discardQueued: true,
-        warn: true,
-      });
-    }
+  /** The outbox found a client's queue full. */
+  #dropSlowConsumer(client: Client): void {
+    this.#drop(client, {
+      reason: DisconnectReason.SlowConsumer,
+      detail: `${client.writer.pendingBytes} bytes pending`,
+      error: "slow consumer",
+      discardQueued: true,
+      warn: true,
+    });
   }
 
   /**
@@ -598,76 +566,13 @@ export class Hub {
    * of the original protocol (its farewell goes through `#sendLast`).
    */
   #send(client: Client, frame: Uint8Array): void {
-    if (client.original && !originalClientReceives(readTag(frame, 0))) return;
-    if (!client.writer.append(frame)) {
-      this.#slowConsumers.push(client);
-      this.#dropSlowConsumers();
-      return;
-    }
-    this.#queued(client, 1);
-    this.metrics.framesOut++;
-  }
-
-  /**
-   * Bookkeeping after `count` frames joined a client's queue: put it on the
-   * list of the next flush round, or write at once when its queue is already
-   * large (a quarter of the bound), so holding frames back to batch them
-   * never makes a fast reader look like a slow consumer.
-   */
-  #queued(client: Client, count: number): void {
-    client.framesOut += count;
-    if (client.lastBatch !== this.#batchNumber) {
-      client.lastBatch = this.#batchNumber;
-      this.#batchRecipients++;
-    }
-    if (!client.flushPending) {
-      client.flushPending = true;
-      this.#toFlush.push(client);
-    }
-    if (client.writer.queuedBytes >= this.#urgentBytes) client.writer.flush();
-  }
-
-  /**
-   * After a batch: flush every client with something queued, at once or
-   * after what the {@linkcode FlushPolicy} says to hold (its coalescing
-   * delay while many small batches go to many clients; the rest of the
-   * round interval while big rooms are busy). The policy is told what
-   * this batch alone would cost to flush: the clients it queued output to,
-   * not those still held from earlier batches. A client whose queue grows
-   * large meanwhile is written at once anyway (see `#queued`).
-   */
-  #flushSoon(): void {
-    const recipients = this.#batchRecipients;
-    const messages = this.#batchMessages;
-    this.#batchRecipients = 0;
-    this.#batchMessages = 0;
-    this.#batchNumber++;
-    if (recipients > 0) {
-      this.#flushPolicy.observeBatch(this.#now, messages, recipients);
-    }
-    if (this.#toFlush.length === 0 || this.#flushTimer.scheduled) return;
-    const delay = this.#flushPolicy.holdFor(
-      this.clock.now() - this.#lastFlushAt,
-    );
-    if (delay > 0) this.#flushTimer.schedule(delay);
-    else this.#flushAll();
-  }
-
-  #flushAll(): void {
-    this.#lastFlushAt = this.clock.now();
-    const toFlush = this.#toFlush;
-    for (let i = 0; i < toFlush.length; i++) {
-      const client = toFlush[i];
-      client.flushPending = false;
-      client.writer.flush();
-    }
-    toFlush.length = 0;
+    this.#outbox.send(client, frame);
   }
 
   /** Keepalive, handshake and write deadlines, and idle buffer release. */
   #onTick(): void {
     const now = this.#now;
-    this.#flushPolicy.tick(now);
+    this.#outbox.tick(now);
     for (const client of this.#admission.expire(now)) {
       this.#drop(client, HANDSHAKE_TIMED_OUT);
     }
@@ -745,10 +650,7 @@ export class Hub {
 
   /** Queue a farewell frame (ERROR, CLOSE) past the queue bound, and count it. */
   #sendLast(client: Client, frame: Uint8Array): void {
-    if (client.writer.appendControl(frame)) {
-      client.framesOut++;
-      this.metrics.framesOut++;
-    }
+    this.#outbox.sendLast(client, frame);
   }
 
   /**
