@@ -3,7 +3,7 @@ import { type Clock, systemClock } from "./clock.ts";
 import type { Room } from "./room.ts";
 import type { AddressRecord } from "./address_limits.ts";
 import type { FrameBudget } from "./frame_budget.ts";
-import type { AnyTransport, Transport } from "./transport/mod.ts";
+import type { AnyTransport, Transport } from "./transport/transport.ts";
 
 /** Where a client is in its life. Only the hub changes it. */
 export const ClientState = {

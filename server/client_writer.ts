@@ -5,7 +5,7 @@ import {
   isMessageTransport,
   type MessageTransport,
   type StreamTransport,
-} from "./transport/mod.ts";
+} from "./transport/transport.ts";
 
 /** Server-wide counters a writer adds to. */
 export interface WriteTotals {

@@ -1,23 +1,14 @@
-import { acceptConnections } from "./transport/tcp/accept_loop.ts";
-import {
-  encodeFrame,
-  MAX_NICKNAME_BYTES,
-  MAX_ROOM_NAME_BYTES,
-  Tag,
-} from "../protocol/mod.ts";
-import { Client } from "./client.ts";
-import { DisconnectReason } from "./events.ts";
+import { MAX_NICKNAME_BYTES, MAX_ROOM_NAME_BYTES } from "../protocol/mod.ts";
 import { COALESCE_WRITE_RATE } from "./flush_policy.ts";
 import { Hub, type HubOptions } from "./hub.ts";
 import { DEFAULT_MAX_HANDSHAKES } from "./handshake_allowance.ts";
 import { Logger } from "./logger.ts";
-import { MAX_READ_BUFFER, readConnection } from "./transport/tcp/reader.ts";
-import { TcpTransport } from "./transport/tcp/transport.ts";
-import { createTlsContext, TlsSession } from "./transport/tcp/tls_session.ts";
-import { describeConnectionError } from "./transport/_connection_error.ts";
-import type { StreamConnection } from "./transport/transport.ts";
-
-const SERVER_FULL = encodeFrame(Tag.ERROR, 0, "server full");
+import { connectClient, type HubEntrance } from "./transport/mod.ts";
+import {
+  createTlsContext,
+  MAX_READ_BUFFER,
+  TcpGateway,
+} from "./transport/tcp/mod.ts";
 
 /** Settings of {@linkcode startServer}; every one has a default. */
 export interface ServerOptions extends Partial<HubOptions> {
@@ -68,8 +59,9 @@ export interface ShutdownOptions {
 }
 
 /**
- * A running hubbub server: the accept loop, one reader task per connection
- * and the {@linkcode Hub}.
+ * A running hubbub server: the {@linkcode Hub} and the gateway that brings
+ * it connections (TCP or TLS today; each connection, whatever its transport,
+ * reaches the hub through `connectClient`).
  */
 export class Server {
   /** The bound address (useful with port 0). */
@@ -78,16 +70,8 @@ export class Server {
   readonly hub: Hub;
   /** Settles once the server has stopped and every connection is closed. */
   readonly finished: Promise<void>;
-  #listener: Deno.Listener;
-  #stop = new AbortController();
+  #tcp: TcpGateway;
   #stopping: Promise<void> | null = null;
-  #hubDone: Promise<void>;
-  #maxPendingBytes: number;
-  #handshakeTimeoutMs: number;
-  /** TLS sessions still negotiating, not yet handed to the hub. */
-  #handshaking = new Set<TlsSession>();
-  /** Set when the server speaks TLS. */
-  #tlsContext: ReturnType<typeof createTlsContext> | null;
 
   /** Use {@linkcode startServer}. */
   constructor(
@@ -96,111 +80,25 @@ export class Server {
     options: HubOptions,
     tlsContext: ReturnType<typeof createTlsContext> | null = null,
   ) {
-    this.#listener = listener;
-    this.#tlsContext = tlsContext;
     this.hub = hub;
-    this.address = listener.addr as Deno.NetAddr;
-    this.#maxPendingBytes = options.maxPendingBytes;
-    this.#handshakeTimeoutMs = options.handshakeTimeoutMs || 10_000;
-    this.#hubDone = hub.run();
-    const accepting = acceptConnections(
+    const hubDone = hub.run();
+    const entrance: HubEntrance = {
+      inbox: hub.channel,
+      maxPendingBytes: options.maxPendingBytes,
+      totals: hub.metrics,
+      clock: hub.clock,
+    };
+    this.#tcp = new TcpGateway({
       listener,
-      {
-        onConnection: (conn) => this.#onConnection(conn),
-        onRefused: (conn) => this.#refuse(conn),
-        onAcceptError: (kind) => hub.metrics.countAcceptError(kind),
-      },
-      options.logger,
-      this.#stop.signal,
-    );
-    this.finished = Promise.all([accepting, this.#hubDone]).then(() => {});
-  }
-
-  #onConnection(conn: Deno.Conn): void {
-    const tcp = conn as Deno.TcpConn;
-    try {
-      tcp.setNoDelay(true);
-      tcp.setKeepAlive(true);
-    } catch {
-      // The peer may already be gone; the reader will notice.
-    }
-    if (this.#tlsContext === null) this.#admit(conn);
-    else if (this.hub.handshakes.take()) {
-      this.#admitAfterHandshake(new TlsSession(conn, this.#tlsContext));
-    } else this.#refuseHandshake(conn);
-  }
-
-  /**
-   * Too many connections are in their handshake: close this one at once
-   * (before TLS there is no way to send it a frame).
-   */
-  #refuseHandshake(conn: Deno.Conn): void {
-    this.hub.metrics.connects++;
-    this.hub.metrics.countDisconnect(DisconnectReason.HandshakeLimit);
-    try {
-      conn.close();
-    } catch {
-      // Gone already.
-    }
-  }
-
-  /**
-   * A TLS connection becomes a client only once its handshake is done, so a
-   * peer that never completes one takes no id, no room and no client slot.
-   * At the handshake timeout the session is closed with its TCP connection,
-   * so a silent peer holds no descriptor past it.
-   */
-  async #admitAfterHandshake(conn: TlsSession): Promise<void> {
-    this.#handshaking.add(conn);
-    const timer = setTimeout(() => conn.close(), this.#handshakeTimeoutMs);
-    try {
-      await conn.handshake();
-    } catch {
-      this.hub.metrics.connects++;
-      this.hub.metrics.countDisconnect(DisconnectReason.Gone);
-      try {
-        conn.close();
-      } catch {
-        // Closed by the timer already.
-      }
-      return;
-    } finally {
-      clearTimeout(timer);
-      this.#handshaking.delete(conn);
-      this.hub.handshakes.release();
-    }
-    if (this.#stop.signal.aborted) conn.close();
-    else this.#admit(conn);
-  }
-
-  /** Hand an accepted connection to the hub and start its reader. */
-  #admit(conn: StreamConnection): void {
-    const channel = this.hub.channel;
-    const client = new Client(
-      new TcpTransport(conn),
-      this.#maxPendingBytes,
-      (error) =>
-        channel.push({
-          kind: "gone",
-          client,
-          detail: describeConnectionError(error),
-        }),
-      this.hub.metrics,
-      this.hub.clock,
-    );
-    channel.push({ kind: "connect", client });
-    readConnection(conn, client, channel);
-  }
-
-  /** Refuse a connection at the open-file cap: ERROR "server full", close. */
-  async #refuse(conn: Deno.Conn): Promise<void> {
-    this.hub.metrics.connects++;
-    this.hub.metrics.countDisconnect(DisconnectReason.ServerFull);
-    try {
-      await conn.write(SERVER_FULL);
-    } finally {
-      conn.close();
-    }
+      tls: tlsContext,
+      handshakeTimeoutMs: options.handshakeTimeoutMs || 10_000,
+      handshakes: hub.handshakes,
+      metrics: hub.metrics,
+      logger: options.logger,
+      connect: (transport, read) => connectClient(entrance, transport, read),
+    });
+    this.address = this.#tcp.address;
+    this.finished = Promise.all([this.#tcp.finished, hubDone]).then(() => {});
   }
 
   /**
@@ -220,15 +118,7 @@ export class Server {
   }
 
   async #shutdown(reason: string, graceMs: number): Promise<void> {
-    this.#stop.abort();
-    this.#listener.close();
-    for (const conn of this.#handshaking) {
-      try {
-        conn.close();
-      } catch {
-        // Already closed.
-      }
-    }
+    this.#tcp.stop();
     const done = Promise.withResolvers<void>();
     this.hub.channel.push({
       kind: "shutdown",

@@ -20,6 +20,7 @@ import {
 } from "../protocol/mod.ts";
 import { Channel } from "../server/channel.ts";
 import { type Client, ClientState } from "../server/client.ts";
+import { systemClock } from "../server/clock.ts";
 import type { HubEvent } from "../server/events.ts";
 import { readConnection } from "../server/transport/tcp/reader.ts";
 
@@ -241,6 +242,7 @@ Deno.test("Server reader property: any bytes cut anywhere are posted as whole fr
       const client = {
         state: ClientState.Open,
         takeReadBuffer: () => null,
+        clock: systemClock,
       } as unknown as Client;
       const channel = new Channel<HubEvent>(Number.MAX_SAFE_INTEGER);
       await readConnection(conn, client, channel);

@@ -11,7 +11,11 @@ export {
   type AnyTransport,
   isMessageTransport,
   type MessageTransport,
-  type StreamConnection,
   type StreamTransport,
   type Transport,
 } from "./transport.ts";
+export {
+  connectClient,
+  type HubEntrance,
+  type ReadTask,
+} from "./connect_client.ts";

@@ -73,12 +73,3 @@ export function isMessageTransport(
 ): transport is MessageTransport {
   return "send" in transport;
 }
-
-/**
- * A connection as readers and stream transports use it: a `Deno.Conn`, or a
- * TLS session over one (`tcp/tls_session.ts`).
- */
-export type StreamConnection = Pick<
-  Deno.Conn,
-  "read" | "write" | "close" | "closeWrite" | "remoteAddr"
->;

@@ -7,7 +7,7 @@ import { describeConnectionError } from "../_connection_error.ts";
 import type { Channel } from "../../channel.ts";
 import { type Client, ClientState } from "../../client.ts";
 import type { HubEvent } from "../../events.ts";
-import type { StreamConnection } from "../transport.ts";
+import type { StreamConnection } from "./transport.ts";
 
 /** First and smallest read buffer: small, so idle connections stay cheap. */
 export const MIN_READ_BUFFER = 1024;

@@ -15,7 +15,7 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { Duplex } from "node:stream";
 import tls from "node:tls";
-import type { StreamConnection } from "../transport.ts";
+import type { StreamConnection } from "./transport.ts";
 
 /** Bytes asked of the TCP connection per read. */
 const TCP_READ_SIZE = 16 * 1024;

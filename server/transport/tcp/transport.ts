@@ -1,9 +1,18 @@
-import type { StreamConnection, Transport } from "../transport.ts";
+import type { StreamTransport } from "../transport.ts";
 
 /**
- * A {@linkcode Transport} over a Deno TCP connection or a TLS session.
+ * A connection as readers and stream transports use it: a `Deno.Conn`, or a
+ * TLS session over one (`tls_session.ts`).
  */
-export class TcpTransport implements Transport {
+export type StreamConnection = Pick<
+  Deno.Conn,
+  "read" | "write" | "close" | "closeWrite" | "remoteAddr"
+>;
+
+/**
+ * A {@linkcode StreamTransport} over a Deno TCP connection or a TLS session.
+ */
+export class TcpTransport implements StreamTransport {
   readonly remoteAddress: string;
   #conn: StreamConnection;
   #closed = false;
