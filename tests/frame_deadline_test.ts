@@ -4,19 +4,21 @@
  * slowloris that sends a header byte now and then is dropped with ERROR
  * "frame timeout". A client quiet between whole frames is not, and the
  * deadline runs per frame, so a client whose every write ends inside a
- * frame is not either.
+ * frame is not either. The deadline runs on a fake clock the tests advance;
+ * the first test and the server pause run on the real one, for the wiring.
  */
 
 import assert from "node:assert/strict";
 import { encodeFrame, Tag } from "../protocol/mod.ts";
 import {
   barrier,
-  closeAll,
   concat,
+  framesHandled,
   nextError,
   RawClient,
   text,
   waitForLog,
+  withClockedClients,
 } from "./_kit.ts";
 import { spawnServer, withServer } from "./_server.ts";
 
@@ -40,48 +42,78 @@ Deno.test("Frame deadline: a frame left incomplete is dropped with ERROR 'frame 
   );
 });
 
+Deno.test("Frame deadline: nothing happens to a begun frame until exactly frameTimeoutMs, then ERROR 'frame timeout' and the end", async () => {
+  await withClockedClients(
+    { frameTimeoutMs: 1000 },
+    2,
+    async ([slow, other], clock, server, logs) => {
+      // A PING and ten bytes of a header in one write: once the PONG is
+      // back, the server has read the start of the frame too, at time 0.
+      await slow.write(concat(
+        encodeFrame(Tag.PING, 0, "p"),
+        encodeFrame(Tag.CHAT, 0, "never finished").slice(0, 10),
+      ));
+      await slow.next(Tag.PONG);
+      clock.advance(999);
+      assert.deepEqual(await barrier(other), []);
+      assert.equal(server.hub.clientCount, 2);
+      assert.equal(slow.inbox.length, 0);
+      clock.advance(1);
+      await slow.waitForEnd();
+      assert.deepEqual(slow.inbox.map((f) => [f.tag, text(f)]), [
+        [Tag.ERROR, "frame timeout"],
+      ]);
+      const line = await waitForLog(logs, /reason=frame_timeout/);
+      assert.match(line, new RegExp(`Client disconnected id=${slow.id}\\b`));
+      assert.match(line, /detail="frame incomplete for 1000 ms"/);
+      assert.equal(server.hub.metrics.disconnects.get("frame_timeout"), 1);
+      // The other client hears only that it left.
+      assert.deepEqual(
+        (await barrier(other)).map((f) => [f.tag, JSON.parse(text(f)).event]),
+        [[Tag.PRESENCE, "leave"]],
+      );
+    },
+  );
+});
+
 Deno.test("Frame deadline: a client quiet between whole frames is not dropped", async () => {
-  await withServer({ frameTimeoutMs: 200 }, async (server) => {
-    const port = server.address.port;
-    const quiet = await RawClient.connect(port);
-    await quiet.send(Tag.CHAT, "one whole frame");
-    assert.equal(text(await quiet.next(Tag.CHAT)), "one whole frame");
-    // A slowloris that starts after the quiet client's last frame: once it
-    // is dropped, the quiet client has been quiet past the deadline too.
-    const slow = await RawClient.connect(port);
-    await slow.write(encodeFrame(Tag.CHAT, 0, "x").slice(0, 5));
-    assert.equal((await nextError(slow, 10_000)).reason, "frame timeout");
-    const before = await barrier(quiet);
-    assert.deepEqual(before.filter((frame) => frame.tag === Tag.ERROR), []);
-    assert.ok(!quiet.ended);
-    assert.equal(server.hub.metrics.disconnects.get("frame_timeout"), 1);
-    await closeAll(quiet, slow);
-  });
+  await withClockedClients(
+    { frameTimeoutMs: 200 },
+    1,
+    async ([quiet], clock, server) => {
+      await quiet.send(Tag.CHAT, "one whole frame");
+      assert.equal(text(await quiet.next(Tag.CHAT)), "one whole frame");
+      clock.advance(10 * 200);
+      assert.deepEqual(await barrier(quiet), []);
+      assert.equal(server.hub.clientCount, 1);
+      assert.equal(
+        server.hub.metrics.disconnects.get("frame_timeout"),
+        undefined,
+      );
+    },
+  );
 });
 
 Deno.test("Frame deadline: it runs per frame, so writes that each end inside a frame keep a client alive", async () => {
-  await withServer(
+  await withClockedClients(
     { frameTimeoutMs: 1000, maxMessagesPerSecond: 0 },
-    async (server) => {
-      const port = server.address.port;
-      const client = await RawClient.connect(port);
-      // 120 frames of 100 bytes sent as 101-byte writes 20 ms apart (about
-      // 2.4 s): every write but the 100th ends inside a frame, so for 2 s,
-      // twice the deadline, the stream is never at a frame boundary between
-      // writes, yet no frame takes more than two writes.
+    1,
+    async ([client], clock, server) => {
+      // 120 frames of 100 bytes sent as 101-byte writes 600 ms apart: every
+      // write but the 100th ends inside a frame, so for 70 s, seventy times
+      // the deadline, the stream is never at a frame boundary between
+      // writes, yet no frame takes more than two writes (600 ms).
       const frames = Array.from(
         { length: 120 },
         (_, i) => encodeFrame(Tag.CHAT, 0, `frame ${String(i).padStart(70)}`),
       );
-      const stream = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
-      let offset = 0;
-      for (const frame of frames) {
-        stream.set(frame, offset);
-        offset += frame.length;
-      }
+      const stream = concat(...frames);
+      const handledBefore = server.hub.metrics.framesIn;
       for (let at = 0; at < stream.length; at += 101) {
         await client.write(stream.subarray(at, at + 101));
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        const whole = Math.floor(Math.min(at + 101, stream.length) / 100);
+        await framesHandled(server, handledBefore + whole);
+        clock.advance(600);
       }
       const chats = await client.chats(120, 10_000);
       assert.equal(text(chats[119]), `frame ${String(119).padStart(70)}`);
@@ -89,7 +121,7 @@ Deno.test("Frame deadline: it runs per frame, so writes that each end inside a f
         server.hub.metrics.disconnects.get("frame_timeout"),
         undefined,
       );
-      await client.close();
+      assert.equal(server.hub.clientCount, 1);
     },
   );
 });
