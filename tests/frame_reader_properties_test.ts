@@ -19,8 +19,7 @@ import {
   MAX_FRAME_SIZE,
 } from "../protocol/mod.ts";
 import { Channel } from "../server/channel.ts";
-import { type Client, ClientState } from "../server/client.ts";
-import { systemClock } from "../server/clock.ts";
+import { Client, ClientState } from "../server/client.ts";
 import type { HubEvent } from "../server/events.ts";
 import { readConnection } from "../server/transport/tcp/reader.ts";
 
@@ -239,11 +238,14 @@ Deno.test("Server reader property: any bytes cut anywhere are posted as whole fr
     fc.asyncProperty(cutStream, async ({ bytes, cuts }) => {
       const whole = parseWhole(bytes);
       const { conn, carried } = fakeConnection(chunksOf(bytes, cuts));
-      const client = {
-        state: ClientState.Open,
-        takeReadBuffer: () => null,
-        clock: systemClock,
-      } as unknown as Client;
+      // A real client, so every field the reader uses is there (buffer
+      // trading, the frame-deadline clock); its transport is never written.
+      const client = new Client(
+        {} as unknown as ConstructorParameters<typeof Client>[0],
+        1 << 20,
+        () => {},
+      );
+      client.state = ClientState.Open;
       const channel = new Channel<HubEvent>(Number.MAX_SAFE_INTEGER);
       await readConnection(conn, client, channel);
       channel.close();
