@@ -20,6 +20,7 @@ import {
   type StreamTransport,
 } from "../server/mod.ts";
 import { concat, text, waitUntil } from "./_kit.ts";
+import { FakeClock } from "./_fake_clock.ts";
 
 /**
  * A WebSocket's sending side: every message is taken at once; a peer that
@@ -106,6 +107,29 @@ Deno.test("Message transport: unsent bytes count against the pending bound, and 
   assert.equal(writer.bytesWritten, 1200);
 });
 
+Deno.test("Message transport: the write-deadline stamp is when unsent bytes began or last shrank, as a TCP write's start", () => {
+  const clock = new FakeClock(1000);
+  const socket = new FakeWebSocket("127.0.0.1:1", false);
+  const writer = new ClientWriter(socket, 10_000, () => {}, undefined, clock);
+  const frame = encodeFrame(Tag.CHAT, 1, "x".repeat(100));
+  assert.equal(writer.writeStartedAt, -1, "nothing waits");
+  writer.append(frame);
+  writer.flush();
+  assert.equal(writer.writeStartedAt, 1000, "the backlog began");
+  clock.advance(500);
+  writer.append(frame);
+  writer.flush();
+  assert.equal(writer.writeStartedAt, 1000, "more sent, none of it gone yet");
+  clock.advance(500);
+  socket.received.push(socket.unsent.shift()!);
+  socket.unsentBytes -= frame.length;
+  assert.equal(writer.writeStartedAt, 2000, "some left: progress");
+  clock.advance(500);
+  assert.equal(writer.writeStartedAt, 2000, "no progress since");
+  socket.drain();
+  assert.equal(writer.writeStartedAt, -1, "all left");
+});
+
 Deno.test("Message transport: a WebSocket-like client that stops reading is dropped as a slow consumer at the same bound; a reading one gets everything", async () => {
   const logs: string[] = [];
   const maxPendingBytes = MIN_PENDING_BYTES;
@@ -189,12 +213,14 @@ Deno.test("Message transport: a WebSocket-like client that stops reading is drop
 
 Deno.test("Message transport: a WebSocket-like client whose unsent bytes never shrink is dropped by the write deadline below the bound", async () => {
   const logs: string[] = [];
+  const clock = new FakeClock();
   const hub = new Hub({
     ...DEFAULT_HUB_OPTIONS,
     writeDeadlineMs: 300,
     maxMessagesPerSecond: 0,
     logger: new Logger({ level: "debug", write: (line) => logs.push(line) }),
     tokens: null,
+    clock,
   });
   const running = hub.run();
   try {
@@ -203,11 +229,19 @@ Deno.test("Message transport: a WebSocket-like client whose unsent bytes never s
       stuck,
       DEFAULT_HUB_OPTIONS.maxPendingBytes,
       () => {},
+      hub.metrics,
+      clock,
     );
     hub.channel.push({ kind: "connect", client });
     await waitUntil(() => client.id > 0, "the client to be registered");
     assert.ok(stuck.unsentBytes > 0, "its ISSUE_ID waits unsent");
-    await waitUntil(() => stuck.closed, "the write deadline", 30_000);
+    assert.equal(client.writer.writeStartedAt, 0);
+    for (let i = 0; i < 100 && !stuck.closed; i++) {
+      clock.advance(10);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    await waitUntil(() => stuck.closed, "the write deadline");
+    assert.ok(clock.now() >= 300, `dropped at ${clock.now()} ms`);
     assert.equal(hub.metrics.disconnects.get("slow_consumer"), 1);
     assert.ok(
       logs.some((line) => /reason=slow_consumer.*write stalled/.test(line)),
