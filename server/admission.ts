@@ -21,7 +21,7 @@ import type { HandshakeAllowance } from "./handshake_allowance.ts";
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
 import type { StallHistory } from "./token_bucket.ts";
-import type { TokenSet } from "./token_set.ts";
+import type { HubOptions } from "./hub.ts";
 
 /** Verdict: issue the client an id now. */
 export const REGISTER = "register";
@@ -31,17 +31,11 @@ export const AWAIT_AUTH = "await-auth";
 /** What to do with a newcomer or its first frame: register, wait, or drop. */
 export type AdmissionVerdict = typeof REGISTER | typeof AWAIT_AUTH | Farewell;
 
-/** Settings of {@linkcode Admission} (see `HubOptions`). */
-export interface AdmissionOptions {
-  /** Accepted tokens; `null` when no authentication is required. */
-  tokens: TokenSet | null;
-  /** Most clients at once, 0 for no limit. */
-  maxClients: number;
-  /** With auth on, how long a connection may take to send AUTH; 0: forever. */
-  handshakeTimeoutMs: number;
-  /** New connections per second from one address (for the refusal's log line). */
-  maxAddressConnectsPerSecond: number;
-}
+/** Settings of {@linkcode Admission}: the hub's own. */
+export type AdmissionOptions = Pick<
+  HubOptions,
+  "tokens" | "maxClients" | "handshakeTimeoutMs" | "maxAddressConnectsPerSecond"
+>;
 
 /** The farewell of a connection that sent no AUTH in time. */
 export const HANDSHAKE_TIMED_OUT: Farewell = {

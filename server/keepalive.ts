@@ -16,16 +16,13 @@
 import type { Client } from "./client.ts";
 import { DisconnectReason } from "./events.ts";
 import type { Farewell } from "./farewell.ts";
+import type { HubOptions } from "./hub.ts";
 
-/** Settings of {@linkcode Keepalive}, in ms; 0 turns a rule off. */
-export interface KeepaliveOptions {
-  /** Send PING to a client silent for this long. */
-  pingIntervalMs: number;
-  /** Drop a client silent for this long. */
-  idleTimeoutMs: number;
-  /** Drop a client whose frame, once begun, is not complete within this. */
-  frameTimeoutMs: number;
-}
+/** Settings of {@linkcode Keepalive}: the hub's own (ms; 0 turns a rule off). */
+export type KeepaliveOptions = Pick<
+  HubOptions,
+  "pingIntervalMs" | "idleTimeoutMs" | "frameTimeoutMs"
+>;
 
 /** The server's latest stall (see `StallClock`), not counted against a frame. */
 export interface LatestStall {

@@ -19,20 +19,18 @@ import {
   Verdict,
   type VerdictValue,
 } from "./frame_budget.ts";
+import type { HubOptions } from "./hub.ts";
 import type { Metrics } from "./metrics.ts";
 import { TokenBucket } from "./token_bucket.ts";
 
-/** Settings of {@linkcode RateLimits} (see `HubOptions`). */
-export interface RateLimitOptions {
-  /** Messages per second per client; 0 turns every frame-rate limit off. */
-  maxMessagesPerSecond: number;
-  /** Messages a client may send at once. */
-  messageBurst: number;
-  /** Messages per second one address's connections share (for the notice). */
-  maxAddressMessagesPerSecond: number;
-  /** Control frames per second per client, as many at once; 0: no limit. */
-  maxControlFramesPerSecond: number;
-}
+/** Settings of {@linkcode RateLimits}: the hub's own. */
+export type RateLimitOptions = Pick<
+  HubOptions,
+  | "maxMessagesPerSecond"
+  | "messageBurst"
+  | "maxAddressMessagesPerSecond"
+  | "maxControlFramesPerSecond"
+>;
 
 /** How long after telling a client of dropped frames it is told again, in ms. */
 const NOTICE_PERIOD_MS = 1000;
