@@ -1,7 +1,8 @@
 /**
  * Limits over real sockets: `maxClients`, the per-client rate limit (one
- * ERROR notice per second, no disconnect; the per-address and control-frame
- * limits are in `rate_limit_test.ts`), configured room-name and
+ * ERROR notice per second, no disconnect, on a fake clock the tests
+ * advance; the per-address and control-frame limits are in
+ * `rate_limit_test.ts`), configured room-name and
  * nickname lengths, and the accept loop at the process's open-file cap.
  */
 
@@ -22,6 +23,7 @@ import {
   waitUntil,
   whoIsHere,
   withClients,
+  withClockedClients,
 } from "./_kit.ts";
 import { startServerProcess } from "./_process.ts";
 import { withServer } from "./_server.ts";
@@ -33,10 +35,6 @@ function chats(count: number, prefix: string): Uint8Array {
       (_, i) => encodeFrame(Tag.CHAT, 0, `${prefix}${i}`),
     ),
   );
-}
-
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 // --- maxClients ----------------------------------------------------------
@@ -70,54 +68,63 @@ Deno.test("Limits: a client over maxClients gets ERROR 'server full' (and no id)
 // --- Rate limit ------------------------------------------------------------
 
 Deno.test("Limits: excess CHAT frames are dropped with one ERROR notice per second and no disconnect", async () => {
-  await withClients(
+  await withClockedClients(
     { maxMessagesPerSecond: 10, messageBurst: 5 },
     2,
-    async ([a, b], server) => {
-      await barrier(a);
-      await barrier(b);
+    async ([a, b], clock, server) => {
+      /** Write `count` chats, take what came back up to a barrier. */
+      const send = async (count: number, prefix: string) => {
+        await a.write(chats(count, prefix));
+        const frames = await barrier(a);
+        return {
+          passed: ofTag(frames, Tag.CHAT).map(text),
+          notices: ofTag(frames, Tag.ERROR),
+        };
+      };
+      const names = (prefix: string, count: number) =>
+        Array.from({ length: count }, (_, i) => `${prefix}${i}`);
 
-      // Burst: 20 frames in one write; the bucket holds 5.
-      await a.write(chats(20, "first "));
-      const phase1 = await barrier(a);
-      const notice1At = performance.now();
-      const errors1 = ofTag(phase1, Tag.ERROR);
-      assert.equal(errors1.length, 1, "one notice for the first burst");
-      assert.equal(errors1[0].senderId, Tag.CHAT);
-      assert.match(text(errors1[0]), /rate limit of 10 messages per second/);
-      const passed1 = ofTag(phase1, Tag.CHAT).length;
-      assert.ok(passed1 >= 5 && passed1 <= 6, `${passed1} passed`);
+      // At 0: a burst of 20 in one write; the bucket holds 5.
+      const first = await send(20, "first ");
+      assert.deepEqual(first.passed, names("first ", 5));
+      assert.equal(first.notices.length, 1, "one notice for the burst");
+      assert.equal(first.notices[0].senderId, Tag.CHAT);
+      assert.match(
+        text(first.notices[0]),
+        /rate limit of 10 messages per second/,
+      );
 
-      // 300 ms later: a few tokens back, more drops, but no second notice.
-      await pause(300);
-      await a.write(chats(10, "second "));
-      const phase2 = await barrier(a);
-      assert.deepEqual(ofTag(phase2, Tag.ERROR), [], "a second notice < 1 s");
-      const passed2 = ofTag(phase2, Tag.CHAT).length;
-      assert.ok(passed2 >= 2 && passed2 <= 5, `${passed2} passed`);
+      // At 300 ms: three tokens back, the rest dropped, no second notice.
+      clock.advance(300);
+      const second = await send(10, "second ");
+      assert.deepEqual(second.passed, names("second ", 3));
+      assert.deepEqual(second.notices, []);
 
-      // Over a second after the first notice: a new notice.
-      await pause(Math.max(0, 1050 - (performance.now() - notice1At)));
-      await a.write(chats(10, "third "));
-      const phase3 = await barrier(a);
-      assert.equal(ofTag(phase3, Tag.ERROR).length, 1);
-      const passed3 = ofTag(phase3, Tag.CHAT).length;
-      assert.equal(passed3, 5, "a full bucket after a second");
+      // At 999 ms: the bucket is full again (5), still no notice.
+      clock.advance(699);
+      const third = await send(10, "third ");
+      assert.deepEqual(third.passed, names("third ", 5));
+      assert.deepEqual(third.notices, []);
+
+      // At 1000 ms, a second after the first notice: the next one.
+      clock.advance(1);
+      const fourth = await send(1, "fourth ");
+      assert.deepEqual(fourth.passed, []);
+      assert.equal(fourth.notices.length, 1);
 
       // The other client got exactly the frames that passed, in order.
       const received = await takeUntil(
         b,
         (f) => f.tag === Tag.CHAT && text(f) === "third 4",
       );
-      const bodies = ofTag(received, Tag.CHAT).map(text);
-      assert.equal(bodies.length, passed1 + passed2 + passed3);
-      assert.deepEqual(
-        bodies.slice(0, passed1),
-        Array.from({ length: passed1 }, (_, i) => `first ${i}`),
-      );
+      assert.deepEqual(ofTag(received, Tag.CHAT).map(text), [
+        ...first.passed,
+        ...second.passed,
+        ...third.passed,
+      ]);
       assert.deepEqual(ofTag(received, Tag.ERROR), []);
 
-      const dropped = 40 - bodies.length;
+      const dropped = 41 - 13;
       assert.equal(server.hub.metrics.rateLimitedFrames, dropped);
       const stats = [...server.hub.clients()].find((c) => c.id === a.id)!;
       assert.equal(stats.rateLimitedFrames, dropped);
@@ -128,22 +135,24 @@ Deno.test("Limits: excess CHAT frames are dropped with one ERROR notice per seco
 });
 
 Deno.test("Limits: a continuous flood over the rate gets one notice per second, not one per frame", async () => {
-  await withClients(
+  await withClockedClients(
     { maxMessagesPerSecond: 50, messageBurst: 1 },
     1,
-    async ([a], server) => {
-      await barrier(a);
-      const until = performance.now() + 1300;
-      let sent = 0;
-      while (performance.now() < until) {
+    async ([a], clock, server) => {
+      // 20 frames every 100 ms for 1.2 s: one passes each time (a burst of
+      // 1), and a notice comes at 0 and at 1000 ms only.
+      let passed = 0;
+      const noticesAt: number[] = [];
+      for (let at = 0; at <= 1200; at += 100) {
+        if (at > 0) clock.advance(100);
         await a.write(chats(20, "x"));
-        sent += 20;
-        await pause(10);
+        const frames = await barrier(a);
+        passed += ofTag(frames, Tag.CHAT).length;
+        for (const _ of ofTag(frames, Tag.ERROR)) noticesAt.push(at);
       }
-      const frames = await barrier(a);
-      const notices = ofTag(frames, Tag.ERROR).length;
-      assert.equal(notices, 2, `${notices} notices in 1.3 s`);
-      assert.ok(server.hub.metrics.rateLimitedFrames > sent / 2);
+      assert.deepEqual(noticesAt, [0, 1000]);
+      assert.equal(passed, 13);
+      assert.equal(server.hub.metrics.rateLimitedFrames, 13 * 20 - 13);
       assert.ok(!a.ended);
     },
   );
@@ -168,12 +177,10 @@ Deno.test("Limits: the rate limit is per client: one client's flood does not lim
 });
 
 Deno.test("Limits: the default rate limit lets a burst of 1000 through and drops the rest", async () => {
-  await withClients({}, 1, async ([a]) => {
-    await barrier(a);
+  await withClockedClients({}, 1, async ([a]) => {
     await a.write(chats(1500, ""));
     const frames = await barrier(a, 10_000);
-    const passed = ofTag(frames, Tag.CHAT).length;
-    assert.ok(passed >= 1000 && passed < 1010, `${passed} passed`);
+    assert.equal(ofTag(frames, Tag.CHAT).length, 1000);
     assert.equal(ofTag(frames, Tag.ERROR).length, 1);
   });
 });
