@@ -19,6 +19,7 @@ import type { Farewell } from "./farewell.ts";
 import { type RequestContext, requestHandler } from "./requests/mod.ts";
 import { declaresHubbub } from "./original_client.ts";
 import { Outbox } from "./outbox.ts";
+import { LocalBus, type RoomBus } from "./room_bus.ts";
 import { HandshakeAllowance } from "./handshake_allowance.ts";
 import {
   Admission,
@@ -171,6 +172,8 @@ export class Hub {
   #now: number;
   /** Frames into clients' queues, and when the queues are written. */
   #outbox: Outbox;
+  /** Orders each room's CHAT (message ids) and hands it back for delivery. */
+  #bus: RoomBus;
   /** Frame budgets, notices, floods. */
   #rateLimits: RateLimits;
   /** When the server could not read (see `TokenBucket.take`). */
@@ -195,6 +198,9 @@ export class Hub {
       totals: this.metrics,
       onSlowConsumer: (client) => this.#dropSlowConsumer(client),
     });
+    this.#bus = new LocalBus((room, frames, count) =>
+      this.#deliver(room, frames, count)
+    );
     this.handshakes = new HandshakeAllowance(options.maxHandshakes);
     const messagesLimited = options.maxMessagesPerSecond > 0;
     this.#admission = new Admission(
@@ -513,9 +519,10 @@ export class Hub {
   }
 
   /**
-   * Relay `frames` whole CHAT frames, `bytes[start..end)`, to a room. This is
-   * the seam where a backplane (several nodes sharing rooms) comes in:
-   * publish there, and deliver what comes back through the outbox.
+   * Relay `frames` whole CHAT frames, `bytes[start..end)`, to a room: through
+   * the {@linkcode RoomBus}, which gives them their message ids and hands
+   * them back, the sender's echo included, to `#deliver` (at once on the
+   * local bus; after the round trip on a backplane).
    */
   #publish(
     room: Room,
@@ -525,8 +532,13 @@ export class Hub {
     frames: number,
   ): void {
     this.metrics.chatsRelayed += frames;
-    this.metrics.deliveries += frames * room.members.length;
-    this.#outbox.deliver(room.members, bytes.subarray(start, end), frames);
+    this.#bus.publish(room, bytes.subarray(start, end), frames);
+  }
+
+  /** Messages the bus has ordered: one copy to each member of the room. */
+  #deliver(room: Room, frames: Uint8Array, count: number): void {
+    this.metrics.deliveries += count * room.members.length;
+    this.#outbox.deliver(room.members, frames, count);
   }
 
   /**
