@@ -34,77 +34,9 @@ import { AddressLimits } from "./address_limits.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { StallClock } from "./stall_clock.ts";
 import { Keepalive, SEND_PING } from "./keepalive.ts";
-import type { TokenSet } from "./token_set.ts";
+import type { HubOptions } from "./settings.ts";
 
-/** Settings of a {@linkcode Hub}. Durations in milliseconds; 0 turns a rule off. */
-export interface HubOptions {
-  /** Where lifecycle lines go. */
-  logger: Logger;
-  /** Most clients at once, 0 for no limit; a client over it gets ERROR "server full". */
-  maxClients: number;
-  /** Bound of each client's outbound queue in bytes. */
-  maxPendingBytes: number;
-  /** A socket write making no progress for this long marks a slow consumer. */
-  writeDeadlineMs: number;
-  /** Total bytes of unhandled input at which readers pause. */
-  inputHighWater: number;
-  /** Longest a dropped client's last frames may take to leave. */
-  lingerMs: number;
-  /** Send PING to a client silent for this long. */
-  pingIntervalMs: number;
-  /** Drop a client silent for this long. */
-  idleTimeoutMs: number;
-  /** Drop a client whose frame, once begun, is not complete within this. */
-  frameTimeoutMs: number;
-  /** With auth on, drop a client that has not authenticated within this. */
-  handshakeTimeoutMs: number;
-  /**
-   * Connections at once still in their handshake (TLS, or awaiting AUTH).
-   * They take no client slot; a newcomer over this bound is refused.
-   */
-  maxHandshakes: number;
-  /**
-   * Messages (CHAT, JOIN, NICK, ROOMS, WHO) a client may send per second
-   * (token bucket rate); 0 turns every frame-rate limit off, the
-   * per-address and control-frame ones included.
-   */
-  maxMessagesPerSecond: number;
-  /** Token bucket size: messages a client may send at once. */
-  messageBurst: number;
-  /**
-   * Messages per second all connections from one source address share
-   * (IPv6: one /64), so reconnecting brings no fresh allowance; 0: no such limit.
-   */
-  maxAddressMessagesPerSecond: number;
-  /** Messages one address's connections may send at once. */
-  addressMessageBurst: number;
-  /** Control frames (PING, PONG, CLOSE, unknown tags) per second per client, as many at once; 0: no limit. */
-  maxControlFramesPerSecond: number;
-  /** New connections per second from one source address; 0: no limit. */
-  maxAddressConnectsPerSecond: number;
-  /** Connections one address may open at once before that rate applies. */
-  addressConnectBurst: number;
-  /** Longest room name in UTF-8 bytes. */
-  maxRoomNameBytes: number;
-  /** Longest nickname in UTF-8 bytes. */
-  maxNicknameBytes: number;
-  /**
-   * Writes per second (were every batch flushed at once) above which small
-   * batches are held back briefly and sent together, and big rooms' flush
-   * rounds are spaced (see {@linkcode Outbox}); 0 never holds back.
-   */
-  coalesceWriteRate: number;
-  /** Rooms larger than this get no join/leave PRESENCE frames (0: never any). */
-  presenceMaxMembers: number;
-  /** Accepted tokens; `null` when no authentication is required. */
-  tokens: TokenSet | null;
-  /**
-   * The one clock of the hub, its writers and readers (deadlines, timers,
-   * rate limits); {@linkcode systemClock} when not given. Not a CLI setting:
-   * tests pass a fake one.
-   */
-  clock?: Clock;
-}
+export type { HubOptions } from "./settings.ts";
 
 /** A client's CLOSE, answered with CLOSE. */
 const CLOSED: Farewell = { reason: DisconnectReason.Closed, close: "" };
