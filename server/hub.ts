@@ -405,20 +405,11 @@ export class Hub {
         }
         if (verdict !== Verdict.Allowed) {
           this.#onRateLimited(client, tag, verdict);
-          // A CLOSE is still honoured: it frees the connection.
-          if (tag === Tag.CLOSE) {
-            this.#onControlFrame(
-              client,
-              tag,
-              bytes.subarray(offset + HEADER_SIZE, frameEnd),
-            );
-          }
-        } else {
-          this.#onControlFrame(
-            client,
-            tag,
-            bytes.subarray(offset + HEADER_SIZE, frameEnd),
-          );
+        }
+        // A CLOSE over its budget is still honoured: it frees the connection.
+        if (verdict === Verdict.Allowed || tag === Tag.CLOSE) {
+          const body = bytes.subarray(offset + HEADER_SIZE, frameEnd);
+          this.#onControlFrame(client, tag, body);
         }
       }
       offset = frameEnd;
