@@ -21,7 +21,7 @@ import type { HandshakeAllowance } from "./handshake_allowance.ts";
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
 import type { StallHistory } from "./token_bucket.ts";
-import type { HubOptions } from "./hub.ts";
+import type { HubOptions } from "./settings.ts";
 
 /** Verdict: issue the client an id now. */
 export const REGISTER = "register";

@@ -16,7 +16,7 @@
 import type { Client } from "./client.ts";
 import { DisconnectReason } from "./events.ts";
 import type { Farewell } from "./farewell.ts";
-import type { HubOptions } from "./hub.ts";
+import type { HubOptions } from "./settings.ts";
 
 /** Settings of {@linkcode Keepalive}: the hub's own (ms; 0 turns a rule off). */
 export type KeepaliveOptions = Pick<

@@ -19,7 +19,7 @@ import {
   Verdict,
   type VerdictValue,
 } from "./frame_budget.ts";
-import type { HubOptions } from "./hub.ts";
+import type { HubOptions } from "./settings.ts";
 import type { Metrics } from "./metrics.ts";
 import { TokenBucket } from "./token_bucket.ts";
 
