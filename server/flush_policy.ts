@@ -12,12 +12,10 @@ export const COALESCE_WRITE_RATE = 50_000;
  */
 export const SMALL_BATCH_MESSAGES = 16;
 /**
- * How long the hub holds small batches back when coalescing, in ms. A
- * trade, measured at 2,000 messages a second to 100 members against Redis
- * in six alternating runs each: no hold cost 1.17x Redis's CPU and left p99
- * 1.14x Redis's (one write per delivery saturates the core); 0.05 and 0.1 ms
- * gave p99 1.07-1.09x at about 0.95x the CPU; 0.25 ms, p99 1.2-1.3x at
- * 0.8x the CPU; 0.5 ms, four deliveries a write at 0.66x the CPU.
+ * How long the hub holds small batches back when coalescing, in ms: a trade
+ * between the CPU one write per delivery costs and the latency a hold adds,
+ * chosen by A/B runs against Redis (docs/BENCHMARKS.md, "Where the time
+ * goes"). Longer holds put more deliveries in a write and raise p99.
  */
 export const COALESCE_DELAY_MS = 0.1;
 /**
@@ -29,15 +27,13 @@ export const COALESCE_DELAY_MS = 0.1;
 export const MAX_COALESCED_ROUND_WRITES = 256;
 /**
  * Spacing of busy big rooms' flush rounds per write of a round, in ms:
- * about twice what a socket write costs the server (8.6 µs each at 1,000
- * sockets, counting everything it does per write), so that a round's writes
- * have left, with time to spare for reading, before the next round starts.
- * Measured at 1,000 members and 2,000 messages a second, where the server
- * is saturated: without spacing every batch (one every few ms) started
- * another round to whichever writers were idle and p99 was 280-420 ms;
- * spaced by 10 ms (1 × the cost), 175-245 ms; by 15 ms, 55-95 ms; by
- * 20 ms, 45 ms. An isolated message (after a pause of a round's length)
- * still leaves at once.
+ * about twice what a socket write costs the server, counting everything it
+ * does per write, so that a round's writes have left, with time to spare
+ * for reading, before the next round starts. Without spacing, every batch
+ * starts another round to whichever writers are idle, a batch or two per
+ * write, and a saturated server's latency climbs; spacing by one write's
+ * cost is not enough (docs/BENCHMARKS.md, "Big rooms"). An isolated message
+ * (after a pause of a round's length) still leaves at once.
  */
 export const ROUND_WRITE_COST_MS = 0.02;
 /**

@@ -70,11 +70,11 @@ function tickPeriod(options: HubOptions): number {
  * something queued are flushed. A slow client therefore never delays anyone
  * else.
  *
- * Readers post to {@linkcode Hub.channel}; {@linkcode Hub.run} consumes it.
+ * Readers post to {@linkcode Hub.inbox}; {@linkcode Hub.run} consumes it.
  */
 export class Hub {
-  /** The hub's inbox. */
-  readonly channel: Channel<HubEvent>;
+  /** Where readers, transports and the server post events for the hub. */
+  readonly inbox: Channel<HubEvent>;
   /** Counters for stats and metrics. */
   readonly metrics: Metrics = new Metrics();
   /** When the hub started (milliseconds since the epoch). */
@@ -122,7 +122,7 @@ export class Hub {
     this.#now = clock.now();
     this.#stalls = new StallClock(STALL_HEARTBEAT_MS, this.#now);
     this.#keepalive = new Keepalive(options, this.#stalls);
-    this.channel = new Channel<HubEvent>(options.inputHighWater);
+    this.inbox = new Channel<HubEvent>(options.inputHighWater);
     this.#outbox = new Outbox({
       maxPendingBytes: options.maxPendingBytes,
       coalesceWriteRate: options.coalesceWriteRate,
@@ -220,12 +220,12 @@ export class Hub {
   }
 
   /**
-   * Handle events until the channel is closed and drained.
+   * Handle events until the inbox is closed and drained.
    *
-   * @returns A promise that settles when the channel is closed.
+   * @returns A promise that settles when the inbox is closed.
    */
   async run(): Promise<void> {
-    const channel = this.channel;
+    const channel = this.inbox;
     const metrics = this.metrics;
     const clock = this.clock;
     const stopTicks = clock.every(

@@ -6,8 +6,8 @@ import { workerUrl } from "../cli/worker_url.ts";
  * Deno's `setTimeout` fires a millisecond or two late at best, too coarse to
  * hold frames back for a tenth of a millisecond. This timer hands the waiting
  * to a worker thread that sleeps in `Atomics.wait` for the delay and then
- * posts a message to wake the event loop. Both wake-ups cost time: on a busy
- * server sharing one core, a 0.1 ms hold measured 0.21 ms at the median.
+ * posts a message to wake the event loop. Both wake-ups cost time, so a
+ * hold lasts somewhat longer than asked (docs/BENCHMARKS.md).
  * The worker starts on the first `schedule`, so a timer that is never used
  * costs no thread; until it is up (loading it takes a while on a busy
  * process), delays fall back to `setTimeout`.

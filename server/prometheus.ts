@@ -223,13 +223,13 @@ export function formatMetrics(hub: Hub, sources: MetricSources = {}): string {
     "hubbub_event_queue_depth",
     "gauge",
     "Events waiting for the central handler.",
-    hub.channel.length,
+    hub.inbox.length,
   );
   out.single(
     "hubbub_event_queue_bytes",
     "gauge",
     "Bytes of input waiting for the central handler.",
-    hub.channel.weight,
+    hub.inbox.weight,
   );
   const histogram = m.batchSeconds;
   const buckets: [string, number][] = [];

@@ -59,7 +59,7 @@ export class Server {
     this.hub = hub;
     const hubDone = hub.run();
     const entrance: HubEntrance = {
-      inbox: hub.channel,
+      inbox: hub.inbox,
       maxPendingBytes: options.maxPendingBytes,
       totals: hub.metrics,
       clock: hub.clock,
@@ -96,14 +96,14 @@ export class Server {
   async #shutdown(reason: string, graceMs: number): Promise<void> {
     this.#tcp.stop();
     const done = Promise.withResolvers<void>();
-    this.hub.channel.push({
+    this.hub.inbox.push({
       kind: "shutdown",
       reason,
       graceMs,
       done: done.resolve,
     });
     await done.promise;
-    this.hub.channel.close();
+    this.hub.inbox.close();
     await this.finished;
   }
 }

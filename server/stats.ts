@@ -118,7 +118,7 @@ export function collectStats(hub: Hub, query: StatsQuery = {}): ServerStats {
       rate_limited_frames: m.rateLimitedFrames,
       auth_failures: m.authFailures,
       pending_bytes: pending,
-      event_queue_depth: hub.channel.length,
+      event_queue_depth: hub.inbox.length,
     },
     total: clients.length,
     offset,

@@ -148,7 +148,7 @@ Deno.test("Message transport: a WebSocket-like client that stops reading is drop
     const readingClient = new Client(reading, maxPendingBytes, () => {});
     const sender = new Client(new SinkTransport(), maxPendingBytes, () => {});
     for (const client of [stuckClient, readingClient, sender]) {
-      hub.channel.push({ kind: "connect", client });
+      hub.inbox.push({ kind: "connect", client });
     }
     await waitUntil(
       () => [stuckClient, readingClient, sender].every((c) => c.id > 0),
@@ -157,7 +157,7 @@ Deno.test("Message transport: a WebSocket-like client that stops reading is drop
     // A newer tag from the WebSocket clients: they get frames coalesced.
     for (const client of [stuckClient, readingClient]) {
       const ping = encodeFrame(Tag.PING, 0);
-      hub.channel.push({
+      hub.inbox.push({
         kind: "frames",
         client,
         bytes: ping,
@@ -171,7 +171,7 @@ Deno.test("Message transport: a WebSocket-like client that stops reading is drop
     for (let i = 0; i < 1000; i++) {
       if (stuckClient.state === ClientState.Closed) break;
       const bytes = concat(...Array.from({ length: perBatch }, () => chat));
-      hub.channel.push({
+      hub.inbox.push({
         kind: "frames",
         client: sender,
         bytes,
@@ -206,7 +206,7 @@ Deno.test("Message transport: a WebSocket-like client that stops reading is drop
     const chats = framesOf(reading.received).filter((f) => f.tag === Tag.CHAT);
     assert.equal(chats.length, sent);
   } finally {
-    hub.channel.close();
+    hub.inbox.close();
     await running;
   }
 });
@@ -232,7 +232,7 @@ Deno.test("Message transport: a WebSocket-like client whose unsent bytes never s
       hub.metrics,
       clock,
     );
-    hub.channel.push({ kind: "connect", client });
+    hub.inbox.push({ kind: "connect", client });
     await waitUntil(() => client.id > 0, "the client to be registered");
     assert.ok(stuck.unsentBytes > 0, "its ISSUE_ID waits unsent");
     assert.equal(client.writer.writeStartedAt, 0);
@@ -248,7 +248,7 @@ Deno.test("Message transport: a WebSocket-like client whose unsent bytes never s
       "dropped for the stalled write",
     );
   } finally {
-    hub.channel.close();
+    hub.inbox.close();
     await running;
   }
 });

@@ -366,7 +366,7 @@ Deno.test("Shutdown: CHAT frames read but not yet handled when shutdown begins a
       chatFrame("three"),
     );
     const stopping = server.shutdown({ graceMs: 1000 });
-    hub.channel.push({ kind: "frames", client, bytes, end: bytes.length });
+    hub.inbox.push({ kind: "frames", client, bytes, end: bytes.length });
     await stopping;
     assert.equal(hub.metrics.shutdownUnrelayedChats, 3);
     assert.equal(hub.metrics.chatsRelayed, 0);

@@ -24,6 +24,7 @@ import {
   nick,
   NUMBERED_BODY_SIZE,
   numberedChats,
+  ofTag,
   RawClient,
   readToEnd,
   roomSizes,
@@ -32,6 +33,7 @@ import {
   text,
   waitForLog,
   waitUntil,
+  withClockedServer,
 } from "./_kit.ts";
 import { type LogLines, withServer } from "./_server.ts";
 import {
@@ -41,6 +43,7 @@ import {
   Logger,
   type Transport,
 } from "../server/mod.ts";
+import { collectStats } from "../server/stats.ts";
 import { describeConnectionError } from "../server/transport/_connection_error.ts";
 
 /**
@@ -189,23 +192,70 @@ Deno.test("Slow consumer: a write making no progress for writeDeadlineMs drops t
   );
 });
 
+Deno.test("Slow consumer: nothing happens to a stalled write until exactly writeDeadlineMs, then ERROR 'slow consumer' and the end", async () => {
+  await withClockedServer(
+    {
+      maxPendingBytes: 256 * 1024 * 1024,
+      writeDeadlineMs: 200,
+      maxMessagesPerSecond: 0,
+    },
+    async (server, clock, logs) => {
+      const port = server.address.port;
+      const slow = await RawClient.connect(port, { read: false });
+      const a = await RawClient.connect(port);
+      await barrier(a);
+      // At time 0, flood until the socket of the client that never reads
+      // is full and a megabyte waits behind the write in flight.
+      const pending = () =>
+        collectStats(server.hub).connections.find((c) => c.id === 1)
+          ?.pending_bytes ?? 0;
+      let sent = 0;
+      while (pending() < 1024 * 1024 && sent < 100_000) {
+        await a.write(numberedChats(sent, 500));
+        await a.chats(500, 10_000);
+        sent += 500;
+      }
+      assert.ok(pending() >= 1024 * 1024, "the socket never filled");
+      clock.advance(199);
+      await barrier(a);
+      assert.equal(server.hub.clientCount, 2);
+      assert.equal(
+        server.hub.metrics.disconnects.get("slow_consumer"),
+        undefined,
+      );
+      clock.advance(1);
+      const line = await waitForLog(logs, /reason=slow_consumer/);
+      assert.match(line, /Client disconnected id=1\b/);
+      assert.match(line, /write stalled with \d+ bytes pending/);
+      const { frames, leftover } = await readToEnd(slow.conn);
+      assert.equal(leftover, 0);
+      assert.equal(text(frames[frames.length - 1]), "slow consumer");
+      assert.equal(server.hub.metrics.disconnects.get("slow_consumer"), 1);
+      assert.deepEqual(ofTag(await barrier(a), Tag.ERROR), []);
+      await closeAll(slow, a);
+    },
+  );
+});
+
 Deno.test("Slow consumer: a client reading slowly but steadily is not dropped by the write deadline", async () => {
-  await withServer(
+  await withClockedServer(
     {
       maxPendingBytes: 256 * 1024 * 1024,
       writeDeadlineMs: 400,
       maxMessagesPerSecond: 0,
     },
-    async (server, logs) => {
+    async (server, clock, logs) => {
       const port = server.address.port;
-      // A reader that pauses 30 ms between reads of at most 256 KiB: its
-      // socket is often full, but never for the 400 ms deadline.
+      // A reader that lets 30 ms pass between reads of at most 256 KiB: its
+      // socket is often full, but no write waits the 400 ms deadline, while
+      // the whole transfer takes many deadlines.
       const conn = await Deno.connect({ hostname: "127.0.0.1", port });
       const a = await RawClient.connect(port);
       const count = 8_000; // about 3.4 MB
       const reader = new FrameReader();
       let chats = 0;
       let next = 0;
+      let reads = 0;
       const reading = (async () => {
         const buffer = new Uint8Array(256 * 1024);
         while (chats < count) {
@@ -220,12 +270,14 @@ Deno.test("Slow consumer: a client reading slowly but steadily is not dropped by
               throw new Error(`ERROR ${text(f)}`);
             }
           }
-          await new Promise((resolve) => setTimeout(resolve, 30));
+          reads++;
+          clock.advance(30);
         }
       })();
       await sendBatches(a, count, numberedChats);
       await reading;
       assert.equal(chats, count);
+      assert.ok(reads * 30 > 2 * 400, `only ${reads} reads`);
       assert.deepEqual(logs.filter((l) => /slow_consumer/.test(l)), []);
       conn.close();
       await a.close();
@@ -313,15 +365,15 @@ Deno.test("Slow consumer: a peer whose writes fail with a reset is dropped as go
     const failures: unknown[] = [];
     const reset = new ResetTransport();
     const victim = new Client(reset, 256 * 1024, (e) => failures.push(e));
-    hub.channel.push({ kind: "connect", client: victim });
+    hub.inbox.push({ kind: "connect", client: victim });
     await waitUntil(() => victim.writer.closed, "the victim's write to fail");
     const sink = new SinkTransport();
     const sender = new Client(sink, 256 * 1024, () => {});
-    hub.channel.push({ kind: "connect", client: sender });
+    hub.inbox.push({ kind: "connect", client: sender });
     const chat = encodeFrame(Tag.CHAT, 0, "to everyone");
     for (let i = 0; i < 3; i++) {
       const bytes = chat.slice();
-      hub.channel.push({
+      hub.inbox.push({
         kind: "frames",
         client: sender,
         bytes,
@@ -331,7 +383,7 @@ Deno.test("Slow consumer: a peer whose writes fail with a reset is dropped as go
     await waitUntil(() => sender.framesIn === 3, "the hub to relay the chats");
     assert.equal(hub.metrics.disconnects.get("slow_consumer"), undefined);
     assert.equal(failures.length, 1);
-    hub.channel.push({
+    hub.inbox.push({
       kind: "gone",
       client: victim,
       detail: describeConnectionError(failures[0]),
@@ -344,7 +396,7 @@ Deno.test("Slow consumer: a peer whose writes fail with a reset is dropped as go
     assert.match(line ?? "", /reason=gone detail="connection reset"/);
     assert.deepEqual(logs.filter((l) => /slow.consumer/.test(l)), []);
   } finally {
-    hub.channel.close();
+    hub.inbox.close();
     await running;
   }
 });

@@ -46,8 +46,8 @@ function controlFrame(
  * Parse hubbub frames: ISSUE_ID joins, CHAT is a delivery stamped with the
  * sender's id, ERROR and CLOSE carry a reason. Reads the header fields with
  * the view, in place: this runs once per delivery, and `DataView` reads are
- * about five times faster than the byte-wise helpers of protocol/header.ts
- * (3 against 16 ns a frame for the three fields, measured here).
+ * several times faster than the byte-wise helpers of protocol/header.ts
+ * (docs/BENCHMARKS.md).
  */
 function parseFrames(
   bytes: Uint8Array,
