@@ -13,7 +13,7 @@
  */
 
 import { HEADER_SIZE, readBodyLength, readTag, Tag } from "../protocol/mod.ts";
-import type { AddressLimits } from "./address_limits.ts";
+import { AddressLimits } from "./address_limits.ts";
 import type { Client } from "./client.ts";
 import { DisconnectReason } from "./events.ts";
 import type { Farewell } from "./farewell.ts";
@@ -31,10 +31,21 @@ export const AWAIT_AUTH = "await-auth";
 /** What to do with a newcomer or its first frame: register, wait, or drop. */
 export type AdmissionVerdict = typeof REGISTER | typeof AWAIT_AUTH | Farewell;
 
-/** Settings of {@linkcode Admission}: the hub's own. */
+/**
+ * Settings of {@linkcode Admission}: the hub's own. The message rates are
+ * there for the budget an address's connections share (see
+ * {@linkcode AddressLimits}), which is off when messages are not limited.
+ */
 export type AdmissionOptions = Pick<
   HubOptions,
-  "tokens" | "maxClients" | "handshakeTimeoutMs" | "maxAddressConnectsPerSecond"
+  | "tokens"
+  | "maxClients"
+  | "handshakeTimeoutMs"
+  | "maxAddressConnectsPerSecond"
+  | "addressConnectBurst"
+  | "maxMessagesPerSecond"
+  | "maxAddressMessagesPerSecond"
+  | "addressMessageBurst"
 >;
 
 /** The farewell of a connection that sent no AUTH in time. */
@@ -87,20 +98,25 @@ export class Admission {
   /**
    * @param options Client cap, tokens, handshake timeout.
    * @param handshakes The places for connections in their handshake (shared with TLS).
-   * @param addresses The per-address limits.
    * @param logger For the debug line of a connection awaiting AUTH.
    * @param metrics Where authentication failures are counted.
    */
   constructor(
     options: AdmissionOptions,
     handshakes: HandshakeAllowance,
-    addresses: AddressLimits,
     logger: Logger,
     metrics: Metrics,
   ) {
     this.#options = options;
     this.#handshakes = handshakes;
-    this.#addresses = addresses;
+    this.#addresses = new AddressLimits({
+      connectsPerSecond: options.maxAddressConnectsPerSecond,
+      connectBurst: options.addressConnectBurst,
+      messagesPerSecond: options.maxMessagesPerSecond > 0
+        ? options.maxAddressMessagesPerSecond
+        : 0,
+      messageBurst: options.addressMessageBurst,
+    });
     this.#logger = logger;
     this.#metrics = metrics;
     this.#full = {

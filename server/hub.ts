@@ -30,7 +30,6 @@ import {
 } from "./admission.ts";
 import { Verdict, type VerdictValue } from "./frame_budget.ts";
 import { RateLimits } from "./rate_limits.ts";
-import { AddressLimits } from "./address_limits.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { StallClock } from "./stall_clock.ts";
 import { Keepalive, SEND_PING } from "./keepalive.ts";
@@ -134,18 +133,9 @@ export class Hub {
       this.#deliver(room, frames, count)
     );
     this.handshakes = new HandshakeAllowance(options.maxHandshakes);
-    const messagesLimited = options.maxMessagesPerSecond > 0;
     this.#admission = new Admission(
       options,
       this.handshakes,
-      new AddressLimits({
-        connectsPerSecond: options.maxAddressConnectsPerSecond,
-        connectBurst: options.addressConnectBurst,
-        messagesPerSecond: messagesLimited
-          ? options.maxAddressMessagesPerSecond
-          : 0,
-        messageBurst: options.addressMessageBurst,
-      }),
       this.#logger,
       this.metrics,
     );

@@ -6,7 +6,6 @@
 
 import assert from "node:assert/strict";
 import { encodeFrame, Tag } from "../protocol/mod.ts";
-import { AddressLimits } from "../server/address_limits.ts";
 import {
   Admission,
   type AdmissionOptions,
@@ -45,15 +44,13 @@ function setup(
       maxClients: 0,
       handshakeTimeoutMs: 0,
       maxAddressConnectsPerSecond: connectsPerSecond,
+      addressConnectBurst: connectBurst,
+      maxMessagesPerSecond: 0,
+      maxAddressMessagesPerSecond: 0,
+      addressMessageBurst: 1,
       ...options,
     },
     allowance,
-    new AddressLimits({
-      connectsPerSecond,
-      connectBurst,
-      messagesPerSecond: 0,
-      messageBurst: 1,
-    }),
     new Logger({ level: "error", write: () => {} }),
     metrics,
   );
