@@ -35,8 +35,6 @@ import { StallClock } from "./stall_clock.ts";
 import { Keepalive, SEND_PING } from "./keepalive.ts";
 import type { HubOptions } from "./settings.ts";
 
-export type { HubOptions } from "./settings.ts";
-
 /** A client's CLOSE, answered with CLOSE. */
 const CLOSED: Farewell = { reason: DisconnectReason.Closed, close: "" };
 

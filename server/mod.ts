@@ -34,7 +34,7 @@ export {
   SMALL_BATCH_MESSAGES,
 } from "./flush_policy.ts";
 export { PreciseTimer } from "./precise_timer.ts";
-export { Hub, type HubOptions } from "./hub.ts";
+export { Hub } from "./hub.ts";
 export { LIST_LIMIT } from "./requests/mod.ts";
 export {
   LOG_FORMATS,
@@ -51,14 +51,20 @@ export { RoomDirectory } from "./room_directory.ts";
 export { TokenBucket } from "./token_bucket.ts";
 export { TokenSet } from "./token_set.ts";
 export {
-  DEFAULT_HUB_OPTIONS,
-  MIN_PENDING_BYTES,
   Server,
   type ServerOptions,
   type ShutdownOptions,
   startServer,
-  validateHubOptions,
 } from "./server.ts";
+export {
+  DEFAULT_HUB_OPTIONS,
+  type HubOptions,
+  type HubSettings,
+  MIN_PENDING_BYTES,
+  SERVER_SETTINGS,
+  type SettingSpec,
+  validateHubOptions,
+} from "./settings.ts";
 export {
   collectStats,
   type ConnectionStats,

@@ -10,12 +10,6 @@ import {
 import { connectClient, type HubEntrance } from "./transport/mod.ts";
 import { createTlsContext, TcpGateway } from "./transport/tcp/mod.ts";
 
-export {
-  DEFAULT_HUB_OPTIONS,
-  MIN_PENDING_BYTES,
-  validateHubOptions,
-} from "./settings.ts";
-
 /**
  * Settings of {@linkcode startServer}; every one has a default (see
  * `SERVER_SETTINGS` in `settings.ts`).

@@ -22,7 +22,7 @@ import {
 } from "./_loadtest_cli.ts";
 import { spawnServer } from "./_server.ts";
 import { HUBBUB_DEFAULT_MESSAGES_PER_SECOND } from "../client/loadtest/result.ts";
-import { DEFAULT_HUB_OPTIONS } from "../server/server.ts";
+import { DEFAULT_HUB_OPTIONS } from "../server/settings.ts";
 import { makeCertificate } from "./_tls.ts";
 import { type ServerUnderTest, startRedis } from "../bench/servers.ts";
 

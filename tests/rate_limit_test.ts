@@ -18,7 +18,7 @@ import {
   Verdict,
 } from "../server/frame_budget.ts";
 import { formatMetrics } from "../server/prometheus.ts";
-import { DEFAULT_HUB_OPTIONS } from "../server/server.ts";
+import { DEFAULT_HUB_OPTIONS } from "../server/settings.ts";
 import { StallClock } from "../server/stall_clock.ts";
 import { type StallHistory, TokenBucket } from "../server/token_bucket.ts";
 import {
