@@ -1,16 +1,25 @@
 /**
- * The server's settings: the defaults pass their own checks, and
- * `startServer`'s checks of options given in code name the setting and its
- * range, one message per kind of rule.
+ * The server's settings (server/settings.ts): the defaults pass their own
+ * checks; `startServer`'s checks of options given in code name the setting
+ * and its range, one message per kind of rule; the command-line table shows
+ * durations in seconds and gives the options milliseconds, and with no flag
+ * gives the same settings as the programmatic defaults.
  */
 
 import assert from "node:assert/strict";
+import { defineCommand, parseCommandLine } from "../cli/mod.ts";
 import {
   DEFAULT_HUB_OPTIONS,
   Logger,
   MIN_PENDING_BYTES,
+  SERVER_SETTINGS,
   validateHubOptions,
 } from "../server/mod.ts";
+import {
+  SERVER_FLAGS,
+  serverSettingsOf,
+  settingsFromCommandLine,
+} from "../server/settings.ts";
 
 const quiet = new Logger({ write: () => {} });
 
@@ -81,5 +90,61 @@ Deno.test("Settings: the edges of each range are accepted", () => {
     ] as const
   ) {
     validateHubOptions(withSetting(name, value));
+  }
+});
+
+const serve = defineCommand({
+  usage: "serve",
+  name: "serve",
+  summary: "Test.",
+  options: SERVER_FLAGS,
+});
+
+/** The settings a command line gives, as `deno task serve` reads them. */
+function settingsOf(args: string[]) {
+  return settingsFromCommandLine(parseCommandLine(serve, args).values);
+}
+
+Deno.test("Settings: a flag in seconds shows its default and range in seconds and sets the option in ms", () => {
+  assert.equal(SERVER_FLAGS["write-deadline"].default, 10);
+  assert.equal(SERVER_FLAGS["http-head-timeout"].min, 0.001);
+  assert.equal(SERVER_FLAGS["max-pending-bytes"].min, MIN_PENDING_BYTES);
+  const settings = settingsOf([
+    "--write-deadline",
+    "0.25",
+    "--ping-interval",
+    "2",
+    "--http-head-timeout",
+    "0.5",
+    "--max-clients",
+    "7",
+  ]);
+  assert.equal(settings.writeDeadlineMs, 250);
+  assert.equal(settings.pingIntervalMs, 2000);
+  assert.equal(settings.httpHeadTimeoutMs, 500);
+  assert.equal(settings.maxClients, 7);
+  assert.equal(settings.shutdownGraceMs, 5000);
+  assert.equal(settings.httpPort, undefined);
+  assert.equal(settings.quiet, false);
+});
+
+Deno.test("Settings: an empty command line gives startServer the same settings as its defaults", () => {
+  const given = serverSettingsOf(settingsOf([]));
+  const flagless = ["inputHighWater", "lingerMs"];
+  const expected: Record<string, unknown> = {
+    hostname: SERVER_SETTINGS.hostname.default,
+    port: SERVER_SETTINGS.port.default,
+  };
+  for (const [name, value] of Object.entries(DEFAULT_HUB_OPTIONS)) {
+    if (!flagless.includes(name)) expected[name] = value;
+  }
+  assert.deepEqual(given, expected);
+});
+
+Deno.test("Settings: every default is within its own range", () => {
+  for (const [name, spec] of Object.entries(SERVER_SETTINGS)) {
+    if (!("min" in spec) || !("default" in spec)) continue;
+    assert.ok(spec.default >= spec.min, name);
+    if ("max" in spec) assert.ok(spec.default <= spec.max, name);
   }
 });
