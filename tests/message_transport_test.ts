@@ -252,3 +252,95 @@ Deno.test("Message transport: a WebSocket-like client whose unsent bytes never s
     await running;
   }
 });
+
+/**
+ * A {@linkcode MessageTransport} over a real Deno WebSocket, as a gateway
+ * would make one: `send` copies, `bufferedAmount` is what has not left.
+ */
+class WebSocketTransport implements MessageTransport {
+  readonly remoteAddress = "127.0.0.1:4";
+  #socket: WebSocket;
+  constructor(socket: WebSocket) {
+    this.#socket = socket;
+  }
+  send(bytes: Uint8Array): void {
+    this.#socket.send(bytes);
+  }
+  get unsentBytes(): number {
+    return this.#socket.bufferedAmount;
+  }
+  close(): void {
+    this.#socket.close();
+  }
+}
+
+Deno.test("Message transport: over a real WebSocket, a peer that stops reading is dropped as a slow consumer once bufferedAmount reaches the bound", async () => {
+  const maxPendingBytes = MIN_PENDING_BYTES;
+  const hub = new Hub({
+    ...DEFAULT_HUB_OPTIONS,
+    maxPendingBytes,
+    maxMessagesPerSecond: 0,
+    logger: new Logger({ level: "error", write: () => {} }),
+    tokens: null,
+  });
+  const running = hub.run();
+  const stop = new AbortController();
+  const upgraded = Promise.withResolvers<WebSocket>();
+  const http = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    signal: stop.signal,
+    onListen() {},
+  }, (request) => {
+    const { socket, response } = Deno.upgradeWebSocket(request);
+    socket.onopen = () => upgraded.resolve(socket);
+    return response;
+  });
+  // A peer that completes the upgrade and then never reads.
+  const peer = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: http.addr.port,
+  });
+  try {
+    await peer.write(new TextEncoder().encode(
+      `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n` +
+        `Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n` +
+        `Sec-WebSocket-Version: 13\r\n\r\n`,
+    ));
+    const socket = await upgraded.promise;
+    const stuck = new Client(
+      new WebSocketTransport(socket),
+      maxPendingBytes,
+      () => {},
+      hub.metrics,
+    );
+    const sender = new Client(new SinkTransport(), maxPendingBytes, () => {});
+    hub.inbox.push({ kind: "connect", client: stuck });
+    hub.inbox.push({ kind: "connect", client: sender });
+    await waitUntil(() => stuck.id > 0 && sender.id > 0, "registration");
+    const chat = encodeFrame(Tag.CHAT, 0, "x".repeat(400));
+    const perBatch = 128;
+    let sent = 0;
+    // The kernel's socket buffers fill first (megabytes on loopback), then
+    // bufferedAmount grows to the bound.
+    for (let i = 0; i < 2000 && stuck.state !== ClientState.Closed; i++) {
+      const bytes = concat(...Array.from({ length: perBatch }, () => chat));
+      hub.inbox.push({
+        kind: "frames",
+        client: sender,
+        bytes,
+        end: bytes.length,
+      });
+      sent += perBatch;
+      await waitUntil(() => sender.framesIn === sent, "the hub to relay");
+    }
+    assert.equal(stuck.state, ClientState.Closed, "the stuck peer was dropped");
+    assert.equal(hub.metrics.disconnects.get("slow_consumer"), 1);
+  } finally {
+    peer.close();
+    hub.inbox.close();
+    await running;
+    stop.abort();
+    await http.finished;
+  }
+});
