@@ -61,7 +61,9 @@ export class Server {
     this.#tcp = new TcpGateway({
       listener,
       tls: tlsContext,
-      handshakeTimeoutMs: options.handshakeTimeoutMs || 10_000,
+      // With the AUTH deadline off (0), a TLS handshake still gets the default.
+      handshakeTimeoutMs: options.handshakeTimeoutMs ||
+        SERVER_SETTINGS.handshakeTimeoutMs.default,
       handshakes: hub.handshakes,
       metrics: hub.metrics,
       logger: options.logger,
