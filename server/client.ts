@@ -53,9 +53,9 @@ export class Client {
   bytesIn = 0;
   /** Frames queued to the client. */
   framesOut = 0;
-  /** Set by the hub while the client is on its list of writers to flush. */
+  /** Set by the outbox while the client is on its list of writers to flush. */
   flushPending = false;
-  /** The hub's number of the last batch that queued output to the client. */
+  /** The outbox's number of the last batch that queued output to the client. */
   lastBatch = -1;
   /** When the client last sent anything (hub clock, ms). */
   lastInboundAt = 0;

@@ -34,6 +34,9 @@ export {
   SMALL_BATCH_MESSAGES,
 } from "./flush_policy.ts";
 export { PreciseTimer } from "./precise_timer.ts";
+export { type Clock, type ClockTimer, systemClock } from "./clock.ts";
+export { Outbox, type OutboxOptions } from "./outbox.ts";
+export { type BusDelivery, LocalBus, type RoomBus } from "./room_bus.ts";
 export { Hub } from "./hub.ts";
 export { LIST_LIMIT } from "./requests/mod.ts";
 export {
