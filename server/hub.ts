@@ -606,12 +606,13 @@ export class Hub {
     // Everyone still closing, clients dropped earlier included, closes once
     // flushed or when the grace period runs out.
     const closing = [...this.#closing];
-    const timer = setTimeout(() => {
+    const grace = this.clock.timer(() => {
       for (const client of closing) client.writer.close();
-    }, graceMs);
+    });
+    grace.schedule(graceMs);
     Promise.all(closing.map((client) => client.writer.whenClosed())).then(
       () => {
-        clearTimeout(timer);
+        grace.close();
         this.#reportShutdown(closing);
         done();
       },
