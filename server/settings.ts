@@ -479,10 +479,14 @@ type ValueOf<S> = S extends { type: "boolean" } ? boolean
   : S extends { type: "string" } ? string
   : number;
 
-/** The names of the settings of one scope. */
-type NamesIn<Scope extends SettingScope> = {
-  [K in keyof Settings]: Settings[K]["scope"] extends Scope ? K : never;
-}[keyof Settings];
+/**
+ * The values of the settings of one scope, by name. (A mapped type over
+ * the table's own keys keeps each entry's doc comment for editors.)
+ */
+type ValuesIn<Scope extends SettingScope> = {
+  [K in keyof Settings as Settings[K]["scope"] extends Scope ? K : never]:
+    ValueOf<Settings[K]>;
+};
 
 /** The names of the settings that have a flag. */
 type FlaggedNames = {
@@ -490,7 +494,7 @@ type FlaggedNames = {
 }[keyof Settings];
 
 /** Every numeric setting of the hub, by option name (durations in ms). */
-export type HubSettings = { [K in NamesIn<"hub">]: ValueOf<Settings[K]> };
+export type HubSettings = ValuesIn<"hub">;
 
 /**
  * Settings of a `Hub`: its numeric settings (durations in milliseconds; 0
@@ -510,7 +514,7 @@ export interface HubOptions extends HubSettings {
 }
 
 /** The address `startServer` listens on. */
-export type ServerAddress = { [K in NamesIn<"server">]: ValueOf<Settings[K]> };
+export type ServerAddress = ValuesIn<"server">;
 
 /**
  * What `deno task serve` was given: every setting with a flag, by setting
@@ -518,9 +522,10 @@ export type ServerAddress = { [K in NamesIn<"server">]: ValueOf<Settings[K]> };
  * without default that was not given.
  */
 export type CommandLineSettings = {
-  [K in FlaggedNames]: Settings[K] extends { type: "boolean" } ? boolean
-    : Settings[K] extends { default: unknown } ? ValueOf<Settings[K]>
-    : ValueOf<Settings[K]> | undefined;
+  [K in keyof Settings as Settings[K] extends { flag: string } ? K : never]:
+    Settings[K] extends { type: "boolean" } ? boolean
+      : Settings[K] extends { default: unknown } ? ValueOf<Settings[K]>
+      : ValueOf<Settings[K]> | undefined;
 };
 
 /** The option spec of `cli/` for a setting. */
