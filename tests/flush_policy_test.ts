@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { setImmediate } from "node:timers";
 import {
   COALESCE_DELAY_MS,
   COALESCE_WRITE_RATE,
@@ -12,7 +13,8 @@ import {
 } from "../server/mod.ts";
 import { Tag } from "../protocol/mod.ts";
 import { RawClient, text } from "./_raw_client.ts";
-import { withServer } from "./_server.ts";
+import { FakeClock } from "./_fake_clock.ts";
+import { framesHandled, withClockedServer } from "./_kit.ts";
 
 /** Feed the policy `batches` batches evenly over `ms` milliseconds. */
 function feed(
@@ -124,22 +126,26 @@ Deno.test("PreciseTimer: calls back once after the delay, and close cancels", as
 });
 
 /**
- * Run `body` against an in-process server where any write rate counts as
- * busy (so the flush policy acts), with `count` members connected to it.
+ * Run `body` against an in-process server on a fake clock where any write
+ * rate counts as busy (so the flush policy acts), with `count` members
+ * connected to it. Until the clock moves, the policy has measured no window
+ * and writes at once.
  */
 async function withBusyServer(
   count: number,
-  body: (server: Server, members: RawClient[]) => Promise<void>,
+  body: (server: Server, members: RawClient[], clock: FakeClock) => Promise<
+    void
+  >,
 ): Promise<void> {
-  await withServer(
+  await withClockedServer(
     { maxMessagesPerSecond: 0, coalesceWriteRate: 1 },
-    async (server) => {
+    async (server, clock) => {
       const members: RawClient[] = [];
       for (let i = 0; i < count; i++) {
         members.push(await RawClient.connect(server.address.port));
       }
       try {
-        await body(server, members);
+        await body(server, members, clock);
       } finally {
         await Promise.all(members.map((member) => member.close()));
       }
@@ -147,83 +153,138 @@ async function withBusyServer(
   );
 }
 
+/**
+ * Move `clock` on by `stepMs` at every turn of the event loop (after its
+ * I/O: `setImmediate`, not a timer) until `done` settles (bounded), so that
+ * held output leaves; return what it gave.
+ */
+async function runClock<T>(
+  clock: FakeClock,
+  stepMs: number,
+  done: Promise<T>,
+): Promise<T> {
+  let settled = false;
+  done.then(() => settled = true, () => settled = true);
+  for (let i = 0; i < 200_000 && !settled; i++) {
+    clock.advance(stepMs);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return await done;
+}
+
+/** Every member's next `count` CHAT bodies. */
+function allChats(members: RawClient[], count: number): Promise<string[][]> {
+  return Promise.all(
+    members.map(async (m) => (await m.chats(count, 30_000)).map(text)),
+  );
+}
+
+/**
+ * End the flush policy's measuring window: move the clock past the hub's
+ * next tick and wait until the hub has handled a frame `client` sends after
+ * it (so the tick came first). Its reply may be held; nobody waits for it.
+ */
+async function endWindow(
+  server: Server,
+  clock: FakeClock,
+  client: RawClient,
+): Promise<void> {
+  clock.advance(1000);
+  const handled = server.hub.metrics.framesIn;
+  await client.send(Tag.PING);
+  await framesHandled(server, handled + 1);
+}
+
+/** `to - from` CHAT bodies: the numbers from `from`. */
+function numbers(from: number, to: number): string[] {
+  return Array.from({ length: to - from }, (_, i) => String(from + i));
+}
+
+/**
+ * Send one frame from `client` and wait until the hub has handled it, in a
+ * batch of its own (nothing else is in flight, and the clock, standing
+ * still, fires no tick). Its output may be held.
+ */
+async function sendAlone(
+  server: Server,
+  client: RawClient,
+  tag: number,
+  body: string,
+): Promise<void> {
+  const handled = server.hub.metrics.framesIn;
+  await client.send(tag, body);
+  const deadline = Date.now() + 10_000;
+  while (server.hub.metrics.framesIn <= handled) {
+    if (Date.now() > deadline) throw new Error("the frame was not handled");
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Send each body as a CHAT of its own batch (see {@linkcode sendAlone}). */
+async function sendEach(
+  server: Server,
+  sender: RawClient,
+  bodies: string[],
+): Promise<void> {
+  for (const body of bodies) await sendAlone(server, sender, Tag.CHAT, body);
+}
+
 Deno.test("Hub: while big-room flush rounds are spaced, every member still gets every message in order", async () => {
   // 300 members make rounds of 300 writes.
-  await withBusyServer(300, async (server, members) => {
+  await withBusyServer(300, async (server, members, clock) => {
     const sender = members[0];
-    // The policy decides once per 100 ms window: send for at least a few
-    // windows, and until it spaced the rounds (or gave up).
-    let count = 0;
-    let sawSpacing = false;
-    const began = performance.now();
-    while (
-      count < 400 ||
-      (!sawSpacing && count < 5000 && performance.now() - began < 5000)
-    ) {
-      await sender.send(Tag.CHAT, String(count++));
-      if (count % 20 === 0) {
-        await new Promise((resolve) => setTimeout(resolve, 1));
-      }
-      sawSpacing ||= server.hub.flushRoundInterval > 0;
+    await endWindow(server, clock, sender); // the connections' window
+    // A window of batches of one message to the room: rounds get spaced.
+    await sendEach(server, sender, numbers(0, 100));
+    await endWindow(server, clock, sender);
+    assert.ok(server.hub.flushRoundInterval > 0, "rounds not spaced");
+    // While they are, 400 more, back to back; time runs until all arrive.
+    const received = allChats(members, 500);
+    for (const body of numbers(100, 500)) await sender.send(Tag.CHAT, body);
+    for (const bodies of await runClock(clock, 1, received)) {
+      assert.deepEqual(bodies, numbers(0, 500));
     }
-    const expected = Array.from({ length: count }, (_, i) => String(i));
-    for (const member of members) {
-      const frames = await member.chats(count, 20_000);
-      assert.deepEqual(frames.map(text), expected);
-    }
-    assert.ok(sawSpacing, "the load did not turn round spacing on");
   });
 });
 
 Deno.test("Hub: round spacing ends when only small rooms are busy, though many clients wait in each round", async () => {
-  await withBusyServer(300, async (server, members) => {
-    // A busy room of 300: rounds get spaced.
-    const began = performance.now();
-    for (let i = 0; server.hub.flushRoundInterval === 0; i++) {
-      assert.ok(performance.now() - began < 5000, "spacing never began");
-      await members[0].send(Tag.CHAT, "all");
-      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 1));
-    }
-    // Then 150 busy rooms of 2. A round holds output for many
-    // clients, but each batch reaches two: the spacing must end.
+  await withBusyServer(300, async (server, members, clock) => {
+    await endWindow(server, clock, members[0]);
+    // A busy room of 300: after its window, rounds get spaced.
+    await sendEach(server, members[0], Array(100).fill("all"));
+    await endWindow(server, clock, members[0]);
+    assert.ok(server.hub.flushRoundInterval > 0, "spacing never began");
+    // Then 150 busy rooms of 2, a batch each, while the clock stands
+    // still: the held round soon has all 300 clients waiting, but each
+    // batch reaches two, so after the window the spacing ends.
     for (let i = 0; i < 300; i++) {
-      await members[i].send(Tag.JOIN, `pair-${i >> 1}`);
+      await sendAlone(server, members[i], Tag.JOIN, `pair-${i >> 1}`);
     }
-    const switched = performance.now();
-    while (server.hub.flushRoundInterval > 0) {
-      assert.ok(
-        performance.now() - switched < 5000,
-        "spacing outlived the big room's traffic",
-      );
+    for (let round = 0; round < 5; round++) {
       for (let i = 0; i < 300; i += 2) {
-        await members[i].send(Tag.CHAT, "pair");
+        await sendAlone(server, members[i], Tag.CHAT, "pair");
       }
-      await new Promise((r) => setTimeout(r, 1));
     }
+    await endWindow(server, clock, members[0]);
+    assert.equal(server.hub.flushRoundInterval, 0);
   });
 });
 
 Deno.test("Hub: while coalescing writes, every member still gets every message in order", async () => {
   // Any rate of small batches coalesces here.
-  await withBusyServer(60, async (server, members) => {
+  await withBusyServer(60, async (server, members, clock) => {
     const sender = members[0];
     const count = 3000;
-    let sawCoalescing = false;
-    for (let i = 0; i < count; i++) {
-      // One frame per write: batches of one message, to 60 clients.
-      await sender.send(Tag.CHAT, String(i));
-      if (i % 50 === 0) {
-        await new Promise((resolve) => setTimeout(resolve, 0));
-      }
-      sawCoalescing ||= server.hub.coalescing;
+    await endWindow(server, clock, sender);
+    // Batches of one message, to 60 clients: after their window the policy
+    // coalesces.
+    await sendEach(server, sender, numbers(0, 100));
+    await endWindow(server, clock, sender);
+    assert.equal(server.hub.coalescing, true);
+    const received = allChats(members, count);
+    for (const body of numbers(100, count)) await sender.send(Tag.CHAT, body);
+    for (const bodies of await runClock(clock, COALESCE_DELAY_MS, received)) {
+      assert.deepEqual(bodies, numbers(0, count));
     }
-    for (const member of members) {
-      const frames = await member.chats(count, 20_000);
-      assert.deepEqual(
-        frames.map(text),
-        Array.from({ length: count }, (_, i) => String(i)),
-      );
-    }
-    assert.ok(sawCoalescing, "the load did not turn coalescing on");
   });
 });
