@@ -176,12 +176,10 @@ Deno.test("Slow consumer: a write making no progress for writeDeadlineMs drops t
       const slow = await RawClient.connect(port, { read: false });
       const a = await RawClient.connect(port);
       await barrier(a);
-      const started = performance.now();
       await floodUntil(a, [a], logs, /reason=slow_consumer/, 60);
       const line = await waitForLog(logs, /reason=slow_consumer/, 5000);
       assert.match(line, /Client disconnected id=1\b/);
       assert.match(line, /write stalled with \d+ bytes pending/);
-      assert.ok(performance.now() - started >= 200);
       const { frames, leftover } = await readToEnd(slow.conn);
       assert.equal(leftover, 0);
       assert.equal(text(frames[frames.length - 1]), "slow consumer");
