@@ -15,6 +15,7 @@ import { Tag } from "../protocol/mod.ts";
 import { RawClient, text } from "./_raw_client.ts";
 import { FakeClock } from "./_fake_clock.ts";
 import { framesHandled, withClockedServer } from "./_kit.ts";
+import { withServer } from "./_server.ts";
 
 /** Feed the policy `batches` batches evenly over `ms` milliseconds. */
 function feed(
@@ -287,4 +288,34 @@ Deno.test("Hub: while coalescing writes, every member still gets every message i
       assert.deepEqual(bodies, numbers(0, count));
     }
   });
+});
+
+Deno.test("Hub: on the real clock, output held while coalescing is released by the precise timer, in order", async () => {
+  await withServer(
+    { maxMessagesPerSecond: 0, coalesceWriteRate: 1 },
+    async (server) => {
+      const members: RawClient[] = [];
+      try {
+        for (let i = 0; i < 20; i++) {
+          members.push(await RawClient.connect(server.address.port));
+        }
+        const sender = members[0];
+        // One frame a write until a 100 ms window has turned coalescing on
+        // (bounded), then 200 more while it holds output.
+        let count = 0;
+        while (!server.hub.coalescing && count < 20_000) {
+          await sender.send(Tag.CHAT, String(count++));
+          if (count % 20 === 0) await new Promise((r) => setImmediate(r));
+        }
+        assert.ok(server.hub.coalescing, "the load did not turn coalescing on");
+        for (let i = 0; i < 200; i++) {
+          await sender.send(Tag.CHAT, String(count++));
+        }
+        const got = await allChats(members, count);
+        for (const bodies of got) assert.deepEqual(bodies, numbers(0, count));
+      } finally {
+        await Promise.all(members.map((member) => member.close()));
+      }
+    },
+  );
 });
