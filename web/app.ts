@@ -1,0 +1,137 @@
+/// <reference lib="dom" />
+/**
+ * The chat page's entry point: connects to the server's WebSocket gateway
+ * (`/ws` on the page's own origin), wires the forms to the chat state, and
+ * reconnects with jittered exponential backoff (the terminal client's
+ * `ReconnectBackoff`) whenever the connection is lost, saying so on screen.
+ *
+ * @module
+ */
+
+import { MAX_BODY_SIZE } from "../protocol/constants.ts";
+import { ReconnectBackoff } from "../client/reconnect_backoff.ts";
+import { inertText } from "../client/terminal_text.ts";
+import { ChatState, type LogEntry, type Request } from "./chat_state.ts";
+import { FrameSocket } from "./frame_socket.ts";
+import { PageView } from "./page_view.ts";
+
+const encoder = new TextEncoder();
+const view = new PageView();
+const state = new ChatState();
+const backoff = new ReconnectBackoff();
+const gatewayUrl = new URL("/ws", location.href);
+gatewayUrl.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+
+let socket: FrameSocket | null = null;
+let greetings = 0;
+
+function notice(text: string): LogEntry {
+  return { kind: "notice", time: new Date(), text };
+}
+
+function render(): void {
+  view.setRoom(state.room === null ? null : inertText(state.room));
+  const names = new Map<number, string>();
+  for (const id of state.members.keys()) names.set(id, state.nameOf(id));
+  view.setMembers(names, state.id, state.moreMembers);
+  if (document.activeElement !== view.nickInput && state.nick !== null) {
+    view.nickInput.value = state.nick;
+  }
+}
+
+function connect(): void {
+  view.setStatus(
+    greetings === 0 ? "connecting" : "reconnecting",
+    greetings === 0 ? "Connecting…" : "Reconnecting…",
+  );
+  let opened = false;
+  const current = new FrameSocket(gatewayUrl.href, {
+    open() {
+      opened = true;
+      for (const frame of state.onConnect()) current.send(frame);
+    },
+    frame(frame) {
+      const wasGreeted = state.id !== 0;
+      const update = state.onFrame(frame, new Date());
+      if (!wasGreeted && state.id !== 0) {
+        backoff.connected(Date.now());
+        greetings++;
+        view.setStatus("connected", `Connected as #${state.id}`);
+        if (greetings > 1) update.log.unshift(notice("Reconnected"));
+      }
+      for (const bytes of update.send) current.send(bytes);
+      view.appendLog(update.log);
+      if (update.closed !== undefined) {
+        const reason = update.closed === "" ? "" : `: ${update.closed}`;
+        view.appendLog([notice(`The server closed the connection${reason}`)]);
+        current.close();
+      }
+      render();
+    },
+    closed() {
+      if (socket !== current) return;
+      socket = null;
+      const wasConnected = state.id !== 0;
+      state.onDisconnect();
+      render();
+      const delay = backoff.nextDelayMs(Date.now());
+      const seconds = (delay / 1000).toFixed(1);
+      view.setStatus(
+        "reconnecting",
+        `${
+          opened ? "Connection lost" : "Cannot reach the server"
+        }: reconnecting in ${seconds} s`,
+      );
+      if (wasConnected) {
+        view.appendLog([notice("Connection lost; reconnecting")]);
+      }
+      setTimeout(connect, delay);
+    },
+  });
+  socket = current;
+}
+
+/** Send what a request made, or show why it cannot be. */
+function submit(request: Request): boolean {
+  if ("problem" in request) {
+    view.setProblem(request.problem);
+    return false;
+  }
+  if (socket === null || state.id === 0) {
+    view.setProblem("Not connected: wait for the connection to come back.");
+    return false;
+  }
+  view.setProblem("");
+  socket.send(request.frame);
+  return true;
+}
+
+function updateByteCount(): void {
+  view.setByteCount(encoder.encode(view.input.value).length, MAX_BODY_SIZE);
+}
+
+view.composer.addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (submit(state.composeChat(view.input.value))) {
+    view.input.value = "";
+    updateByteCount();
+  }
+});
+view.input.addEventListener("input", () => {
+  updateByteCount();
+  view.setProblem("");
+});
+view.roomForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (submit(state.requestJoin(view.roomInput.value))) {
+    view.roomInput.value = "";
+  }
+});
+view.nickForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  submit(state.requestNick(view.nickInput.value));
+});
+
+updateByteCount();
+render();
+connect();

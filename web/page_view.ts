@@ -1,0 +1,169 @@
+/// <reference lib="dom" />
+/**
+ * The chat page's DOM: it fills the elements of `web/index.html` from the
+ * chat state. Every text goes in through `textContent`, never as markup, so
+ * whatever others send shows as the characters it is.
+ *
+ * @module
+ */
+
+import type { LogEntry } from "./chat_state.ts";
+
+/** The connection's state as the page shows it. */
+export type ConnectionState = "connecting" | "connected" | "reconnecting";
+
+/** Entries kept in the log; older ones are removed. */
+const MAX_LOG_ENTRIES = 500;
+
+const clock = new Intl.DateTimeFormat(undefined, {
+  hour: "2-digit",
+  minute: "2-digit",
+});
+
+function element<T extends HTMLElement>(id: string): T {
+  const found = document.getElementById(id);
+  if (found === null) throw new Error(`The page has no #${id}`);
+  return found as T;
+}
+
+function span(className: string, text: string): HTMLSpanElement {
+  const node = document.createElement("span");
+  node.className = className;
+  node.textContent = text;
+  return node;
+}
+
+/**
+ * The page's elements and how to update them.
+ *
+ * @example Usage
+ * ```ts no-eval
+ * import { PageView } from "./page_view.ts";
+ * const view = new PageView();
+ * view.setStatus("connecting", "Connecting…");
+ * ```
+ */
+export class PageView {
+  /** The message box. */
+  readonly input: HTMLInputElement = element("message");
+  /** The form holding the message box. */
+  readonly composer: HTMLFormElement = element("composer");
+  /** The room switching form and its field. */
+  readonly roomForm: HTMLFormElement = element("room-form");
+  /** The room name field. */
+  readonly roomInput: HTMLInputElement = element("room-input");
+  /** The nickname form. */
+  readonly nickForm: HTMLFormElement = element("nick-form");
+  /** The nickname field. */
+  readonly nickInput: HTMLInputElement = element("nick-input");
+  #log: HTMLOListElement = element("log");
+  #members: HTMLUListElement = element("members");
+  #memberCount: HTMLElement = element("member-count");
+  #room: HTMLElement = element("room-name");
+  #status: HTMLElement = element("status");
+  #problem: HTMLElement = element("problem");
+  #counter: HTMLElement = element("byte-count");
+
+  /**
+   * Show the connection's state.
+   *
+   * @param state The state (also set as `data-state`, for styles and tests).
+   * @param text What to say.
+   */
+  setStatus(state: ConnectionState, text: string): void {
+    this.#status.dataset.state = state;
+    this.#status.textContent = text;
+    document.body.dataset.connection = state;
+  }
+
+  /**
+   * Show the room's name.
+   *
+   * @param room The inert name, or `null` while not in a room.
+   */
+  setRoom(room: string | null): void {
+    this.#room.textContent = room ?? "…";
+    document.title = room === null ? "hubbub" : `${room} · hubbub`;
+  }
+
+  /**
+   * Show the member list, sorted by name.
+   *
+   * @param members Display names by id (inert), ours marked.
+   * @param ownId Our id.
+   * @param more Members left out of a cut-short list.
+   */
+  setMembers(
+    members: ReadonlyMap<number, string>,
+    ownId: number,
+    more: number,
+  ): void {
+    const items = [...members].sort((a, b) => a[1].localeCompare(b[1]));
+    const nodes = items.map(([id, name]) => {
+      const item = document.createElement("li");
+      item.dataset.id = String(id);
+      item.append(span("member-name", name));
+      if (id === ownId) item.append(span("member-you", "you"));
+      return item;
+    });
+    if (more > 0) {
+      const item = document.createElement("li");
+      item.append(span("member-more", `and ${more} more`));
+      nodes.push(item);
+    }
+    this.#members.replaceChildren(...nodes);
+    this.#memberCount.textContent = String(members.size + more);
+  }
+
+  /**
+   * Add lines to the conversation, keeping the view at the bottom when the
+   * reader was there.
+   *
+   * @param entries The lines.
+   */
+  appendLog(entries: readonly LogEntry[]): void {
+    if (entries.length === 0) return;
+    const log = this.#log;
+    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    for (const entry of entries) log.append(this.#entryNode(entry));
+    while (log.childElementCount > MAX_LOG_ENTRIES) {
+      log.firstElementChild?.remove();
+    }
+    if (atBottom) log.scrollTop = log.scrollHeight;
+  }
+
+  /**
+   * Show why something was not done, or clear it.
+   *
+   * @param text The reason, or `""` to clear.
+   */
+  setProblem(text: string): void {
+    this.#problem.textContent = text;
+    this.#problem.hidden = text === "";
+  }
+
+  /**
+   * Show how many bytes the message box holds against the limit.
+   *
+   * @param bytes The UTF-8 size of the text.
+   * @param limit The largest size sent.
+   */
+  setByteCount(bytes: number, limit: number): void {
+    this.#counter.textContent = `${bytes}/${limit}`;
+    this.#counter.classList.toggle("over", bytes > limit);
+  }
+
+  #entryNode(entry: LogEntry): HTMLLIElement {
+    const item = document.createElement("li");
+    item.className = `entry ${entry.kind}${entry.own ? " own" : ""}`;
+    const time = document.createElement("time");
+    time.dateTime = entry.time.toISOString();
+    time.textContent = clock.format(entry.time);
+    item.append(time);
+    if (entry.sender !== undefined) {
+      item.append(span("sender", entry.sender));
+    }
+    item.append(span("text", entry.text));
+    return item;
+  }
+}
