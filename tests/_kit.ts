@@ -1,7 +1,8 @@
 /**
  * Helpers for the production-server tests (rooms, nicknames, keepalive,
  * limits, slow consumers, shutdown, HTTP, TLS, auth): a server with clients
- * connected, barriers that prove a negative without sleeping, list
+ * connected (on the real clock or a fake one the test advances), barriers
+ * that prove a negative without sleeping, list
  * requests, log waits, hand-built headers, numbered CHAT batches, raw stream
  * reads and a tiny HTTP client that leaves no connection behind.
  */
@@ -60,9 +61,9 @@ export async function withClients(
  * Like {@linkcode withClients}, but the hub runs on a {@linkcode FakeClock}
  * starting at 0: ticks, deadlines, keepalive, rate limits and flush holds
  * see time move only when `body` calls `clock.advance`. The clients start
- * with empty inboxes. A hub handles the
- * ticks an advance fires before anything sent after it, so "advance, then a
- * barrier" shows exactly what the deadline did.
+ * with empty inboxes. The hub handles the ticks an advance fires before
+ * anything sent after it, so "advance, then a barrier" shows exactly what
+ * the deadline did.
  */
 export async function withClockedClients(
   options: ServerOptions,
