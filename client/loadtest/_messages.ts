@@ -50,6 +50,8 @@ export interface ShardPlan {
   caCerts: string[];
   /** hubbub: AUTH token, "" for none. */
   token: string;
+  /** `tcp`, or `ws`: a WebSocket to `ws://hostname:port/ws`. */
+  transport: "tcp" | "ws";
   /** Shared-clock time of tick 0 (ticks are one second apart). */
   origin: number;
 }

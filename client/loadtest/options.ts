@@ -71,7 +71,17 @@ export interface LoadTestOptions {
   caCerts: string[];
   /** hubbub: authenticate every connection with this token ("" for none). */
   token: string;
+  /**
+   * `tcp`, or `ws`: each connection is a WebSocket to `ws://HOST:PORT/ws`
+   * (hubbub's gateway on its `--http-port`), one frame per message.
+   */
+  transport: Transport;
 }
+
+/** The transports `--transport` names. */
+export const TRANSPORTS = ["tcp", "ws"] as const;
+/** A transport `--transport` names. */
+export type Transport = typeof TRANSPORTS[number];
 
 /** The defaults of {@linkcode LoadTestOptions}, as on the command line. */
 export const DEFAULT_OPTIONS: LoadTestOptions = {
@@ -101,6 +111,7 @@ export const DEFAULT_OPTIONS: LoadTestOptions = {
   tls: false,
   caCerts: [],
   token: "",
+  transport: "tcp",
 };
 
 /** The `deno task loadtest` command: usage, summary and every flag. */
@@ -249,6 +260,14 @@ export const loadtestCommand = defineCommand({
       description:
         "Worker threads to spread the connections over (figures are merged exactly)",
     },
+    transport: {
+      type: "string",
+      default: DEFAULT_OPTIONS.transport,
+      choices: TRANSPORTS,
+      valueName: "NAME",
+      description:
+        "tcp, or ws: every connection is a WebSocket to ws://HOST:PORT/ws (hubbub's gateway: --port is the server's --http-port), one frame per message",
+    },
     tls: {
       type: "boolean",
       description: "Connect with TLS",
@@ -374,6 +393,7 @@ export function optionsFromFlags(flags: LoadtestFlags): LoadTestOptions {
     tls: flags.tls || flags.ca !== undefined,
     caCerts: [],
     token: flags.token ?? "",
+    transport: flags.transport as Transport,
   };
   validateOptions(options);
   return options;
@@ -431,6 +451,18 @@ export function validateOptions(options: LoadTestOptions): void {
   }
   if (options.token !== "" && options.target !== "hubbub") {
     throw new UsageError("--token is for --target hubbub");
+  }
+  if (options.transport === "ws") {
+    if (options.target !== "hubbub") {
+      throw new UsageError("--transport ws is for --target hubbub");
+    }
+    if (options.tls) {
+      throw new UsageError("--transport ws connects without TLS (ws://)");
+    }
+    if (options.stalled > 0) {
+      // A WebSocket client reads whatever arrives; it cannot stop reading.
+      throw new UsageError("--stalled needs --transport tcp");
+    }
   }
   if (options.channel === "" || /[\r\n]/.test(options.channel)) {
     throw new UsageError("--channel must be a non-empty name on one line");

@@ -319,6 +319,7 @@ export async function runLoadTest(
       tls: options.tls,
       caCerts: options.caCerts,
       token: options.token,
+      transport: options.transport,
       origin,
     };
     let tickerPort: MessagePort | null = null;

@@ -47,6 +47,7 @@ import {
   writePayload,
 } from "./payload.ts";
 import { targetNamed } from "./targets/mod.ts";
+import { type ByteConnection, connectWebSocket } from "./_ws_connection.ts";
 import type { StreamSink, Target } from "./targets/target.ts";
 
 /** First read buffer of a connection. */
@@ -100,7 +101,10 @@ function describeDisconnect(error: unknown): string {
 }
 
 /** Write all of `bytes`, however many calls it takes. */
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+async function writeAll(
+  conn: ByteConnection,
+  bytes: Uint8Array,
+): Promise<void> {
   let offset = await conn.write(bytes);
   while (offset < bytes.length) {
     offset += await conn.write(bytes.subarray(offset));
@@ -111,7 +115,13 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
 function connectWithin(
   plan: ShardPlan,
   ms: number,
-): Promise<Deno.Conn> {
+): Promise<ByteConnection> {
+  if (plan.transport === "ws") {
+    const host = plan.hostname.includes(":")
+      ? `[${plan.hostname}]`
+      : plan.hostname;
+    return connectWebSocket(`ws://${host}:${plan.port}/ws`, ms);
+  }
   return new Promise((resolve, reject) => {
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -144,7 +154,7 @@ class Connection implements StreamSink {
   receiver = -1;
   /** The publisher that writes on (or beside) this connection, if any. */
   publisher: Publisher | null = null;
-  conn: Deno.Conn | null = null;
+  conn: ByteConnection | null = null;
   /** The id the server issued (hubbub). */
   id = 0;
   isJoined = false;
@@ -189,7 +199,7 @@ class Connection implements StreamSink {
   }
 
   /** Take over a connected socket and start reading it. */
-  attach(conn: Deno.Conn): void {
+  attach(conn: ByteConnection): void {
     this.conn = conn;
     this.open = true;
     const tcp = conn as Deno.TcpConn;
@@ -245,7 +255,7 @@ class Connection implements StreamSink {
       : `closed by the server: ${this.#lastServerError}`;
   }
 
-  async #readLoop(conn: Deno.Conn): Promise<void> {
+  async #readLoop(conn: ByteConnection): Promise<void> {
     const shard = this.shard;
     const target = shard.target;
     let buffer = new Uint8Array(INITIAL_READ_BUFFER);
@@ -849,7 +859,7 @@ export class Shard {
     const plan = this.plan;
     const began = sharedClockMs();
     const timeout = plan.connectTimeoutMs;
-    let conn: Deno.Conn;
+    let conn: ByteConnection;
     try {
       conn = await connectWithin(plan, timeout);
     } catch (error) {

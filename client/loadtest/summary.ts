@@ -34,8 +34,9 @@ export function formatSummary(result: LoadTestResult): string {
   const mode = throughput.mode === "open"
     ? `open loop at ${formatCount(options.rate)} msg/s`
     : `closed loop, window ${options.window} per publisher`;
+  const over = options.transport === "ws" ? " over WebSocket" : "";
   lines.push(
-    `Load test of ${options.target} at ${options.host}:${options.port}: ${
+    `Load test of ${options.target} at ${options.host}:${options.port}${over}: ${
       formatCount(options.clients)
     } clients${options.idle > 0 ? ` + ${formatCount(options.idle)} idle` : ""}${
       options.stalled > 0 ? ` + ${formatCount(options.stalled)} stalled` : ""
