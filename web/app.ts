@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The chat page's entry point: connects to the server's WebSocket gateway
  * (`/ws` on the page's own origin), wires the forms to the chat state, and
@@ -14,6 +13,7 @@ import { inertText } from "../client/terminal_text.ts";
 import { ChatState, type LogEntry, type Request } from "./chat_state.ts";
 import { FrameSocket } from "./frame_socket.ts";
 import { PageView } from "./page_view.ts";
+import { dom } from "./_dom.ts";
 
 const encoder = new TextEncoder();
 const view = new PageView();
@@ -34,7 +34,7 @@ function render(): void {
   const names = new Map<number, string>();
   for (const id of state.members.keys()) names.set(id, state.nameOf(id));
   view.setMembers(names, state.id, state.moreMembers);
-  if (document.activeElement !== view.nickInput && state.nick !== null) {
+  if (dom.activeElement !== view.nickInput && state.nick !== null) {
     view.nickInput.value = state.nick;
   }
 }

@@ -36,6 +36,7 @@ const JAVASCRIPT = "text/javascript; charset=utf-8";
 /** The page's modules, repository paths; `web/app.ts` is the entry point. */
 export const PAGE_MODULES: readonly string[] = [
   "web/app.ts",
+  "web/_dom.ts",
   "web/chat_state.ts",
   "web/frame_socket.ts",
   "web/page_view.ts",

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The chat page's DOM: it fills the elements of `web/index.html` from the
  * chat state. Every text goes in through `textContent`, never as markup, so
@@ -8,6 +7,7 @@
  */
 
 import type { LogEntry } from "./chat_state.ts";
+import { dom, type DomElement, type DomInput, type DomTime } from "./_dom.ts";
 
 /** The connection's state as the page shows it. */
 export type ConnectionState = "connecting" | "connected" | "reconnecting";
@@ -20,14 +20,14 @@ const clock = new Intl.DateTimeFormat(undefined, {
   minute: "2-digit",
 });
 
-function element<T extends HTMLElement>(id: string): T {
-  const found = document.getElementById(id);
+function element<T extends DomElement = DomElement>(id: string): T {
+  const found = dom.getElementById(id);
   if (found === null) throw new Error(`The page has no #${id}`);
   return found as T;
 }
 
-function span(className: string, text: string): HTMLSpanElement {
-  const node = document.createElement("span");
+function span(className: string, text: string): DomElement {
+  const node = dom.createElement("span");
   node.className = className;
   node.textContent = text;
   return node;
@@ -45,24 +45,24 @@ function span(className: string, text: string): HTMLSpanElement {
  */
 export class PageView {
   /** The message box. */
-  readonly input: HTMLInputElement = element("message");
+  readonly input: DomInput = element("message");
   /** The form holding the message box. */
-  readonly composer: HTMLFormElement = element("composer");
+  readonly composer: DomElement = element("composer");
   /** The room switching form and its field. */
-  readonly roomForm: HTMLFormElement = element("room-form");
+  readonly roomForm: DomElement = element("room-form");
   /** The room name field. */
-  readonly roomInput: HTMLInputElement = element("room-input");
+  readonly roomInput: DomInput = element("room-input");
   /** The nickname form. */
-  readonly nickForm: HTMLFormElement = element("nick-form");
+  readonly nickForm: DomElement = element("nick-form");
   /** The nickname field. */
-  readonly nickInput: HTMLInputElement = element("nick-input");
-  #log: HTMLOListElement = element("log");
-  #members: HTMLUListElement = element("members");
-  #memberCount: HTMLElement = element("member-count");
-  #room: HTMLElement = element("room-name");
-  #status: HTMLElement = element("status");
-  #problem: HTMLElement = element("problem");
-  #counter: HTMLElement = element("byte-count");
+  readonly nickInput: DomInput = element("nick-input");
+  #log: DomElement = element("log");
+  #members: DomElement = element("members");
+  #memberCount: DomElement = element("member-count");
+  #room: DomElement = element("room-name");
+  #status: DomElement = element("status");
+  #problem: DomElement = element("problem");
+  #counter: DomElement = element("byte-count");
 
   /**
    * Show the connection's state.
@@ -73,7 +73,7 @@ export class PageView {
   setStatus(state: ConnectionState, text: string): void {
     this.#status.dataset.state = state;
     this.#status.textContent = text;
-    document.body.dataset.connection = state;
+    dom.body.dataset.connection = state;
   }
 
   /**
@@ -83,7 +83,7 @@ export class PageView {
    */
   setRoom(room: string | null): void {
     this.#room.textContent = room ?? "…";
-    document.title = room === null ? "hubbub" : `${room} · hubbub`;
+    dom.title = room === null ? "hubbub" : `${room} · hubbub`;
   }
 
   /**
@@ -100,14 +100,14 @@ export class PageView {
   ): void {
     const items = [...members].sort((a, b) => a[1].localeCompare(b[1]));
     const nodes = items.map(([id, name]) => {
-      const item = document.createElement("li");
+      const item = dom.createElement("li");
       item.dataset.id = String(id);
       item.append(span("member-name", name));
       if (id === ownId) item.append(span("member-you", "you"));
       return item;
     });
     if (more > 0) {
-      const item = document.createElement("li");
+      const item = dom.createElement("li");
       item.append(span("member-more", `and ${more} more`));
       nodes.push(item);
     }
@@ -153,10 +153,10 @@ export class PageView {
     this.#counter.classList.toggle("over", bytes > limit);
   }
 
-  #entryNode(entry: LogEntry): HTMLLIElement {
-    const item = document.createElement("li");
+  #entryNode(entry: LogEntry): DomElement {
+    const item = dom.createElement("li");
     item.className = `entry ${entry.kind}${entry.own ? " own" : ""}`;
-    const time = document.createElement("time");
+    const time = dom.createElement("time") as DomTime;
     time.dateTime = entry.time.toISOString();
     time.textContent = clock.format(entry.time);
     item.append(time);
