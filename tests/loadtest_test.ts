@@ -8,9 +8,8 @@ import {
 import { type Fault, startFaultyServer } from "./_faulty_server.ts";
 import { startOriginalServer } from "./_original_server.ts";
 import {
-  readIntendedTime,
-  readPublisher,
-  readSequence,
+  payloadFields,
+  readPayloadFields,
   writePayload,
   writePayloadTemplate,
 } from "../client/loadtest/payload.ts";
@@ -766,7 +765,7 @@ Deno.test("Loadtest: --help documents every flag", async () => {
 Deno.test("Loadtest: bad flags give one clear line and exit 2", async () => {
   const cases: [string[], RegExp][] = [
     [["--clients", "many"], /--clients needs a whole number/],
-    [["--size", "31"], /--size must be at least 32/],
+    [["--size", "15"], /--size must be at least 16/],
     [["--clients", "-5"], /--clients must be at least 1, got -5/],
     [["--publishers", "0"], /--publishers must be at least 1/],
     [["--size", "489"], /--size must be at most 488/],
@@ -818,24 +817,42 @@ Deno.test("Loadtest payload: printable text that survives lossy UTF-8 re-encodin
   const bytes = new Uint8Array(64);
   const view = new DataView(bytes.buffer);
   writePayloadTemplate(bytes, 0, 64);
-  const cases: [number, number, number][] = [
-    [0, 0, 0],
-    [999_999, 0xffff_ffff, 9_007_199_254_740.991],
-    [7, 123_456_789, 1_764_578_000_123.456],
+  const wrap = 2 ** 48;
+  // [publisher, sequence, intended µs, receiver's now µs]
+  const cases: [number, number, number, number][] = [
+    [0, 0, 0, 0],
+    [2 ** 16 - 1, 0xffff_ffff, 1_764_578_000_123_456, 1_764_578_000_124_000],
+    [7, 123_456_789, 1_764_578_000_123_456, 1_764_578_000_100_000],
+    // Either side of a wrap of the time field, and a receiver's clock
+    // ahead of or behind the sender's by years.
+    [1, 1, 6 * wrap - 1, 6 * wrap + 5],
+    [1, 2, 6 * wrap + 3, 6 * wrap - 5],
+    [2, 3, 2 ** 53 - 1, 2 ** 53 - 1 - 2 ** 46],
+    [3, 4, 5 * wrap + 10, 5 * wrap + 10 + 2 ** 46],
   ];
-  for (const [publisher, sequence, time] of cases) {
-    writePayload(view, 0, publisher, sequence, time);
+  for (const [publisher, sequence, intended, now] of cases) {
+    writePayload(view, 0, publisher, sequence, intended);
     for (const byte of bytes) {
       assert.ok(byte >= 0x20 && byte < 0x7f, `byte ${byte} is not printable`);
     }
     const relayed = new TextEncoder().encode(new TextDecoder().decode(bytes));
     assert.deepEqual(relayed, bytes);
-    assert.equal(readPublisher(view, 0), publisher);
-    assert.equal(readSequence(view, 0), sequence);
-    assert.equal(readIntendedTime(view, 0), Math.round(time * 1000) / 1000);
+    assert.equal(readPayloadFields(view, 0, now), true);
+    assert.deepEqual(payloadFields, {
+      publisher,
+      sequence,
+      intendedMicroseconds: intended,
+    });
   }
-  for (const bad of [0x2f, 0x3a, 0x41, 0xb0]) {
-    bytes[3] = bad;
-    assert.equal(readPublisher(view, 0), -1, `byte ${bad}`);
+  for (const offset of [0, 7, 15]) {
+    for (const bad of [0x20, 0x3e, 0x7f, 0xb0]) {
+      const copy = bytes.slice();
+      copy[offset] = bad;
+      assert.equal(
+        readPayloadFields(new DataView(copy.buffer), 0, 0),
+        false,
+        `byte ${bad} at ${offset}`,
+      );
+    }
   }
 });

@@ -48,9 +48,29 @@ export function createHistogram(): Histogram {
 }
 
 /**
- * Record a duration in milliseconds as whole microseconds, clamped to the
- * histogram's range (a negative duration, from clock jitter between
- * processes, counts as zero).
+ * Record a duration in whole microseconds, clamped to the histogram's range
+ * (a negative duration, from clock jitter between processes, counts as
+ * zero).
+ *
+ * @param histogram Where to record.
+ * @param microseconds The duration, a whole number.
+ */
+export function recordMicroseconds(
+  histogram: Histogram,
+  microseconds: number,
+): void {
+  histogram.recordValue(
+    microseconds < 0
+      ? 0
+      : microseconds > HIGHEST_TRACKABLE_MICROSECONDS
+      ? HIGHEST_TRACKABLE_MICROSECONDS
+      : microseconds,
+  );
+}
+
+/**
+ * Record a duration in milliseconds as whole microseconds, clamped as
+ * {@linkcode recordMicroseconds} does.
  *
  * @param histogram Where to record.
  * @param milliseconds The duration.
@@ -59,12 +79,7 @@ export function recordMilliseconds(
   histogram: Histogram,
   milliseconds: number,
 ): void {
-  let microseconds = Math.round(milliseconds * 1000);
-  if (microseconds < 0) microseconds = 0;
-  else if (microseconds > HIGHEST_TRACKABLE_MICROSECONDS) {
-    microseconds = HIGHEST_TRACKABLE_MICROSECONDS;
-  }
-  histogram.recordValue(microseconds);
+  recordMicroseconds(histogram, Math.round(milliseconds * 1000));
 }
 
 /**

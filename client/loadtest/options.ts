@@ -208,7 +208,7 @@ export const loadtestCommand = defineCommand({
       max: MAX_PAYLOAD_SIZE,
       valueName: "BYTES",
       description:
-        `Payload bytes per message (${MIN_PAYLOAD_SIZE} to ${MAX_PAYLOAD_SIZE}: publisher, sequence and send time in decimal digits, then filler x; printable text)`,
+        `Payload bytes per message (${MIN_PAYLOAD_SIZE} to ${MAX_PAYLOAD_SIZE}: publisher, sequence and send time in printable base-64 digits, then filler x)`,
     },
     duration: {
       type: "number",
@@ -421,7 +421,7 @@ export function validateOptions(options: LoadTestOptions): void {
   );
   if (indexes > MAX_PUBLISHER_INDEXES) {
     throw new UsageError(
-      `Publisher indexes (--publisher-offset + --publishers, or --total-publishers) must be at most ${MAX_PUBLISHER_INDEXES}: the payload names them in six digits`,
+      `Publisher indexes (--publisher-offset + --publishers, or --total-publishers) must be at most ${MAX_PUBLISHER_INDEXES}: the payload names them in 16 bits`,
     );
   }
   if (options.publishers > options.clients) {

@@ -35,13 +35,14 @@ import {
   createHistogram,
   encodeHistogram,
   type Histogram,
+  recordMicroseconds,
   recordMilliseconds,
 } from "./latency_histogram.ts";
 import {
   callAtSharedTime,
   PAYLOAD_HEADER_SIZE,
   payloadFields,
-  payloadTime,
+  payloadMicroseconds,
   readPayloadFields,
   sharedClockMs,
   writePayload,
@@ -284,7 +285,7 @@ class Connection implements StreamSink {
           end = 0;
           continue;
         }
-        shard.now = now;
+        shard.nowMicroseconds = payloadMicroseconds(now);
         start = target.parse(buffer, view, start, end, this);
         if (start === end) {
           start = 0;
@@ -359,12 +360,13 @@ class Connection implements StreamSink {
       shard.unexpected++;
       return;
     }
-    if (!readPayloadFields(view, payloadOffset)) {
+    const now = shard.nowMicroseconds;
+    if (!readPayloadFields(view, payloadOffset, now)) {
       shard.unexpected++;
       return;
     }
     const { publisher, sequence } = payloadFields;
-    const intended = payloadFields.intendedTimeMs;
+    const intended = payloadFields.intendedMicroseconds;
     if (publisher >= shard.publisherIndexes) {
       shard.unexpected++;
       return;
@@ -377,11 +379,16 @@ class Connection implements StreamSink {
       }
     }
     shard.checker!.record(this.receiver, publisher, sequence);
-    const latency = shard.now - intended;
-    recordMilliseconds(shard.tickHistogram, latency);
-    if (intended >= shard.measureFrom && intended < shard.publishUntil) {
-      recordMilliseconds(shard.histogram, latency);
+    // One histogram record per delivery: the tick's measured part joins the
+    // run's histogram when the tick is reported.
+    if (
+      intended >= shard.measureFromMicroseconds &&
+      intended < shard.publishUntilMicroseconds
+    ) {
+      recordMicroseconds(shard.tickMeasuredHistogram, now - intended);
       shard.deliveredMeasured++;
+    } else {
+      recordMicroseconds(shard.tickHistogram, now - intended);
     }
     if (shard.inMeasuredWindow) shard.payloadBytesMeasured += payloadLength;
     const local = shard.localPublishers[publisher];
@@ -613,23 +620,27 @@ class Publisher {
         );
       }
       for (let slot = 0; slot < count; slot++, sequence++) {
-        const intended = payloadTime(
+        const intended = payloadMicroseconds(
           this.firstIntended + sequence * this.interval,
         );
         writePayload(view, offset, this.index, sequence, intended);
         // The receivers' test, on the value they read.
-        if (intended >= shard.measureFrom && intended < shard.publishUntil) {
+        if (
+          intended >= shard.measureFromMicroseconds &&
+          intended < shard.publishUntilMicroseconds
+        ) {
           shard.publishedMeasured++;
         }
         offset += slotSize;
       }
     } else {
       if (now >= shard.publishUntil || now < shard.loadStart) return 0;
-      now = payloadTime(now);
+      const intended = payloadMicroseconds(now);
       count = Math.min(shard.plan.window - this.outstanding, capacity);
-      const measured = now >= shard.measureFrom && now < shard.publishUntil;
+      const measured = intended >= shard.measureFromMicroseconds &&
+        intended < shard.publishUntilMicroseconds;
       for (let slot = 0; slot < count; slot++, sequence++) {
-        writePayload(view, offset, this.index, sequence, now);
+        writePayload(view, offset, this.index, sequence, intended);
         offset += slotSize;
       }
       this.outstanding += count;
@@ -665,15 +676,22 @@ export class Shard {
    */
   receiversToAck = 0;
   checker: DeliveryChecker | null = null;
+  /** Latencies of the deliveries in the measured window, up to the last tick. */
   histogram: Histogram = createHistogram();
+  /** Latencies of this tick's deliveries outside the measured window. */
   tickHistogram: Histogram = createHistogram();
+  /** Latencies of this tick's deliveries in the measured window. */
+  tickMeasuredHistogram: Histogram = createHistogram();
   /** How late each batch left after its first message's intended time. */
   sendLagHistogram: Histogram = createHistogram();
-  /** Shared-clock time of the read being parsed. */
-  now = 0;
+  /** Shared-clock time of the read being parsed, whole microseconds. */
+  nowMicroseconds = 0;
   loadStart = Infinity;
   measureFrom = Infinity;
   publishUntil = Infinity;
+  /** The measured window as payload times (see `payloadMicroseconds`). */
+  measureFromMicroseconds = Infinity;
+  publishUntilMicroseconds = Infinity;
   sendBacklogUntil = Infinity;
   pumpQueue: Publisher[] = [];
   sent = 0;
@@ -918,6 +936,8 @@ export class Shard {
     this.loadStart = schedule.start;
     this.measureFrom = schedule.measureFrom;
     this.publishUntil = schedule.publishUntil;
+    this.measureFromMicroseconds = payloadMicroseconds(schedule.measureFrom);
+    this.publishUntilMicroseconds = payloadMicroseconds(schedule.publishUntil);
     this.sendBacklogUntil = plan.rate > 0 ? schedule.sendBacklogUntil : 0;
     for (let index = 0; index < schedule.senderIds.length; index++) {
       this.senderIds[index] = schedule.senderIds[index];
@@ -1043,6 +1063,7 @@ export class Shard {
     const now = sharedClockMs();
     if (now >= this.publishUntil) return;
     this.publishUntil = Math.max(now, this.loadStart);
+    this.publishUntilMicroseconds = payloadMicroseconds(this.publishUntil);
     for (const publisher of this.#publishers) {
       if (publisher.interval > 0) {
         publisher.lastSequence = Math.min(
@@ -1204,6 +1225,7 @@ export class Shard {
 
   #emitTick(): void {
     const cpu = threadCpuSeconds();
+    this.#foldMeasuredTick();
     const report: TickReport = {
       tick: this.#tick,
       connections: this.#openConnections(),
@@ -1248,6 +1270,17 @@ export class Shard {
     return count;
   }
 
+  /**
+   * Add the tick's measured deliveries to the run's histogram and to the
+   * tick's own (which then holds them all); the measured one is reset with
+   * the tick.
+   */
+  #foldMeasuredTick(): void {
+    this.histogram.add(this.tickMeasuredHistogram);
+    this.tickHistogram.add(this.tickMeasuredHistogram);
+    this.tickMeasuredHistogram.reset();
+  }
+
   /** @param cpu This thread's CPU seconds when the load phase ended. */
   #finish(cpu: number): void {
     this.#stopping = true;
@@ -1260,6 +1293,7 @@ export class Shard {
     const receivers = checker?.receivers ?? 0;
     let publishedTotal = 0;
     for (const count of published) publishedTotal += count;
+    this.#foldMeasuredTick();
     const totals: ShardTotals = {
       connected: this.#connected,
       stalled: this.#stalled.filter((connection) => connection.isJoined)
@@ -1303,6 +1337,7 @@ export class Shard {
     for (const connection of this.#allConnections) connection.close();
     this.histogram.destroy();
     this.tickHistogram.destroy();
+    this.tickMeasuredHistogram.destroy();
     this.sendLagHistogram.destroy();
     this.#connectHistogram.destroy();
     this.#post({ kind: "totals", totals });
