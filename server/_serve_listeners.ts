@@ -17,6 +17,8 @@ import { listenError } from "./_listen_error.ts";
 import { type Server, type ServerOptions, startServer } from "./server.ts";
 import type { CommandLineSettings } from "./settings.ts";
 import { readTokenFile } from "./_startup_files.ts";
+import { parseAllowedOrigins } from "./transport/ws/mod.ts";
+import { loadWebFiles } from "../web/transpile.ts";
 
 /**
  * Start the chat server.
@@ -51,17 +53,27 @@ export async function startChatListener(
 
 /**
  * The HTTP endpoint's options from the command line, checked before
- * anything listens: its token file is read, and off loopback one is needed.
+ * anything listens: its token file is read (off loopback one is needed),
+ * `--allowed-origins` parsed, and the chat page's files read and
+ * transpiled.
  *
  * @param settings The command line's settings.
  * @returns The options, or `null` without `--http-port`.
- * @throws {StartupError} For an unusable token file.
- * @throws {UsageError} For a listener off loopback without tokens.
+ * @throws {StartupError} For an unusable token file, or a page file that
+ * cannot be read or transpiled.
+ * @throws {UsageError} For a listener off loopback without tokens, or a bad
+ * `--allowed-origins`.
  */
 export async function httpEndpointOptions(
   settings: CommandLineSettings,
 ): Promise<HttpEndpointOptions | null> {
   const { httpHost, httpPort, httpTokenFile } = settings;
+  let allowedOrigins;
+  try {
+    allowedOrigins = parseAllowedOrigins(settings.allowedOrigins);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
   const tokens = httpTokenFile === undefined
     ? null
     : await readTokenFile(httpTokenFile, "HTTP token file");
@@ -71,12 +83,26 @@ export async function httpEndpointOptions(
       `--http-host ${httpHost} is not loopback: give --http-token-file, as /stats lists every client's address and nickname`,
     );
   }
+  let page;
+  try {
+    page = await loadWebFiles();
+  } catch (error) {
+    throw new StartupError(
+      `Cannot prepare the chat page (web/): ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+      { cause: error },
+    );
+  }
   return {
     hostname: httpHost,
     port: httpPort,
     tokens,
     maxConnections: settings.httpMaxConnections,
     headerTimeoutMs: settings.httpHeadTimeoutMs,
+    page,
+    allowedOrigins,
+    maxPendingBytes: settings.maxPendingBytes,
   };
 }
 

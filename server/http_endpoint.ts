@@ -7,8 +7,17 @@ import {
 } from "./http_server.ts";
 import type { Logger } from "./logger.ts";
 import { formatMetrics } from "./prometheus.ts";
+import { DEFAULT_HUB_OPTIONS } from "./settings.ts";
 import { collectStats, MAX_STATS_LIMIT } from "./stats.ts";
 import type { TokenSet } from "./token_set.ts";
+import { connectClient } from "./transport/connect_client.ts";
+import {
+  type AllowedOrigins,
+  parseAllowedOrigins,
+  type WebSocketCounters,
+  WebSocketGateway,
+} from "./transport/ws/mod.ts";
+import { type PageFile, WebPage } from "./web_page.ts";
 
 export { DEFAULT_HTTP_HEADER_TIMEOUT_MS, DEFAULT_HTTP_MAX_CONNECTIONS };
 
@@ -29,6 +38,18 @@ export interface HttpEndpointOptions {
   headerTimeoutMs?: number;
   /** Most HTTP connections open at once. Default 16. */
   maxConnections?: number;
+  /**
+   * The chat page's files by URL path (`/` is the page), as
+   * `web/transpile.ts` loads them; without them `/` is a 404.
+   */
+  page?: ReadonlyMap<string, PageFile> | null;
+  /** Origins whose pages may open `/ws`. Default: the page's own only. */
+  allowedOrigins?: AllowedOrigins;
+  /**
+   * Bound of a WebSocket client's outbound queue, as the chat server's
+   * `--max-pending-bytes`. Default: that setting's default.
+   */
+  maxPendingBytes?: number;
 }
 
 /** A running HTTP endpoint. */
@@ -37,7 +58,12 @@ export interface HttpEndpoint {
   readonly address: Deno.NetAddr;
   /** Live counters of the HTTP listener. */
   readonly counters: Readonly<HttpServerCounters>;
-  /** Stop listening and close open HTTP connections. */
+  /** Live counters of its WebSocket gateway. */
+  readonly webSockets: Readonly<WebSocketCounters>;
+  /**
+   * Stop listening and close open HTTP connections (WebSocket connections
+   * are the hub's clients, closed by its shutdown).
+   */
   close(): Promise<void>;
 }
 
@@ -49,6 +75,8 @@ export interface HttpRequestContext {
   logger?: Logger;
   /** The HTTP listener's counters, for `/metrics`. */
   http?: Readonly<HttpServerCounters>;
+  /** The WebSocket gateway's counters, for `/metrics`. */
+  webSockets?: Readonly<WebSocketCounters>;
 }
 
 /**
@@ -112,7 +140,7 @@ export function handleHttpRequest(
     return new Response("ok\n", { headers: { "content-type": "text/plain" } });
   }
   if (url.pathname !== "/metrics" && url.pathname !== "/stats") {
-    return new Response("Not found: try /healthz, /metrics or /stats\n", {
+    return new Response("Not found: try /, /healthz, /metrics or /stats\n", {
       status: 404,
     });
   }
@@ -144,7 +172,9 @@ export function handleHttpRequest(
 }
 
 /**
- * Serve the hub's health, metrics and stats over HTTP/1.1 (see
+ * Serve the chat page (`/`), the WebSocket gateway (`/ws`: browsers join
+ * the hub there as chat clients), and the hub's health, metrics and stats
+ * over HTTP/1.1 (see
  * {@linkcode serveHttp}: a deadline for each request head, a bound on open
  * connections, and an accept loop that survives the open-file cap).
  *
@@ -165,7 +195,24 @@ export function startHttpEndpoint(
       `The HTTP listener on ${options.hostname} is not on loopback: /stats and /metrics need a token there (--http-token-file)`,
     );
   }
-  const context: HttpRequestContext = { tokens, logger: options.logger };
+  const entrance = {
+    inbox: hub.inbox,
+    maxPendingBytes: options.maxPendingBytes ??
+      DEFAULT_HUB_OPTIONS.maxPendingBytes,
+    totals: hub.metrics,
+    clock: hub.clock,
+  };
+  const gateway = new WebSocketGateway({
+    allowedOrigins: options.allowedOrigins ?? parseAllowedOrigins(undefined),
+    logger: options.logger,
+    connect: (transport, read) => connectClient(entrance, transport, read),
+  });
+  const page = options.page ? new WebPage(options.page) : null;
+  const context: HttpRequestContext = {
+    tokens,
+    logger: options.logger,
+    webSockets: gateway.counters,
+  };
   const server = serveHttp(
     {
       hostname: options.hostname,
@@ -174,8 +221,17 @@ export function startHttpEndpoint(
       maxConnections: options.maxConnections,
       logger: options.logger,
     },
-    (request) => handleHttpRequest(hub, request, context),
+    (request) => {
+      const path = new URL(request.url).pathname;
+      if (path === "/ws") return gateway.upgrade(request);
+      return page?.serve(request) ?? handleHttpRequest(hub, request, context);
+    },
   );
   context.http = server.counters;
-  return server;
+  return {
+    address: server.address,
+    counters: server.counters,
+    webSockets: gateway.counters,
+    close: () => server.close(),
+  };
 }

@@ -32,8 +32,28 @@ const LINGER_MS = 1000;
 const FIRST_BACKOFF_MS = 10;
 const MAX_BACKOFF_MS = 1000;
 
-/** Answers one request. */
-export type HttpHandler = (request: Request) => Response | Promise<Response>;
+/**
+ * A handler's answer that takes the connection over (a WebSocket upgrade):
+ * the server writes `101 Switching Protocols` with these headers, then the
+ * connection leaves it, and no longer counts against its bound or its
+ * deadlines.
+ */
+export interface HttpUpgrade {
+  /** Headers of the 101 response. */
+  readonly headers: Headers;
+  /**
+   * Called once the 101 has been written.
+   *
+   * @param conn The connection, now the taker's to close.
+   * @param early Bytes the peer sent after its request head.
+   */
+  takeOver(conn: Deno.Conn, early: Uint8Array): void;
+}
+
+/** Answers one request, or takes its connection over. */
+export type HttpHandler = (
+  request: Request,
+) => Response | HttpUpgrade | Promise<Response | HttpUpgrade>;
 
 /** Options of {@linkcode serveHttp}. */
 export interface HttpServerOptions {
@@ -120,12 +140,21 @@ async function serialise(
   return out;
 }
 
+/** The head of a `101 Switching Protocols` response. */
+function switchingProtocols(headers: Headers): Uint8Array {
+  let text = "HTTP/1.1 101 Switching Protocols\r\n";
+  for (const [name, value] of headers) text += `${name}: ${value}\r\n`;
+  return encoder.encode(text + "\r\n");
+}
+
 /**
  * Serve HTTP/1.1 on `hostname:port` with `handler`.
  *
  * Each connection must send its request head within `headerTimeoutMs`
  * (default 5 s), else it gets 408 and is closed; the response must be
- * written within `responseTimeoutMs` (default 10 s). At most
+ * written within `responseTimeoutMs` (default 10 s). A handler may take a
+ * connection over instead ({@linkcode HttpUpgrade}: a WebSocket), which
+ * then leaves the server's bound and deadlines. At most
  * `maxConnections` (default 16) are open at once: the rest wait in the
  * kernel's backlog, holding no descriptor of the process. An accept that fails for lack of descriptors or memory is
  * retried with a pause (10 ms up to 1 s), one that concerns only the
@@ -164,6 +193,7 @@ export function serveHttp(
   const serveConnection = async (conn: Deno.Conn): Promise<void> => {
     // Closing the connection is how both deadlines end a pending read or write.
     let timedOut = false;
+    let takenOver = false;
     let timer = setTimeout(() => {
       timedOut = true;
       counters.headerTimeouts++;
@@ -194,7 +224,7 @@ export function serveHttp(
       clearTimeout(timer);
       timer = setTimeout(() => closeQuietly(conn), responseTimeoutMs);
       const head = parseRequestHead(buffer.subarray(0, end));
-      let response: Response;
+      let response: Response | HttpUpgrade;
       if (head === null) {
         response = plain(400, "Bad request\n");
       } else if (head.method !== "GET" && head.method !== "HEAD") {
@@ -215,12 +245,20 @@ export function serveHttp(
         }
       }
       counters.requests++;
-      await respond(conn, response, head?.method === "HEAD");
+      if (response instanceof Response) {
+        await respond(conn, response, head?.method === "HEAD");
+      } else {
+        await writeAll(conn, switchingProtocols(response.headers));
+        if (timedOut || stopped.signal.aborted) return;
+        clearTimeout(timer);
+        takenOver = true;
+        response.takeOver(conn, buffer.slice(end, filled));
+      }
     } catch {
       // The peer went away or a deadline closed the connection.
     } finally {
       clearTimeout(timer);
-      closeQuietly(conn);
+      if (!takenOver) closeQuietly(conn);
     }
   };
 

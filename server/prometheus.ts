@@ -3,6 +3,7 @@ import { AcceptErrorKind } from "./transport/tcp/accept_loop.ts";
 import { DisconnectReason } from "./events.ts";
 import type { HttpServerCounters } from "./http_server.ts";
 import type { Logger } from "./logger.ts";
+import type { WebSocketCounters } from "./transport/ws/gateway.ts";
 
 /** Counters kept outside the hub that `/metrics` includes (0 when absent). */
 export interface MetricSources {
@@ -10,6 +11,8 @@ export interface MetricSources {
   logger?: Logger;
   /** The HTTP listener: open connections, requests, head timeouts. */
   http?: Readonly<HttpServerCounters>;
+  /** The WebSocket gateway: connections open, upgrades, refused origins. */
+  webSockets?: Readonly<WebSocketCounters>;
 }
 
 type MetricType = "counter" | "gauge" | "histogram";
@@ -46,7 +49,7 @@ class Exposition {
  * @returns The exposition text, ending in a newline.
  */
 export function formatMetrics(hub: Hub, sources: MetricSources = {}): string {
-  const { logger, http } = sources;
+  const { logger, http, webSockets } = sources;
   const m = hub.metrics;
   const out = new Exposition();
   let pending = 0;
@@ -277,6 +280,24 @@ export function formatMetrics(hub: Hub, sources: MetricSources = {}): string {
     "counter",
     "HTTP connections closed because their request head was not complete in time.",
     http?.headerTimeouts ?? 0,
+  );
+  out.single(
+    "hubbub_websocket_connections",
+    "gauge",
+    "WebSocket connections open now (their clients are in hubbub_connections too).",
+    webSockets?.open ?? 0,
+  );
+  out.single(
+    "hubbub_websocket_upgrades_total",
+    "counter",
+    "WebSocket upgrades accepted on /ws.",
+    webSockets?.upgrades ?? 0,
+  );
+  out.single(
+    "hubbub_websocket_refused_origins_total",
+    "counter",
+    "WebSocket upgrades refused with 403: their Origin is not allowed (--allowed-origins).",
+    webSockets?.refusedOrigins ?? 0,
   );
   out.single(
     "process_resident_memory_bytes",

@@ -407,6 +407,14 @@ export const SERVER_SETTINGS = {
     description:
       "Most HTTP connections open at once; more wait in the kernel's backlog",
   },
+  allowedOrigins: {
+    scope: "command-line",
+    type: "string",
+    flag: "allowed-origins",
+    valueName: "ORIGINS",
+    description:
+      "Origins whose pages may open the WebSocket /ws, comma-separated (https://chat.example), or *; the page's own origin always may",
+  },
   httpHeadTimeoutMs: {
     scope: "command-line",
     type: "number",

@@ -1,0 +1,159 @@
+/**
+ * The outbound side of a WebSocket connection as a stream transport: each
+ * hubbub frame the writer hands over leaves as one binary WebSocket message,
+ * written to the TCP socket under it, so backpressure is the socket's, as
+ * on TCP (a write in flight counts against the pending bound; a peer that
+ * stops reading stalls it).
+ *
+ * @module
+ */
+
+import { HEADER_SIZE, readBodyLength } from "../../../protocol/mod.ts";
+import type { StreamTransport } from "../transport.ts";
+import { closeFrame, Opcode, writeServerHeader } from "./wire.ts";
+
+/** The socket under a WebSocket (a `Deno.Conn` after the upgrade). */
+export type WebSocketConnection = Pick<
+  Deno.Conn,
+  "read" | "write" | "close" | "remoteAddr"
+>;
+
+/** Longest wait for the close frame to leave before the socket is closed. */
+const CLOSE_LINGER_MS = 1000;
+/** Most header bytes a hubbub frame's message needs (its payload < 64 KiB). */
+const MESSAGE_HEADER = 4;
+const NORMAL_CLOSE = closeFrame(1000);
+
+async function writeAll(
+  conn: WebSocketConnection,
+  bytes: Uint8Array,
+): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.length) {
+    offset += await conn.write(bytes.subarray(offset));
+  }
+}
+
+/**
+ * A {@linkcode StreamTransport} over an upgraded WebSocket connection. A
+ * `write` of whole hubbub frames frames each as a binary message (a 2- or
+ * 4-byte header: frames are at most 512 bytes) into a buffer it reuses, and
+ * settles once the socket took all of it. Control frames (pong, close) wait
+ * for a data write in flight, so messages never interleave.
+ */
+export class WebSocketTransport implements StreamTransport {
+  readonly remoteAddress: string;
+  #conn: WebSocketConnection;
+  #framed = new Uint8Array(0);
+  /** A write on the socket, data or control, not settled yet. */
+  #busy: Promise<void> | null = null;
+  /** A pong to send once the socket is free (the latest ping's). */
+  #pendingPong: Uint8Array | null = null;
+  #closing = false;
+  #closed = false;
+  /** Called once when the socket is closed. */
+  #onClosed: () => void;
+
+  /**
+   * @param conn The upgraded connection.
+   * @param onClosed Called once, when the socket is closed.
+   */
+  constructor(conn: WebSocketConnection, onClosed: () => void = () => {}) {
+    this.#conn = conn;
+    this.#onClosed = onClosed;
+    const address = conn.remoteAddr as Deno.NetAddr;
+    this.remoteAddress = `${address.hostname}:${address.port}`;
+  }
+
+  async write(bytes: Uint8Array): Promise<number> {
+    if (this.#closing) throw new Deno.errors.BadResource("WebSocket closed");
+    while (this.#busy !== null) await this.#busy;
+    const length = this.#frame(bytes);
+    const done = writeAll(this.#conn, this.#framed.subarray(0, length));
+    this.#busy = done;
+    try {
+      await done;
+    } finally {
+      this.#busy = null;
+      this.#afterWrite();
+    }
+    return bytes.length;
+  }
+
+  /**
+   * Answer a ping: the pong leaves after the write in flight, if any; a
+   * later ping's pong replaces one still waiting.
+   *
+   * @param frame The pong frame.
+   */
+  sendPong(frame: Uint8Array): void {
+    if (this.#closing) return;
+    this.#pendingPong = frame;
+    if (this.#busy === null) this.#afterWrite();
+  }
+
+  /**
+   * Send a close frame (after the write in flight, if any) and close the
+   * socket once it left, or after a second at the latest. Safe to call more
+   * than once.
+   */
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#pendingPong = null;
+    if (this.#busy !== null) {
+      // A data write in flight is cut off, as a TCP close cuts it.
+      this.#closeSocket();
+      return;
+    }
+    const timer = setTimeout(() => this.#closeSocket(), CLOSE_LINGER_MS);
+    writeAll(this.#conn, NORMAL_CLOSE).catch(() => {}).finally(() => {
+      clearTimeout(timer);
+      this.#closeSocket();
+    });
+  }
+
+  /** Frame each hubbub frame of `bytes` as a binary message. */
+  #frame(bytes: Uint8Array): number {
+    // At most one message header per frame, and a frame has 24 bytes at least.
+    const most = bytes.length + Math.ceil(bytes.length / HEADER_SIZE) *
+        MESSAGE_HEADER;
+    if (this.#framed.length < most) {
+      this.#framed = new Uint8Array(Math.max(most, this.#framed.length * 2));
+    }
+    const framed = this.#framed;
+    let length = 0;
+    let offset = 0;
+    while (offset < bytes.length) {
+      const size = HEADER_SIZE + readBodyLength(bytes, offset);
+      length += writeServerHeader(framed, length, Opcode.Binary, size);
+      framed.set(bytes.subarray(offset, offset + size), length);
+      length += size;
+      offset += size;
+    }
+    return length;
+  }
+
+  #afterWrite(): void {
+    const pong = this.#pendingPong;
+    if (pong === null || this.#closing) return;
+    this.#pendingPong = null;
+    const done = writeAll(this.#conn, pong).catch(() => {});
+    this.#busy = done;
+    done.finally(() => {
+      if (this.#busy === done) this.#busy = null;
+      this.#afterWrite();
+    });
+  }
+
+  #closeSocket(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // Closed already (the peer reset it).
+    }
+    this.#onClosed();
+  }
+}
