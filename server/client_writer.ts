@@ -33,8 +33,8 @@ const INITIAL_BUFFER_SIZE = 256;
  * instead (for the original client, which handles one frame per read).
  *
  * Over a message transport (a WebSocket) a flush sends everything queued at
- * once instead, and what the transport has not sent yet counts as the bytes
- * of a write in flight do.
+ * once instead, one message per frame, and what the transport has not sent
+ * yet counts as the bytes of a write in flight do.
  *
  * The queue is bounded: an append that would take the pending bytes (queued,
  * and held by the transport) over the limit is refused, and the caller
@@ -337,20 +337,18 @@ export class ClientWriter {
   }
 
   /**
-   * Send everything queued to a message transport, which takes it at once:
-   * as one message, or one per frame with {@linkcode framePerWrite}. The
-   * buffer stays for the next frames (the transport copied these).
+   * Send everything queued to a message transport, which takes it at once,
+   * one message per frame (a WebSocket message carries exactly one frame,
+   * both ways). The buffer stays for the next frames (the transport copied
+   * these).
    */
   #sendQueued(transport: MessageTransport): void {
     const buffer = this.#buffer!;
     const length = this.#length;
-    const framePerWrite = this.framePerWrite;
     let offset = 0;
     try {
       while (offset < length) {
-        const stop = framePerWrite
-          ? offset + HEADER_SIZE + readBodyLength(buffer, offset)
-          : length;
+        const stop = offset + HEADER_SIZE + readBodyLength(buffer, offset);
         transport.send(buffer.subarray(offset, stop));
         this.bytesWritten += stop - offset;
         this.#totals.bytesOut += stop - offset;

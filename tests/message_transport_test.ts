@@ -102,7 +102,8 @@ Deno.test("Message transport: unsent bytes count against the pending bound, and 
   assert.equal(writer.pendingBytes, 400);
   assert.ok(writer.append(frame), "room again once the sent bytes left");
   writer.flush();
-  assert.equal(socket.unsent.length, 1, "one message for both frames");
+  assert.equal(socket.unsent.length, 2, "one message per frame");
+  assert.deepEqual(socket.unsent.map((m) => m.length), [400, 400]);
   assert.equal(socket.unsentBytes, 800);
   assert.equal(writer.bytesWritten, 1200);
 });
