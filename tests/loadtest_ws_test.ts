@@ -5,6 +5,7 @@ import {
   type LoadtestFlags,
   runLoadtestCli,
 } from "./_loadtest_cli.ts";
+import { spawnServer } from "./_server.ts";
 import { startWsRelay } from "./_ws_relay.ts";
 
 /** 20 clients, 2 publishers, 200 msg/s, 2 s measured, over WebSocket. */
@@ -68,6 +69,55 @@ Deno.test("Loadtest over WebSocket: a closed-loop run over two workers (pipeline
   } finally {
     await relay.close();
   }
+});
+
+/**
+ * Run `body` against our server as a subprocess with its WebSocket gateway
+ * on a free `--http-port`, quiet and without the frame-rate limit.
+ */
+async function withGatewayServer(
+  body: (httpPort: number) => Promise<void>,
+): Promise<void> {
+  const server = await spawnServer([
+    "--quiet",
+    "--max-msgs-per-sec",
+    "0",
+    "--http-port",
+    "0",
+  ]);
+  try {
+    const listening = server.lines.find((line) => /Listening/.test(line))!;
+    const httpPort = Number(/http=[^\s]+:(\d+)/.exec(listening)?.[1]);
+    assert.ok(httpPort > 0, listening);
+    await body(httpPort);
+  } finally {
+    await server.stop();
+  }
+}
+
+Deno.test("Loadtest over WebSocket: against our server's gateway, 20 clients, 2 publishers, 200 msg/s for 2 s lose nothing", async () => {
+  await withGatewayServer(async (httpPort) => {
+    const run = await runLoadtestCli(
+      loadtestArgs({ ...WS_RUN, port: httpPort }),
+    );
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assertExact(run.result!, 20);
+    assert.match(run.stdout, /PASSED/);
+  });
+});
+
+Deno.test("Loadtest over WebSocket: against our server's gateway, a closed-loop run over two workers delivers everything exactly", async () => {
+  await withGatewayServer(async (httpPort) => {
+    const run = await runLoadtestCli(loadtestArgs({
+      ...WS_RUN,
+      rate: 0,
+      window: 8,
+      workers: 2,
+      port: httpPort,
+    }));
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assertExact(run.result!, 20);
+  });
 });
 
 Deno.test("Loadtest over WebSocket: a port without a gateway is reported as refused upgrades, in one line per cause", async () => {

@@ -1,10 +1,17 @@
 /**
  * The load generator's WebSocket transport (`--transport ws`): a connection
  * to the server's `/ws` gateway that the shard reads and writes like a TCP
- * socket. Each outgoing frame goes as one binary WebSocket message; each
- * incoming message must hold exactly one frame, and its bytes are copied into
- * the reader's buffer, so the same frame parser as on TCP finds the
+ * socket. Each outgoing hubbub frame goes as one binary WebSocket message
+ * (a batch of frames is several messages in one socket write); each incoming
+ * message must hold exactly one frame, and the messages' payloads are copied
+ * into the reader's buffer, so the same frame parser as on TCP finds the
  * deliveries in place.
+ *
+ * It speaks RFC 6455 itself over a TCP connection with no-delay on, rather
+ * than through Deno's `WebSocket` client, which turns no-delay off (Nagle's
+ * algorithm holds a publisher's small messages for the peer's ACK; browsers
+ * turn it on) and dispatches one event per message where a socket read
+ * takes a whole batch.
  *
  * @module
  */
@@ -23,17 +30,32 @@ export interface ByteConnection {
   close(): void;
 }
 
-/**
- * Unsent bytes above which a write waits for the socket to drain, as a TCP
- * write waits when the kernel's buffer is full (WebSocket `send` never
- * blocks, so without it a stuck server would grow the generator's memory).
- */
-const MAX_UNSENT_BYTES = 1024 * 1024;
-/** How often a write waiting for the socket to drain looks again, ms. */
-const DRAIN_POLL_MS = 1;
+const OPCODE_TEXT = 0x1;
+const OPCODE_BINARY = 0x2;
+const OPCODE_CLOSE = 0x8;
+const OPCODE_PING = 0x9;
+const OPCODE_PONG = 0xa;
+const FIN = 0x80;
+const MASKED = 0x80;
+/** The GUID RFC 6455 appends to the key for the accept hash. */
+const ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+/** Bytes of socket input held at once; a server message is far smaller. */
+const RAW_BUFFER_BYTES = 64 * 1024;
+/** Largest server message accepted (a frame is at most 512 bytes). */
+const MAX_MESSAGE_BYTES = 16 * 1024;
+/** Longest HTTP answer to the upgrade. */
+const MAX_HANDSHAKE_BYTES = 8 * 1024;
 
-/** The body length of the frame whose header starts `bytes` (u64 BE). */
-function frameLength(bytes: Uint8Array, offset: number): number {
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Base64 of a few bytes (the handshake's key and accept hash). */
+function encodeBase64(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes));
+}
+
+/** The total size of the hubbub frame whose header starts at `offset`. */
+function frameSize(bytes: Uint8Array, offset: number): number {
   const high = (bytes[offset] << 24 | bytes[offset + 1] << 16 |
     bytes[offset + 2] << 8 | bytes[offset + 3]) >>> 0;
   const low = (bytes[offset + 4] << 24 | bytes[offset + 5] << 16 |
@@ -41,234 +63,333 @@ function frameLength(bytes: Uint8Array, offset: number): number {
   return HEADER_SIZE + high * 0x1_0000_0000 + low;
 }
 
+/** Write all of `bytes` to `conn`. */
+async function writeFully(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.length) {
+    offset += await conn.write(bytes.subarray(offset));
+  }
+}
+
 /** A WebSocket to hubbub's gateway, read and written as a byte stream. */
 export class WebSocketConnection implements ByteConnection {
-  readonly #socket: WebSocket;
-  /** Received messages not yet read, from `#head` on. */
-  #queue: Uint8Array[] = [];
-  #head = 0;
-  /** Bytes of the head message already read. */
-  #headOffset = 0;
-  #reader: PromiseWithResolvers<number | null> | null = null;
-  #readerBuffer: Uint8Array | null = null;
+  readonly #conn: Deno.Conn;
+  /** Socket input not yet unwrapped: `#raw[#rawStart..#rawEnd)`. */
+  #raw = new Uint8Array(RAW_BUFFER_BYTES);
+  #rawStart = 0;
+  #rawEnd = 0;
+  /** The binary message being copied out: its rest in `#raw`. */
+  #payloadStart = 0;
+  #payloadEnd = 0;
+  /** The server closed the WebSocket (or the socket ended). */
   #ended = false;
-  #failure: Error | null = null;
+  #mask: Uint8Array;
+  #sendBuffer = new Uint8Array(4096);
+  #sending = false;
+  #controlWrites: Promise<void> = Promise.resolve();
 
-  /** @param socket An open socket whose `binaryType` is `arraybuffer`. */
-  constructor(socket: WebSocket) {
-    this.#socket = socket;
-    socket.onmessage = (event) => this.#received(event.data);
-    socket.onerror = (event) => {
-      this.#failure ??= new Error(
-        (event as ErrorEvent).message || "WebSocket error",
-      );
-    };
-    socket.onclose = (event) => {
-      if (!event.wasClean && this.#failure === null) {
-        this.#failure = new Error(
-          `WebSocket closed abnormally (code ${event.code}${
-            event.reason === "" ? "" : `: ${event.reason}`
-          })`,
-        );
-      }
-      this.#end();
-    };
-  }
-
-  #received(data: unknown): void {
-    if (this.#ended) return;
-    if (!(data instanceof ArrayBuffer)) {
-      this.#fail(
-        new ProtocolError("Server sent a text WebSocket message"),
-      );
-      return;
-    }
-    const message = new Uint8Array(data);
-    if (
-      message.length < HEADER_SIZE || frameLength(message, 0) !== message.length
-    ) {
-      this.#fail(
-        new ProtocolError(
-          `Server sent a WebSocket message of ${message.length} bytes that is not one frame`,
-        ),
-      );
-      return;
-    }
-    const reader = this.#reader;
-    if (reader === null) {
-      this.#queue.push(message);
-      return;
-    }
-    // The read loop is waiting, so nothing is queued (a read takes what
-    // is queued before it waits).
-    const buffer = this.#readerBuffer!;
-    this.#reader = null;
-    this.#readerBuffer = null;
-    reader.resolve(this.#copyInto(message, buffer));
-  }
-
-  /** Copy `message` (or what fits) into `buffer`; queue the rest. */
-  #copyInto(message: Uint8Array, buffer: Uint8Array): number {
-    if (message.length <= buffer.length) {
-      buffer.set(message);
-      return message.length;
-    }
-    buffer.set(message.subarray(0, buffer.length));
-    this.#queue.push(message);
-    this.#headOffset = buffer.length;
-    return buffer.length;
-  }
-
-  /** Copy queued messages into `buffer` while they fit (at least one byte). */
-  #drainInto(buffer: Uint8Array): number {
-    const queue = this.#queue;
-    let filled = 0;
-    while (this.#head < queue.length && filled < buffer.length) {
-      const message = queue[this.#head];
-      const rest = message.length - this.#headOffset;
-      const take = Math.min(rest, buffer.length - filled);
-      buffer.set(
-        message.subarray(this.#headOffset, this.#headOffset + take),
-        filled,
-      );
-      filled += take;
-      if (take === rest) {
-        this.#head++;
-        this.#headOffset = 0;
-      } else {
-        this.#headOffset += take;
-      }
-    }
-    if (this.#head === queue.length) {
-      queue.length = 0;
-      this.#head = 0;
-    }
-    return filled;
-  }
-
-  #fail(error: Error): void {
-    this.#failure ??= error;
-    this.close();
-  }
-
-  #end(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    const reader = this.#reader;
-    if (reader === null) return;
-    this.#reader = null;
-    this.#readerBuffer = null;
-    // Whatever was queued before the end was read first (the queue is
-    // empty whenever a reader waits).
-    if (this.#failure !== null) reader.reject(this.#failure);
-    else reader.resolve(null);
-  }
-
-  read(buffer: Uint8Array): Promise<number | null> {
-    if (this.#head < this.#queue.length) {
-      return Promise.resolve(this.#drainInto(buffer));
-    }
-    if (this.#ended) {
-      return this.#failure === null
-        ? Promise.resolve(null)
-        : Promise.reject(this.#failure);
-    }
-    this.#reader = Promise.withResolvers<number | null>();
-    this.#readerBuffer = buffer;
-    return this.#reader.promise;
+  /**
+   * @param conn The TCP connection, upgraded.
+   * @param leftover Bytes read past the upgrade's answer.
+   */
+  constructor(conn: Deno.Conn, leftover: Uint8Array) {
+    this.#conn = conn;
+    this.#raw.set(leftover);
+    this.#rawEnd = leftover.length;
+    // One masking key per connection: the mask guards proxies against
+    // payloads a browser page chose, which this generator is not.
+    this.#mask = crypto.getRandomValues(new Uint8Array(4));
   }
 
   /**
-   * Send `bytes`, whole frames only, each as one message. Waits while more
-   * than {@linkcode MAX_UNSENT_BYTES} are unsent.
+   * Copy what the unwrapped messages hold into `out`, parsing messages from
+   * the raw input as needed; returns the bytes copied.
+   */
+  #unwrapInto(out: Uint8Array): number {
+    const raw = this.#raw;
+    let filled = 0;
+    for (;;) {
+      if (this.#payloadStart < this.#payloadEnd) {
+        const take = Math.min(
+          this.#payloadEnd - this.#payloadStart,
+          out.length - filled,
+        );
+        out.set(
+          raw.subarray(this.#payloadStart, this.#payloadStart + take),
+          filled,
+        );
+        this.#payloadStart += take;
+        filled += take;
+        if (this.#payloadStart < this.#payloadEnd) return filled;
+        this.#rawStart = this.#payloadEnd;
+      }
+      if (filled === out.length || this.#ended) return filled;
+      if (!this.#nextMessage()) return filled;
+    }
+  }
+
+  /**
+   * Parse the next whole message in the raw input: a binary one becomes the
+   * payload to copy out, control messages are handled here. Returns false
+   * when no whole message is there.
+   */
+  #nextMessage(): boolean {
+    const raw = this.#raw;
+    const start = this.#rawStart;
+    const available = this.#rawEnd - start;
+    if (available < 2) return false;
+    const first = raw[start];
+    const second = raw[start + 1];
+    let length = second & 0x7f;
+    let headerSize = 2;
+    if (length === 126) {
+      if (available < 4) return false;
+      length = raw[start + 2] << 8 | raw[start + 3];
+      headerSize = 4;
+    } else if (length === 127) {
+      throw new ProtocolError(
+        "Server sent a WebSocket message over 64 KiB (one frame per message)",
+      );
+    }
+    if ((second & MASKED) !== 0) {
+      throw new ProtocolError("Server sent a masked WebSocket message");
+    }
+    if (length > MAX_MESSAGE_BYTES) {
+      throw new ProtocolError(
+        `Server sent a WebSocket message of ${length} bytes (one frame per message)`,
+      );
+    }
+    if (available < headerSize + length) return false;
+    const payloadStart = start + headerSize;
+    const payloadEnd = payloadStart + length;
+    const opcode = first & 0x0f;
+    if ((first & FIN) === 0 || opcode === 0) {
+      throw new ProtocolError(
+        "Server sent a fragmented WebSocket message (one frame per message)",
+      );
+    }
+    if (opcode === OPCODE_BINARY) {
+      if (length < HEADER_SIZE || frameSize(raw, payloadStart) !== length) {
+        throw new ProtocolError(
+          `Server sent a WebSocket message of ${length} bytes that is not one frame`,
+        );
+      }
+      this.#payloadStart = payloadStart;
+      this.#payloadEnd = payloadEnd;
+      return true;
+    }
+    this.#rawStart = payloadEnd;
+    if (opcode === OPCODE_TEXT) {
+      throw new ProtocolError("Server sent a text WebSocket message");
+    } else if (opcode === OPCODE_PING) {
+      this.#sendControl(OPCODE_PONG, raw.slice(payloadStart, payloadEnd));
+    } else if (opcode === OPCODE_CLOSE) {
+      this.#ended = true;
+      this.#sendControl(
+        OPCODE_CLOSE,
+        raw.slice(payloadStart, payloadStart + 2),
+      );
+    }
+    // PONG and unknown opcodes: nothing to do.
+    return true;
+  }
+
+  async read(buffer: Uint8Array): Promise<number | null> {
+    for (;;) {
+      const copied = this.#unwrapInto(buffer);
+      if (copied > 0) return copied;
+      if (this.#ended) return null;
+      if (this.#rawStart === this.#rawEnd) {
+        this.#rawStart = 0;
+        this.#rawEnd = 0;
+      } else if (this.#rawEnd === this.#raw.length) {
+        // A partial message at the end: move it to the front.
+        this.#raw.copyWithin(0, this.#rawStart, this.#rawEnd);
+        this.#rawEnd -= this.#rawStart;
+        this.#rawStart = 0;
+      }
+      const count = await this.#conn.read(this.#raw.subarray(this.#rawEnd));
+      if (count === null) {
+        this.#ended = true;
+        return null;
+      }
+      this.#rawEnd += count;
+    }
+  }
+
+  /** Mask `payload` into `target` at `offset` behind a header; the end. */
+  #frame(
+    target: Uint8Array,
+    offset: number,
+    opcode: number,
+    payload: Uint8Array,
+    from: number,
+    to: number,
+  ): number {
+    const length = to - from;
+    target[offset++] = FIN | opcode;
+    if (length < 126) {
+      target[offset++] = MASKED | length;
+    } else {
+      target[offset++] = MASKED | 126;
+      target[offset++] = length >>> 8;
+      target[offset++] = length & 0xff;
+    }
+    const mask = this.#mask;
+    target.set(mask, offset);
+    offset += 4;
+    for (let index = 0; index < length; index++) {
+      target[offset + index] = payload[from + index] ^ mask[index & 3];
+    }
+    return offset + length;
+  }
+
+  #sendControl(opcode: number, payload: Uint8Array): void {
+    const bytes = new Uint8Array(8 + payload.length);
+    const end = this.#frame(bytes, 0, opcode, payload, 0, payload.length);
+    this.#controlWrites = this.#controlWrites
+      .then(() => writeFully(this.#conn, bytes.subarray(0, end)))
+      .catch(() => {});
+  }
+
+  /**
+   * Send `bytes`, whole hubbub frames only, each as one binary message, all
+   * in one socket write.
    */
   async write(bytes: Uint8Array): Promise<number> {
-    const socket = this.#socket;
+    if (this.#ended) throw new Deno.errors.BrokenPipe("WebSocket closed");
+    // Each frame grows by at most 8 bytes (header and mask).
+    const most = bytes.length + 8 * Math.ceil(bytes.length / HEADER_SIZE);
+    const own = !this.#sending;
+    if (own && this.#sendBuffer.length < most) {
+      this.#sendBuffer = new Uint8Array(most);
+    }
+    const target = own ? this.#sendBuffer : new Uint8Array(most);
     let offset = 0;
+    let end = 0;
     while (offset < bytes.length) {
       if (bytes.length - offset < HEADER_SIZE) break;
-      const end = offset + frameLength(bytes, offset);
-      if (end > bytes.length) break;
-      if (socket.readyState !== WebSocket.OPEN) {
-        throw this.#failure ?? new Deno.errors.BrokenPipe("WebSocket closed");
-      }
-      socket.send(bytes.subarray(offset, end));
-      offset = end;
+      const next = offset + frameSize(bytes, offset);
+      if (next > bytes.length) break;
+      end = this.#frame(target, end, OPCODE_BINARY, bytes, offset, next);
+      offset = next;
     }
     if (offset !== bytes.length) {
       throw new RangeError("A WebSocket write must hold whole frames");
     }
-    while (
-      socket.bufferedAmount > MAX_UNSENT_BYTES &&
-      socket.readyState === WebSocket.OPEN
-    ) {
-      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+    if (own) this.#sending = true;
+    try {
+      await writeFully(this.#conn, target.subarray(0, end));
+    } finally {
+      if (own) this.#sending = false;
     }
     return bytes.length;
   }
 
   close(): void {
+    this.#ended = true;
     try {
-      this.#socket.close();
+      this.#conn.close();
     } catch {
-      // Already closing.
+      // Already closed.
     }
-    this.#end();
+  }
+}
+
+/** Read the upgrade's answer; returns the bytes after it. */
+async function readUpgradeAnswer(
+  conn: Deno.Conn,
+  expectedAccept: string,
+): Promise<Uint8Array> {
+  const buffer = new Uint8Array(MAX_HANDSHAKE_BYTES);
+  let filled = 0;
+  for (;;) {
+    const count = await conn.read(buffer.subarray(filled));
+    if (count === null) {
+      throw new RejectedError("closed by the server during the upgrade");
+    }
+    filled += count;
+    const text = decoder.decode(buffer.subarray(0, filled));
+    const headEnd = text.indexOf("\r\n\r\n");
+    if (headEnd < 0) {
+      if (filled === buffer.length) {
+        throw new ProtocolError("Server's upgrade answer is too long");
+      }
+      continue;
+    }
+    const [statusLine, ...headerLines] = text.slice(0, headEnd).split("\r\n");
+    const status = /^HTTP\/1\.1 (\d{3})/.exec(statusLine)?.[1];
+    if (status !== "101") {
+      throw new RejectedError(
+        `WebSocket upgrade refused with HTTP ${status ?? "?"}`,
+      );
+    }
+    const accept = headerLines
+      .map((line) => /^sec-websocket-accept:\s*(\S+)/i.exec(line)?.[1])
+      .find((value) => value !== undefined);
+    if (accept !== expectedAccept) {
+      throw new ProtocolError("Server's Sec-WebSocket-Accept is wrong");
+    }
+    const headBytes = encoder.encode(text.slice(0, headEnd + 4)).length;
+    return buffer.slice(headBytes, filled);
   }
 }
 
 /**
- * Open a WebSocket to `url` (binary messages as ArrayBuffers), or reject
- * with {@linkcode ConnectTimeoutError} after `timeoutMs`.
+ * Open a WebSocket to `url` over TCP with no-delay on, or reject with
+ * {@linkcode ConnectTimeoutError} after `timeoutMs`.
  *
  * @param url The gateway, e.g. `ws://127.0.0.1:8080/ws`.
  * @param timeoutMs How long the TCP connect and the upgrade may take.
  * @returns The open connection.
  */
-export function connectWebSocket(
+export async function connectWebSocket(
   url: string,
   timeoutMs: number,
 ): Promise<WebSocketConnection> {
-  return new Promise((resolve, reject) => {
-    let socket: WebSocket;
-    try {
-      socket = new WebSocket(url);
-    } catch (error) {
-      reject(error);
-      return;
+  const target = new URL(url);
+  const hostname = target.hostname.replace(/^\[(.*)\]$/, "$1");
+  const port = Number(target.port || 80);
+  let conn: Deno.TcpConn | null = null;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    conn?.close();
+  }, timeoutMs);
+  try {
+    conn = await Deno.connect({ hostname, port, transport: "tcp" });
+    if (timedOut) {
+      conn.close();
+      throw new ConnectTimeoutError(timeoutMs);
     }
-    socket.binaryType = "arraybuffer";
-    let settled = false;
-    let failure = "";
-    const settle = () => {
-      settled = true;
-      clearTimeout(timer);
-      socket.onopen = socket.onerror = socket.onclose = null;
-    };
-    const timer = setTimeout(() => {
-      if (settled) return;
-      settle();
-      socket.close();
-      reject(new ConnectTimeoutError(timeoutMs));
-    }, timeoutMs);
-    socket.onopen = () => {
-      settle();
-      resolve(new WebSocketConnection(socket));
-    };
-    socket.onerror = (event) => {
-      failure = (event as ErrorEvent).message ?? "";
-    };
-    socket.onclose = () => {
-      if (settled) return;
-      settle();
-      // A refused upgrade (no gateway there) is a rejection; a failed TCP
-      // connect keeps Deno's words, since they do not name the cause.
-      const status = /status code:? *(\d+)/i.exec(failure)?.[1];
-      reject(
-        status !== undefined
-          ? new RejectedError(`WebSocket upgrade refused with HTTP ${status}`)
-          : new Error(failure === "" ? "WebSocket connect failed" : failure),
-      );
-    };
-  });
+    conn.setNoDelay(true);
+    const key = encodeBase64(crypto.getRandomValues(new Uint8Array(16)));
+    const digest = await crypto.subtle.digest(
+      "SHA-1",
+      encoder.encode(key + ACCEPT_GUID),
+    );
+    await writeFully(
+      conn,
+      encoder.encode(
+        `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\n` +
+          "Upgrade: websocket\r\nConnection: Upgrade\r\n" +
+          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      ),
+    );
+    const leftover = await readUpgradeAnswer(
+      conn,
+      encodeBase64(new Uint8Array(digest)),
+    );
+    return new WebSocketConnection(conn, leftover);
+  } catch (error) {
+    try {
+      conn?.close();
+    } catch {
+      // Already closed.
+    }
+    if (timedOut) throw new ConnectTimeoutError(timeoutMs);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
 }
