@@ -1,0 +1,321 @@
+/**
+ * End-to-end tests of the chat page in headless Chromium: pages and a TCP
+ * client on one real server subprocess, talking through the WebSocket
+ * gateway and the TCP port. Every wait is for a DOM condition, with a
+ * generous deadline; none is a fixed sleep. Skipped, with the reason
+ * printed, when /usr/bin/chromium is missing.
+ */
+
+import assert from "node:assert/strict";
+import type { Browser } from "playwright-core";
+import { Tag } from "../protocol/mod.ts";
+import {
+  ChatPage,
+  chromiumMissing,
+  freePort,
+  launchChromium,
+  PAGE_TIMEOUT_MS,
+  startChatServer,
+} from "./_browser.ts";
+import { nick, RawClient, text } from "./_kit.ts";
+import type { ServerProcess } from "./_process.ts";
+
+const missing = chromiumMissing();
+if (missing !== null) {
+  console.log(`Browser tests skipped: ${missing}`);
+}
+
+const XSS = "<img src=x onerror=alert(1)>";
+const SCREENSHOT = new URL("../docs/screenshot.png", import.meta.url);
+
+/** A test with a browser and a fresh server, both closed after it. */
+function browserTest(
+  name: string,
+  body: (
+    browser: Browser,
+    server: { process: ServerProcess; url: string; tcpPort: number },
+  ) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: missing !== null,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      const { server, ports } = await startChatServer();
+      let browser: Browser | null = null;
+      try {
+        browser = await launchChromium();
+        await body(browser, {
+          process: server,
+          url: `http://127.0.0.1:${ports.http}/`,
+          tcpPort: ports.tcp,
+        });
+      } finally {
+        await browser?.close();
+        await server.stop("SIGKILL");
+      }
+    },
+  });
+}
+
+/** The next CHAT the TCP client receives, as text. */
+async function nextChat(client: RawClient): Promise<string> {
+  return text(await client.next(Tag.CHAT, PAGE_TIMEOUT_MS));
+}
+
+browserTest(
+  "Browser page: two pages and a TCP client in one room exchange messages in every direction",
+  async (browser, server) => {
+    const alice = await ChatPage.open(browser, server.url);
+    const bob = await ChatPage.open(browser, server.url);
+    const terminal = await RawClient.connect(server.tcpPort);
+    try {
+      await alice.setNick("alice");
+      await bob.setNick("bob");
+      await nick(terminal, "carol");
+      await alice.waitForMember("carol");
+      await bob.waitForMember("carol");
+
+      await alice.send("from alice");
+      await bob.waitForChat("alice", "from alice");
+      await alice.waitForChat("alice", "from alice"); // the sender's echo
+      assert.equal(await nextChat(terminal), "from alice");
+
+      await bob.send("from bob");
+      await alice.waitForChat("bob", "from bob");
+      assert.equal(await nextChat(terminal), "from bob");
+
+      await terminal.send(Tag.CHAT, "from carol");
+      await alice.waitForChat("carol", "from carol");
+      await bob.waitForChat("carol", "from carol");
+      assert.deepEqual(alice.errors, []);
+      assert.deepEqual(bob.errors, []);
+    } finally {
+      await terminal.close();
+    }
+  },
+);
+
+browserTest(
+  "Browser page: a nickname set in one page appears in the other page's member list, and a rename replaces it",
+  async (browser, server) => {
+    const first = await ChatPage.open(browser, server.url);
+    const second = await ChatPage.open(browser, server.url);
+    await first.setNick("dora");
+    await second.waitForMember("dora");
+    await second.waitForEntry((entry) =>
+      entry.kind === "notice" && / is now known as dora$/.test(entry.text)
+    );
+    await first.setNick("dorothy");
+    await second.waitForMember("dorothy");
+    assert.ok(!(await second.memberNames()).includes("dora"));
+    assert.equal((await second.memberNames()).length, 2);
+  },
+);
+
+browserTest(
+  "Browser page: switching rooms isolates, for messages and for the member list",
+  async (browser, server) => {
+    const mover = await ChatPage.open(browser, server.url);
+    const stayer = await ChatPage.open(browser, server.url);
+    const terminal = await RawClient.connect(server.tcpPort);
+    try {
+      await mover.setNick("mover");
+      await stayer.setNick("stayer");
+      await stayer.waitForMember("mover");
+      await mover.join("dev");
+      await mover.waitForEntry((entry) => entry.text === "You are in dev");
+      // The member lists follow: the mover is alone in dev, gone from the lobby.
+      await stayer.waitForEntry((entry) => entry.text === "mover left");
+      assert.deepEqual(
+        await stayer.memberNames(),
+        [
+          "stayer",
+          String(`#${terminal.id}`),
+        ].sort((a, b) => a.localeCompare(b)),
+      );
+      assert.deepEqual(await mover.memberNames(), ["mover"]);
+
+      await mover.send("only for dev");
+      await mover.waitForChat("mover", "only for dev");
+      // The mover's frames are handled in order: once its lobby message
+      // arrives, the dev one would have arrived before it.
+      await mover.join("lobby");
+      await mover.send("back in the lobby");
+      await stayer.waitForChat("mover", "back in the lobby");
+      assert.equal(await nextChat(terminal), "back in the lobby");
+      const texts = (await stayer.entries()).map((entry) => entry.text);
+      assert.ok(!texts.includes("only for dev"), JSON.stringify(texts));
+    } finally {
+      await terminal.close();
+    }
+  },
+);
+
+browserTest(
+  "Browser page: markup and control characters from others render as text, and nothing runs",
+  async (browser, server) => {
+    const page = await ChatPage.open(browser, server.url);
+    const terminal = await RawClient.connect(server.tcpPort);
+    try {
+      await nick(terminal, "<b>eve</b>");
+      await page.waitForMember("<b>eve</b>");
+      await terminal.send(Tag.CHAT, XSS);
+      await terminal.send(Tag.CHAT, "red\x1b[31m\r\nforged \u202eevil");
+      await page.send(XSS);
+      await page.waitForChat("<b>eve</b>", XSS);
+      await page.waitForChat("<b>eve</b>", "red␛[31m␍␊forged <U+202E>evil");
+      await page.waitForEntry((entry) =>
+        entry.kind === "chat" && entry.text === XSS &&
+        entry.sender !== "<b>eve</b>"
+      );
+      const elements = await page.page.evaluate(
+        `({ img: document.querySelectorAll("img").length,
+            b: document.querySelectorAll("#log b, #members b").length })`,
+      );
+      assert.deepEqual(elements, { img: 0, b: 0 });
+      assert.deepEqual(page.dialogs, []);
+      assert.deepEqual(page.errors, []);
+    } finally {
+      await terminal.close();
+    }
+  },
+);
+
+browserTest(
+  "Browser page: a message over 488 bytes is refused on the page with its reason, and not sent",
+  async (browser, server) => {
+    const page = await ChatPage.open(browser, server.url);
+    const terminal = await RawClient.connect(server.tcpPort);
+    try {
+      // 163 three-byte characters: 489 bytes of UTF-8 in 163 characters.
+      const long = "€".repeat(163);
+      await page.send(long);
+      await page.page.waitForSelector("#problem:not([hidden])");
+      assert.equal(
+        await page.page.textContent("#problem"),
+        "Not sent: the message is 489 bytes of UTF-8 and the limit is 488.",
+      );
+      assert.equal(await page.page.inputValue("#message"), long);
+      await page.send("€".repeat(162)); // 486 bytes: sent
+      assert.equal(await nextChat(terminal), "€".repeat(162));
+      assert.equal(await page.page.isHidden("#problem"), true);
+    } finally {
+      await terminal.close();
+    }
+  },
+);
+
+Deno.test({
+  name:
+    "Browser page: after the server restarts the page says it is reconnecting, then is back in its room under its nickname",
+  ignore: missing !== null,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const ports = { tcp: freePort(), http: freePort() };
+    let { server } = await startChatServer(ports);
+    const browser = await launchChromium();
+    try {
+      const page = await ChatPage.open(
+        browser,
+        `http://127.0.0.1:${ports.http}/`,
+      );
+      await page.setNick("phoenix");
+      await page.join("ashes");
+      await server.stop("SIGKILL");
+      await page.page.waitForSelector('#status[data-state="reconnecting"]');
+      assert.match(
+        (await page.page.textContent("#status")) ?? "",
+        /reconnecting in \d+(\.\d)? s/,
+      );
+      await page.waitForEntry((entry) =>
+        entry.text === "Connection lost; reconnecting"
+      );
+      ({ server } = await startChatServer(ports));
+      // The waits grow while the server is away: allow for a few of them.
+      await page.waitConnected(PAGE_TIMEOUT_MS * 2);
+      await page.waitForEntry((entry) => entry.text === "Reconnected");
+      await page.waitForText("room-name", "ashes");
+      const terminal = await RawClient.connect(ports.tcp);
+      try {
+        await terminal.send(Tag.JOIN, "ashes");
+        await page.waitForMember(`#${terminal.id}`);
+        await page.waitForMember("phoenix");
+        await page.send("risen");
+        assert.equal(await nextChat(terminal), "risen");
+      } finally {
+        await terminal.close();
+      }
+    } finally {
+      await browser.close();
+      await server.stop("SIGKILL");
+    }
+  },
+});
+
+browserTest(
+  "Gateway: a page of an origin not allowed cannot open a WebSocket, the page's own origin can",
+  async (browser, server) => {
+    const other = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      () =>
+        new Response("<!doctype html><title>elsewhere</title>", {
+          headers: { "content-type": "text/html" },
+        }),
+    );
+    try {
+      const probe = (url: string) =>
+        `new Promise((resolve) => {
+          const socket = new WebSocket(${JSON.stringify(url)});
+          socket.onopen = () => { socket.close(); resolve("open"); };
+          socket.onerror = () => resolve("refused");
+        })`;
+      const gateway = server.url.replace("http:", "ws:") + "ws";
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      page.setDefaultTimeout(PAGE_TIMEOUT_MS);
+      await page.goto(`http://127.0.0.1:${other.addr.port}/`);
+      assert.equal(await page.evaluate(probe(gateway)), "refused");
+      await page.goto(server.url);
+      assert.equal(await page.evaluate(probe(gateway)), "open");
+      await context.close();
+    } finally {
+      await other.shutdown();
+    }
+  },
+);
+
+browserTest(
+  "Browser page: a conversation, screenshot written to docs/screenshot.png",
+  async (browser, server) => {
+    const alice = await ChatPage.open(browser, server.url, {
+      width: 960,
+      height: 560,
+    });
+    const bob = await ChatPage.open(browser, server.url);
+    const terminal = await RawClient.connect(server.tcpPort);
+    try {
+      await alice.setNick("alice");
+      await bob.setNick("bob");
+      await nick(terminal, "carol");
+      await alice.join("hubbub-dev");
+      await bob.join("hubbub-dev");
+      await terminal.send(Tag.JOIN, "hubbub-dev");
+      await alice.waitForMember("carol");
+      await alice.send("Morning! The WebSocket gateway is in.");
+      await alice.waitForChat("alice", "Morning! The WebSocket gateway is in.");
+      await terminal.send(Tag.CHAT, "Nice, I am on the terminal client.");
+      await alice.waitForChat("carol", "Nice, I am on the terminal client.");
+      await bob.send(`And markup shows as text: ${XSS}`);
+      await alice.waitForChat("bob", `And markup shows as text: ${XSS}`);
+      await alice.page.fill("#message", "Same rooms, same ids, same limits");
+      await alice.page.screenshot({ path: SCREENSHOT.pathname });
+      const size = (await Deno.stat(SCREENSHOT)).size;
+      assert.ok(size > 10_000, `screenshot of ${size} bytes`);
+    } finally {
+      await terminal.close();
+    }
+  },
+);
