@@ -167,13 +167,21 @@ function clientFrame(opcode: number, payload: Uint8Array): Uint8Array {
 async function rawUpgrade(
   port: number,
   extraHeaders: string,
+  withHead: Uint8Array = new Uint8Array(0),
 ): Promise<{ conn: Deno.TcpConn; status: number; head: string }> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  await conn.write(encoder.encode(
-    `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
-      `Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n` +
-      `Sec-WebSocket-Version: 13\r\n${extraHeaders}\r\n`,
-  ));
+  const request = concat(
+    encoder.encode(
+      `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+        `Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n` +
+        `Sec-WebSocket-Version: 13\r\n${extraHeaders}\r\n`,
+    ),
+    withHead,
+  );
+  let written = 0;
+  while (written < request.length) {
+    written += await conn.write(request.subarray(written));
+  }
   // Read byte by byte up to the end of the head, leaving the frames unread.
   const one = new Uint8Array(1);
   let head = "";
@@ -536,3 +544,22 @@ for (
     });
   });
 }
+
+Deno.test("WebSocket gateway: messages sent in the same packet as the upgrade request are read", async () => {
+  await withGateway({}, {}, async (server, http) => {
+    const tcp = await RawClient.connect(server.address.port);
+    const { conn, status } = await rawUpgrade(
+      http.address.port,
+      "",
+      concat(
+        clientFrame(0x2, encodeFrame(Tag.CHAT, 0, "early one")),
+        clientFrame(0x2, encodeFrame(Tag.CHAT, 0, "early two")),
+      ),
+    );
+    assert.equal(status, 101);
+    assert.equal(text(await tcp.next(Tag.CHAT)), "early one");
+    assert.equal(text(await tcp.next(Tag.CHAT)), "early two");
+    conn.close();
+    await tcp.close();
+  });
+});

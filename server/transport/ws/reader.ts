@@ -30,6 +30,8 @@ import {
 const MIN_READ_BUFFER = 1024;
 /** Largest read buffer a busy connection grows to. */
 const MAX_READ_BUFFER = 64 * 1024;
+/** Small reads in a row after which the read buffer shrinks by half. */
+const SMALL_READS_BEFORE_SHRINK = 32;
 
 /** Why the reader stops: a protocol violation, posted as such. */
 class Violation extends Error {}
@@ -44,7 +46,9 @@ class Violation extends Error {}
  * several, a fragmented one, an unmasked one. A close from the peer is
  * `gone` at a frame boundary, so what is queued for it still leaves; a
  * ping is answered with a pong. While the hub's inbox is full the reader
- * stops reading, and TCP flow control slows the sender.
+ * stops reading, and TCP flow control slows the sender. The read buffer
+ * starts at 1 KiB, doubles while reads fill it (to 64 KiB) and halves after
+ * a run of small reads.
  *
  * Never throws.
  *
@@ -65,6 +69,9 @@ export async function readWebSocket(
   let input = new Uint8Array(size);
   input.set(early);
   let used = early.length;
+  let smallReads = 0;
+  /** Bytes that came with the upgrade wait to be parsed before any read. */
+  let readFirst = early.length === 0;
   const header: FrameHeader = {
     fin: false,
     reserved: false,
@@ -77,7 +84,7 @@ export async function readWebSocket(
   const clock = client.clock;
   try {
     for (;;) {
-      if (used === 0 || early.length === 0) {
+      if (readFirst) {
         if (channel.full) {
           await channel.whenNotFull();
           if (used > 0) client.partialFrameSince = clock.now();
@@ -96,10 +103,18 @@ export async function readWebSocket(
           });
           return;
         }
-        if (count === input.length - used && size < MAX_READ_BUFFER) size *= 2;
+        if (count === input.length - used) {
+          if (size < MAX_READ_BUFFER) size *= 2;
+          smallReads = 0;
+        } else if (count < size >>> 3 && size > MIN_READ_BUFFER) {
+          if (++smallReads >= SMALL_READS_BEFORE_SHRINK) {
+            size >>>= 1;
+            smallReads = 0;
+          }
+        }
         used += count;
       }
-      early = new Uint8Array(0);
+      readFirst = true;
       let out: Uint8Array | null = null;
       let outEnd = 0;
       let offset = 0;
@@ -151,10 +166,12 @@ export async function readWebSocket(
         input.copyWithin(0, offset, used);
         used -= offset;
       }
-      if (size > input.length) {
-        const bigger = new Uint8Array(size);
-        bigger.set(input.subarray(0, used));
-        input = bigger;
+      if (size !== input.length) {
+        // Grown after full reads, or shrunk after a run of small ones (what
+        // is left, part of one message, always fits).
+        const next = new Uint8Array(size);
+        next.set(input.subarray(0, used));
+        input = next;
       }
       // The frame deadline runs from the first byte of each message.
       if (used === 0) client.partialFrameSince = -1;
