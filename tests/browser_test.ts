@@ -288,6 +288,43 @@ browserTest(
 );
 
 browserTest(
+  "Browser page: on a phone-sized window every control is on screen and a long word wraps instead of widening the page",
+  async (browser, server) => {
+    const width = 360;
+    const page = await ChatPage.open(browser, server.url, {
+      width,
+      height: 640,
+    });
+    await page.setNick("pocket");
+    const word = "w".repeat(300);
+    await page.send(word);
+    await page.waitForChat("pocket", word);
+    for (
+      const selector of [
+        "#room-input",
+        "#nick-input",
+        "#members",
+        "#message",
+        "#composer button",
+        "#log > li:last-child",
+      ]
+    ) {
+      const box = await page.page.locator(selector).boundingBox();
+      assert.ok(box !== null, `${selector} is shown`);
+      assert.ok(
+        box.x >= 0 && box.x + box.width <= width + 0.5,
+        `${selector} within the window: ${JSON.stringify(box)}`,
+      );
+      assert.ok(box.y >= 0 && box.y + box.height <= 640 + 0.5, selector);
+    }
+    const scrollWidth = await page.page.evaluate(
+      "document.documentElement.scrollWidth",
+    );
+    assert.ok(Number(scrollWidth) <= width, `page ${scrollWidth} px wide`);
+  },
+);
+
+browserTest(
   "Browser page: a conversation, screenshot written to docs/screenshot.png",
   async (browser, server) => {
     const alice = await ChatPage.open(browser, server.url, {
