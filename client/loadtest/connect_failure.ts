@@ -50,6 +50,21 @@ export function classifyConnectError(error: unknown): keyof ConnectFailures {
   return "other";
 }
 
+/**
+ * Add one set of failure counts to another.
+ *
+ * @param into The counts to add to.
+ * @param from The counts to add.
+ */
+export function addConnectFailures(
+  into: ConnectFailures,
+  from: ConnectFailures,
+): void {
+  for (const key of Object.keys(into) as (keyof ConnectFailures)[]) {
+    into[key] += from[key];
+  }
+}
+
 /** No failures. */
 export function noConnectFailures(): ConnectFailures {
   return {

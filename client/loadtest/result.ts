@@ -5,11 +5,21 @@
  * @module
  */
 
-import type { ConnectFailures } from "./_messages.ts";
+import type { ConnectFailures, ShardTotals } from "./_messages.ts";
+import {
+  addConnectFailures,
+  describeConnectFailures,
+  noConnectFailures,
+} from "./connect_failure.ts";
 import { formatCount } from "./format.ts";
-import type {
-  DistributionPoint,
-  LatencyPercentiles,
+import {
+  addEncodedHistogram,
+  createHistogram,
+  distributionOf,
+  type DistributionPoint,
+  encodeHistogram,
+  type LatencyPercentiles,
+  percentilesOf,
 } from "./latency_histogram.ts";
 import type { LoadTestOptions } from "./options.ts";
 
@@ -335,4 +345,167 @@ export function verdictOf(
     );
   }
   return { passed: failures.length === 0, failures };
+}
+
+/** When the phases of a run began and ended, and what the run cost. */
+export interface RunTiming {
+  /** Wall time of the connect phase, seconds. */
+  connectPhaseSeconds: number;
+  /** When publishing started (shared clock, ms). */
+  start: number;
+  /** When the measured window began. */
+  measureFrom: number;
+  /** When publishing stopped. */
+  publishUntil: number;
+  /** When the drain ended. */
+  loadEnded: number;
+  /** The process's CPU seconds from the start to the end of the drain. */
+  cpuSeconds: number;
+}
+
+/** Everything a run gathered, from which {@linkcode buildResult} works. */
+export interface RunRecord {
+  /** The settings of the run. */
+  options: LoadTestOptions;
+  /** When the run began. */
+  startedAt: Date;
+  /** Connections asked for (see `connectionsRequested`). */
+  requested: number;
+  /** What each worker counted. */
+  shardTotals: ShardTotals[];
+  /** The phases' times. */
+  timing: RunTiming;
+  /** Closed loop: this process's publishers that sent nothing. */
+  silentPublishers: number;
+  /** The per-second figures. */
+  timeline: TimelineEntry[];
+  /** The process's open-file limit, for the connect failures' wording. */
+  openFileLimit: number | undefined;
+}
+
+function addCounts(
+  into: Record<string, number>,
+  from: Record<string, number>,
+): void {
+  for (const [key, count] of Object.entries(from)) {
+    into[key] = (into[key] ?? 0) + count;
+  }
+}
+
+/**
+ * The figures of a run, with its verdict, from what the workers counted:
+ * counts are added and histograms merged, never percentiles. Pure: reads no
+ * clock and no system state.
+ *
+ * @param record What the run gathered.
+ * @returns The result, as `--json` writes it.
+ */
+export function buildResult(record: RunRecord): LoadTestResult {
+  const { options, shardTotals, timing } = record;
+  const latency = createHistogram();
+  const sendLag = createHistogram();
+  const connectTimes = createHistogram();
+  const failures = noConnectFailures();
+  const samples: string[] = [];
+  const serverErrors: Record<string, number> = {};
+  const disconnects: Record<string, number> = {};
+  const sum = (pick: (totals: ShardTotals) => number) =>
+    shardTotals.reduce((total, shard) => total + pick(shard), 0);
+  for (const shard of shardTotals) {
+    addEncodedHistogram(latency, shard.histogram);
+    addEncodedHistogram(sendLag, shard.sendLagHistogram);
+    addEncodedHistogram(connectTimes, shard.connectHistogram);
+    addConnectFailures(failures, shard.connectFailures);
+    for (const sample of shard.connectFailureSamples) {
+      if (!samples.includes(sample)) samples.push(sample);
+    }
+    addCounts(serverErrors, shard.serverErrors);
+    addCounts(disconnects, shard.disconnects);
+  }
+  const measuredSeconds = (timing.publishUntil - timing.measureFrom) / 1000;
+  const loadSeconds = (timing.loadEnded - timing.start) / 1000;
+  const opened = sum((s) => s.connected);
+  const publishedMeasured = sum((s) => s.publishedMeasured);
+  const deliveredMeasured = sum((s) => s.deliveredMeasured);
+  const workerBusy = shardTotals.map((s) =>
+    s.cpuSeconds < 0 ? -1 : Math.round(s.cpuSeconds / loadSeconds * 100) / 100
+  );
+  const withoutVerdict: Omit<LoadTestResult, "verdict"> = {
+    tool: "hubbub loadtest",
+    formatVersion: 1,
+    startedAt: record.startedAt.toISOString(),
+    options,
+    connections: {
+      requested: record.requested,
+      opened,
+      failed: record.requested - opened,
+      failures,
+      failureText: describeConnectFailures(
+        failures,
+        record.openFileLimit,
+        samples,
+      ),
+      connectTimeMs: percentilesOf(connectTimes),
+      connectPhaseSeconds: Math.round(timing.connectPhaseSeconds * 1000) /
+        1000,
+      originalProtocolPublishers: sum((s) => s.originalProtocolPublishers),
+    },
+    throughput: {
+      mode: options.rate > 0 ? "open" : "closed",
+      measuredSeconds,
+      published: sum((s) => s.published),
+      silentPublishers: record.silentPublishers,
+      publishedMeasured,
+      publishedPerSecond: Math.round(publishedMeasured / measuredSeconds),
+      deliveredMeasured,
+      deliveriesPerSecond: Math.round(deliveredMeasured / measuredSeconds),
+      payloadBytesPerSecond: Math.round(
+        sum((s) => s.payloadBytesMeasured) / measuredSeconds,
+      ),
+      wireBytesPerSecond: Math.round(
+        sum((s) => s.wireBytesMeasured) / measuredSeconds,
+      ),
+      unsent: sum((s) => s.unsent),
+    },
+    sendLagMs: percentilesOf(sendLag),
+    latencyMs: percentilesOf(latency),
+    latencyDistribution: distributionOf(latency),
+    latencyHistogram: encodeHistogram(latency),
+    delivery: {
+      expected: sum((s) => s.expected),
+      delivered: sum((s) => s.delivered),
+      lost: sum((s) => s.lost),
+      duplicates: sum((s) => s.duplicates),
+      reordered: sum((s) => s.reordered),
+      unexpected: sum((s) => s.unexpected),
+      wrongSender: sum((s) => s.wrongSender),
+      publishReplyMismatches: sum((s) => s.publishReplyMismatches),
+      refusalNotices: sum((s) => s.refusalNotices),
+      unrelayed: sum((s) => s.unrelayed),
+    },
+    stalled: {
+      joined: sum((s) => s.stalled),
+      droppedByServer: sum((s) => s.stalledDropped),
+    },
+    errors: {
+      serverErrors,
+      disconnects,
+      disconnectCount: Object.values(disconnects).reduce((a, b) => a + b, 0),
+    },
+    generator: {
+      workers: options.workers,
+      cpuSeconds: Math.round(timing.cpuSeconds * 1000) / 1000,
+      wallSeconds: Math.round(loadSeconds * 1000) / 1000,
+      cores: Math.round(timing.cpuSeconds / loadSeconds * 100) / 100,
+      workerBusy,
+      limitedByGenerator: workerBusy.every((busy) => busy >= 0)
+        ? workerBusy.some((busy) => busy >= 0.9)
+        : timing.cpuSeconds / loadSeconds >= 0.9 * options.workers,
+    },
+    timeline: record.timeline,
+  };
+  latency.destroy();
+  sendLag.destroy();
+  connectTimes.destroy();
+  return { ...withoutVerdict, verdict: verdictOf(withoutVerdict) };
 }

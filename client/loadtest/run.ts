@@ -10,7 +10,6 @@
 import process from "node:process";
 import { StartupError, workerUrl } from "../../cli/mod.ts";
 import type {
-  ConnectFailures,
   FromShard,
   ShardPlan,
   ShardTotals,
@@ -18,6 +17,7 @@ import type {
   ToShard,
 } from "./_messages.ts";
 import {
+  addConnectFailures,
   describeConnectFailures,
   noConnectFailures,
   openFileLimit,
@@ -25,19 +25,18 @@ import {
 import {
   addEncodedHistogram,
   createHistogram,
-  distributionOf,
-  encodeHistogram,
   type Histogram,
   percentilesOf,
 } from "./latency_histogram.ts";
 import { connectionsRequested, type LoadTestOptions } from "./options.ts";
 import { sharedClockMs } from "./payload.ts";
 import {
+  buildResult,
   type LoadTestResult,
   type Phase,
   type TimelineEntry,
-  verdictOf,
 } from "./result.ts";
+import { withinTime } from "./_time_limit.ts";
 
 /** What the main thread tells the caller while a run goes on. */
 export interface LoadTestProgress {
@@ -90,17 +89,11 @@ class Gather<T> {
 }
 
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
+  return withinTime(
     promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(new Error(`Load generator workers did not ${what} in time`)),
-        ms,
-      );
-    }),
-  ]).finally(() => clearTimeout(timer));
+    ms,
+    () => new Error(`Load generator workers did not ${what} in time`),
+  );
 }
 
 function delay(ms: number): Promise<void> {
@@ -110,21 +103,6 @@ function delay(ms: number): Promise<void> {
 function cpuSecondsOfProcess(): number {
   const usage = process.cpuUsage();
   return (usage.user + usage.system) / 1e6;
-}
-
-function addFailures(into: ConnectFailures, from: ConnectFailures): void {
-  for (const key of Object.keys(into) as (keyof ConnectFailures)[]) {
-    into[key] += from[key];
-  }
-}
-
-function addCounts(
-  into: Record<string, number>,
-  from: Record<string, number>,
-): void {
-  for (const [key, count] of Object.entries(from)) {
-    into[key] = (into[key] ?? 0) + count;
-  }
 }
 
 /** Merges the workers' per-second reports into the timeline. */
@@ -371,7 +349,7 @@ export async function runLoadTest(
       const failures = noConnectFailures();
       const samples: string[] = [];
       for (const shard of shardTotals) {
-        addFailures(failures, shard.connectFailures);
+        addConnectFailures(failures, shard.connectFailures);
         samples.push(...shard.connectFailureSamples);
       }
       throw new StartupError(
@@ -456,133 +434,22 @@ export async function runLoadTest(
     );
     // Let the last ticks arrive before the workers are terminated.
     await delay(0);
-    return buildResult(shardTotals, {
-      connectPhaseSeconds,
-      start,
-      measureFrom,
-      publishUntil,
-      loadEnded,
-      cpuSeconds: cpuAfter - cpuBefore,
-    }, silentPublishers);
-  }
-
-  function buildResult(
-    shardTotals: ShardTotals[],
-    timing: {
-      connectPhaseSeconds: number;
-      start: number;
-      measureFrom: number;
-      publishUntil: number;
-      loadEnded: number;
-      cpuSeconds: number;
-    },
-    silentPublishers: number,
-  ): LoadTestResult {
-    const latency = createHistogram();
-    const sendLag = createHistogram();
-    const connectTimes = createHistogram();
-    const failures = noConnectFailures();
-    const samples: string[] = [];
-    const serverErrors: Record<string, number> = {};
-    const disconnects: Record<string, number> = {};
-    const sum = (pick: (totals: ShardTotals) => number) =>
-      shardTotals.reduce((total, shard) => total + pick(shard), 0);
-    for (const shard of shardTotals) {
-      addEncodedHistogram(latency, shard.histogram);
-      addEncodedHistogram(sendLag, shard.sendLagHistogram);
-      addEncodedHistogram(connectTimes, shard.connectHistogram);
-      addFailures(failures, shard.connectFailures);
-      for (const sample of shard.connectFailureSamples) {
-        if (!samples.includes(sample)) samples.push(sample);
-      }
-      addCounts(serverErrors, shard.serverErrors);
-      addCounts(disconnects, shard.disconnects);
-    }
-    const measuredSeconds = (timing.publishUntil - timing.measureFrom) / 1000;
-    const loadSeconds = (timing.loadEnded - timing.start) / 1000;
-    const opened = sum((s) => s.connected);
-    const publishedMeasured = sum((s) => s.publishedMeasured);
-    const deliveredMeasured = sum((s) => s.deliveredMeasured);
-    const workerBusy = shardTotals.map((s) =>
-      s.cpuSeconds < 0 ? -1 : Math.round(s.cpuSeconds / loadSeconds * 100) / 100
-    );
-    const withoutVerdict: Omit<LoadTestResult, "verdict"> = {
-      tool: "hubbub loadtest",
-      formatVersion: 1,
-      startedAt: startedAt.toISOString(),
+    return buildResult({
       options,
-      connections: {
-        requested,
-        opened,
-        failed: requested - opened,
-        failures,
-        failureText: describeConnectFailures(
-          failures,
-          openFileLimit(),
-          samples,
-        ),
-        connectTimeMs: percentilesOf(connectTimes),
-        connectPhaseSeconds: Math.round(timing.connectPhaseSeconds * 1000) /
-          1000,
-        originalProtocolPublishers: sum((s) => s.originalProtocolPublishers),
+      startedAt,
+      requested,
+      shardTotals,
+      timing: {
+        connectPhaseSeconds,
+        start,
+        measureFrom,
+        publishUntil,
+        loadEnded,
+        cpuSeconds: cpuAfter - cpuBefore,
       },
-      throughput: {
-        mode: options.rate > 0 ? "open" : "closed",
-        measuredSeconds,
-        published: sum((s) => s.published),
-        silentPublishers,
-        publishedMeasured,
-        publishedPerSecond: Math.round(publishedMeasured / measuredSeconds),
-        deliveredMeasured,
-        deliveriesPerSecond: Math.round(deliveredMeasured / measuredSeconds),
-        payloadBytesPerSecond: Math.round(
-          sum((s) => s.payloadBytesMeasured) / measuredSeconds,
-        ),
-        wireBytesPerSecond: Math.round(
-          sum((s) => s.wireBytesMeasured) / measuredSeconds,
-        ),
-        unsent: sum((s) => s.unsent),
-      },
-      sendLagMs: percentilesOf(sendLag),
-      latencyMs: percentilesOf(latency),
-      latencyDistribution: distributionOf(latency),
-      latencyHistogram: encodeHistogram(latency),
-      delivery: {
-        expected: sum((s) => s.expected),
-        delivered: sum((s) => s.delivered),
-        lost: sum((s) => s.lost),
-        duplicates: sum((s) => s.duplicates),
-        reordered: sum((s) => s.reordered),
-        unexpected: sum((s) => s.unexpected),
-        wrongSender: sum((s) => s.wrongSender),
-        publishReplyMismatches: sum((s) => s.publishReplyMismatches),
-        refusalNotices: sum((s) => s.refusalNotices),
-        unrelayed: sum((s) => s.unrelayed),
-      },
-      stalled: {
-        joined: sum((s) => s.stalled),
-        droppedByServer: sum((s) => s.stalledDropped),
-      },
-      errors: {
-        serverErrors,
-        disconnects,
-        disconnectCount: Object.values(disconnects).reduce((a, b) => a + b, 0),
-      },
-      generator: {
-        workers: workerCount,
-        cpuSeconds: Math.round(timing.cpuSeconds * 1000) / 1000,
-        wallSeconds: Math.round(loadSeconds * 1000) / 1000,
-        cores: Math.round(timing.cpuSeconds / loadSeconds * 100) / 100,
-        workerBusy,
-        limitedByGenerator: workerBusy.every((busy) => busy >= 0)
-          ? workerBusy.some((busy) => busy >= 0.9)
-          : timing.cpuSeconds / loadSeconds >= 0.9 * workerCount,
-      },
+      silentPublishers,
       timeline: timeline.entries,
-    };
-    latency.destroy();
-    sendLag.destroy();
-    connectTimes.destroy();
-    return { ...withoutVerdict, verdict: verdictOf(withoutVerdict) };
+      openFileLimit: openFileLimit(),
+    });
   }
 }

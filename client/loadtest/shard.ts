@@ -48,6 +48,7 @@ import {
   writePayload,
 } from "./payload.ts";
 import { targetNamed } from "./targets/mod.ts";
+import { withinTime } from "./_time_limit.ts";
 import { type ByteConnection, connectWebSocket } from "./_ws_connection.ts";
 import type { StreamSink, Target } from "./targets/target.ts";
 
@@ -123,28 +124,16 @@ function connectWithin(
       : plan.hostname;
     return connectWebSocket(`ws://${host}:${plan.port}/ws`, ms);
   }
-  return new Promise((resolve, reject) => {
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      reject(new ConnectTimeoutError(ms));
-    }, ms);
-    const { hostname, port } = plan;
-    const connecting: Promise<Deno.Conn> = plan.tls
-      ? Deno.connectTls({ hostname, port, caCerts: plan.caCerts })
-      : Deno.connect({ hostname, port, transport: "tcp" });
-    connecting.then(
-      (conn) => {
-        clearTimeout(timer);
-        if (timedOut) conn.close();
-        else resolve(conn);
-      },
-      (error) => {
-        clearTimeout(timer);
-        if (!timedOut) reject(error);
-      },
-    );
-  });
+  const { hostname, port } = plan;
+  const connecting: Promise<ByteConnection> = plan.tls
+    ? Deno.connectTls({ hostname, port, caCerts: plan.caCerts })
+    : Deno.connect({ hostname, port, transport: "tcp" });
+  return withinTime(
+    connecting,
+    ms,
+    () => new ConnectTimeoutError(ms),
+    (late) => late.close(),
+  );
 }
 
 /** One socket of the shard, with its read buffer and parser state. */
@@ -895,17 +884,12 @@ export class Shard {
         const request = this.target.joinRequest(idleRoom ?? undefined);
         if (request !== null) await writeAll(conn, request);
         await connection.identify();
-        let timer: ReturnType<typeof setTimeout> | undefined;
         const remaining = Math.max(1, timeout - (sharedClockMs() - began));
-        await Promise.race([
+        await withinTime(
           connection.whenJoined(),
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(
-              () => reject(new ConnectTimeoutError(timeout)),
-              remaining,
-            );
-          }),
-        ]).finally(() => clearTimeout(timer));
+          remaining,
+          () => new ConnectTimeoutError(timeout),
+        );
         const move = idleRoom === null
           ? null
           : this.target.moveRequest(idleRoom);
