@@ -5,8 +5,10 @@
  *
  * Every row runs against hubbub and against Redis pub/sub (the generator's
  * `--target redis`: every receiver SUBSCRIBEs to one channel, publishers
- * PUBLISH), so each figure comes with Redis's and the ratio. With `taskset`,
- * each server runs on core 0 and the generator on core 1.
+ * PUBLISH), so each figure comes with Redis's and the ratio; the WebSocket
+ * rows run our server alone, over TCP and over its WebSocket gateway (the
+ * generator's `--transport ws`). With `taskset`, each server runs on core 0
+ * and the generator on core 1.
  *
  * @module
  */
@@ -14,11 +16,12 @@
 import { defineCommand, runCommand, StartupError } from "../cli/mod.ts";
 import { describeMachine } from "./machine.ts";
 import { renderMarkdown } from "./markdown.ts";
-import { canPin } from "./process_stats.ts";
+import { canPin, freePort } from "./process_stats.ts";
 import type {
   BenchResults,
   MatrixRow,
   SlowConsumerResults,
+  WebSocketResults,
 } from "./results.ts";
 import {
   measureBroadcast,
@@ -98,6 +101,13 @@ const command = defineCommand({
       description:
         "Skip the 10,000-idle row, the memory test and the 19,000-connection broadcast",
     },
+    only: {
+      type: "string",
+      choices: ["matrix", "websocket", "slow-consumer", "large"],
+      valueName: "PART",
+      description:
+        "Run only this part of the benchmark and leave the others empty (use with --out elsewhere, so the full results stay)",
+    },
     "markdown-only": {
       type: "boolean",
       description:
@@ -133,6 +143,8 @@ const SLOW_CONSUMER_PAYLOAD_BYTES = 488;
 const SLOW_CONSUMER_SECONDS = 8;
 const SLOW_CONSUMER_STALLED = 1;
 const SLOW_CONSUMER_REPEAT = 5;
+/** The WebSocket runs: our server over WebSocket against TCP, 100 clients. */
+const WEBSOCKET_CLIENTS = 100;
 
 const began = Date.now();
 
@@ -193,6 +205,17 @@ function medianRun(runs: RunFigures[]): RunFigures {
   };
 }
 
+/**
+ * A server configuration a row runs against: how to start it, which port
+ * the generator connects to, and the generator's arguments for it.
+ */
+interface Variant<Name extends string> {
+  name: Name;
+  start: () => Promise<ServerUnderTest>;
+  port: (server: ServerUnderTest) => number;
+  extraArgs: string[];
+}
+
 async function withServer<T>(
   start: () => Promise<ServerUnderTest>,
   body: (server: ServerUnderTest) => Promise<T>,
@@ -240,7 +263,11 @@ await runCommand(command, Deno.args, async (options) => {
       pinned ? "servers on core 0, generator on core 1" : "no core pinning"
     }`,
   );
-  const rows = matrix(options.rate, options.window, options["skip-large"]);
+  const inThisRun = (part: string) =>
+    options.only === undefined || options.only === part;
+  const rows = inThisRun("matrix")
+    ? matrix(options.rate, options.window, options["skip-large"])
+    : [];
   const generatorArgs = (payloadBytes: number, seconds: number) => [
     "--publishers",
     `${PUBLISHERS}`,
@@ -266,46 +293,74 @@ await runCommand(command, Deno.args, async (options) => {
   }
   let step = 0;
   const runsOf = (row: MatrixRow) => row.mode === "open" ? options.repeat : 1;
-  const steps = (rows.reduce((sum, row) => sum + runsOf(row), 0) +
-    2 * SLOW_CONSUMER_REPEAT) * targets.length;
+  const serverRuns = rows.reduce((sum, row) => sum + runsOf(row), 0) +
+    (inThisRun("slow-consumer") ? 2 * SLOW_CONSUMER_REPEAT : 0);
+  const transportRuns = inThisRun("websocket") ? 2 * (1 + options.repeat) : 0;
+  const steps = serverRuns * targets.length + transportRuns;
   /**
-   * Run the generator with `args` against each server `repeats` times,
-   * alternating the servers run by run (so that a slow spell of the machine
-   * does not land on one server's runs only), each against a fresh server
+   * Run the generator with `args` against each variant `repeats` times,
+   * alternating the variants run by run (so that a slow spell of the machine
+   * does not land on one variant's runs only), each against a fresh server
    * (so that no run pays for the previous one's teardown).
    */
-  const measureBoth = async (
+  const measureAlternating = async <Name extends string>(
     id: string,
+    variants: Variant<Name>[],
     args: string[],
     repeats: number,
     singleThreadedGc: boolean,
   ) => {
-    const runs = new Map<"hubbub" | "redis", RunFigures[]>();
+    const runs = new Map<Name, RunFigures[]>();
     for (let repetition = 0; repetition < repeats; repetition++) {
-      for (const [target, start] of targets) {
+      for (const { name, start, port, extraArgs } of variants) {
         step++;
-        const label = `[${step}/${steps}] ${target}: ${id}`;
+        const label = `[${step}/${steps}] ${name}: ${id}`;
         log(`${label} ...`);
         try {
           const { figures } = await withServer(
             start,
-            (server) => measureRun(server, args, placement, singleThreadedGc),
+            (server) =>
+              measureRun(
+                server,
+                [...args, ...extraArgs],
+                placement,
+                singleThreadedGc,
+                port(server),
+              ),
           );
-          runs.set(target, [...(runs.get(target) ?? []), figures]);
+          runs.set(name, [...(runs.get(name) ?? []), figures]);
           log(`${label}: ${describeFigures(figures)}`);
         } catch (error) {
           log(`${label} failed: ${(error as Error).message}`);
         }
       }
     }
-    const median = (target: "hubbub" | "redis") => {
-      const figures = runs.get(target);
+    return (name: Name) => {
+      const figures = runs.get(name);
       return figures === undefined
         ? null
         : repeats === 1
         ? figures[0]
         : medianRun(figures);
     };
+  };
+  const serverVariants: Variant<"hubbub" | "redis">[] = targets.map((
+    [name, start],
+  ) => ({ name, start, port: (server) => server.port, extraArgs: [] }));
+  /** {@linkcode measureAlternating} over our server and Redis. */
+  const measureBoth = async (
+    id: string,
+    args: string[],
+    repeats: number,
+    singleThreadedGc: boolean,
+  ) => {
+    const median = await measureAlternating(
+      id,
+      serverVariants,
+      args,
+      repeats,
+      singleThreadedGc,
+    );
     return { hubbub: median("hubbub"), redis: median("redis") };
   };
   for (const row of rows) {
@@ -326,16 +381,70 @@ await runCommand(command, Deno.args, async (options) => {
     );
   }
 
-  const slowConsumer: SlowConsumerResults = {
-    clients: SLOW_CONSUMER_CLIENTS,
-    rate: options.rate,
-    payloadBytes: SLOW_CONSUMER_PAYLOAD_BYTES,
-    durationSeconds: SLOW_CONSUMER_SECONDS,
-    stalled: SLOW_CONSUMER_STALLED,
-    without: { hubbub: null, redis: null },
-    with: { hubbub: null, redis: null },
-  };
-  for (const stalled of [0, SLOW_CONSUMER_STALLED]) {
+  let webSocket: WebSocketResults | null = null;
+  if (inThisRun("websocket")) {
+    // Both variants run against a server with the WebSocket gateway on, so
+    // the only difference is the transport.
+    let httpPort = 0;
+    const startWithGateway = () => {
+      httpPort = freePort();
+      return startHubbub(placement.serverCore, ["--http-port", `${httpPort}`]);
+    };
+    const variants: Variant<"tcp" | "ws">[] = [
+      {
+        name: "tcp",
+        start: startWithGateway,
+        port: (server) => server.port,
+        extraArgs: [],
+      },
+      {
+        name: "ws",
+        start: startWithGateway,
+        port: () => httpPort,
+        extraArgs: ["--transport", "ws"],
+      },
+    ];
+    const args = [
+      ...generatorArgs(PAYLOAD_BYTES, options.duration),
+      "--clients",
+      `${WEBSOCKET_CLIENTS}`,
+    ];
+    const closed = await measureAlternating(
+      `closed-${WEBSOCKET_CLIENTS}, TCP and WebSocket`,
+      variants,
+      [...args, "--rate", "0", "--window", `${options.window}`],
+      1,
+      false,
+    );
+    const open = await measureAlternating(
+      `open-${WEBSOCKET_CLIENTS}, TCP and WebSocket`,
+      variants,
+      [...args, "--rate", `${options.rate}`],
+      options.repeat,
+      true,
+    );
+    webSocket = {
+      clients: WEBSOCKET_CLIENTS,
+      publishers: PUBLISHERS,
+      window: options.window,
+      rate: options.rate,
+      closed: { tcp: closed("tcp"), ws: closed("ws") },
+      open: { tcp: open("tcp"), ws: open("ws") },
+    };
+  }
+
+  const slowConsumer: SlowConsumerResults | null = inThisRun("slow-consumer")
+    ? {
+      clients: SLOW_CONSUMER_CLIENTS,
+      rate: options.rate,
+      payloadBytes: SLOW_CONSUMER_PAYLOAD_BYTES,
+      durationSeconds: SLOW_CONSUMER_SECONDS,
+      stalled: SLOW_CONSUMER_STALLED,
+      without: { hubbub: null, redis: null },
+      with: { hubbub: null, redis: null },
+    }
+    : null;
+  for (const stalled of slowConsumer ? [0, SLOW_CONSUMER_STALLED] : []) {
     const args = [
       ...generatorArgs(SLOW_CONSUMER_PAYLOAD_BYTES, SLOW_CONSUMER_SECONDS),
       "--clients",
@@ -345,7 +454,7 @@ await runCommand(command, Deno.args, async (options) => {
       "--stalled",
       `${stalled}`,
     ];
-    slowConsumer[stalled === 0 ? "without" : "with"] = await measureBoth(
+    slowConsumer![stalled === 0 ? "without" : "with"] = await measureBoth(
       `open-${SLOW_CONSUMER_CLIENTS}, ${SLOW_CONSUMER_PAYLOAD_BYTES}-byte payloads${
         stalled === 0 ? "" : ` + ${stalled} stalled`
       }`,
@@ -357,7 +466,7 @@ await runCommand(command, Deno.args, async (options) => {
 
   let memory: BenchResults["memory"] = null;
   let broadcast: BenchResults["broadcast"] = null;
-  if (!options["skip-large"]) {
+  if (!options["skip-large"] && inThisRun("large")) {
     memory = { hubbub: null, redis: null };
     broadcast = { hubbub: null, redis: null };
     for (const [target, start] of targets) {
@@ -417,6 +526,7 @@ await runCommand(command, Deno.args, async (options) => {
     },
     rows,
     slowConsumer,
+    webSocket,
     memory,
     broadcast,
     elapsedSeconds: Math.round((Date.now() - began) / 1000),

@@ -51,6 +51,33 @@ export interface SlowConsumerResults {
   with: { hubbub: RunFigures | null; redis: RunFigures | null };
 }
 
+/** One run shape against our server over TCP and over WebSocket. */
+export interface TransportFigures {
+  /** Over TCP (`--port`). */
+  tcp: RunFigures | null;
+  /** Over WebSocket (`--transport ws` to the `--http-port` gateway). */
+  ws: RunFigures | null;
+}
+
+/**
+ * Our server over WebSocket against TCP in the same run, each run against a
+ * fresh server started with `--http-port`.
+ */
+export interface WebSocketResults {
+  /** Checked receiving clients. */
+  clients: number;
+  /** Publishers. */
+  publishers: number;
+  /** Closed loop: window per publisher. */
+  window: number;
+  /** Open loop: messages per second. */
+  rate: number;
+  /** Closed loop: maximum deliveries/s. */
+  closed: TransportFigures;
+  /** Open loop: latency at `rate` (the median-p99 run of several). */
+  open: TransportFigures;
+}
+
 /** Everything `bench/results.json` holds. */
 export interface BenchResults {
   /** The machine. */
@@ -86,6 +113,8 @@ export interface BenchResults {
    * one stalled connection in the room.
    */
   slowConsumer: SlowConsumerResults | null;
+  /** WebSocket against TCP (absent from results written before it). */
+  webSocket?: WebSocketResults | null;
   /** Seconds the whole benchmark took. */
   elapsedSeconds: number;
 }

@@ -85,6 +85,8 @@ function round(value: number, digits = 3): number {
  * @param args Generator arguments besides target, port and `--json`.
  * @param placement Core pinning.
  * @param singleThreadedGc Latency runs: see {@linkcode startGenerator}.
+ * @param port The port the generator connects to (the server's WebSocket
+ * gateway's, with `--transport ws` in `args`).
  * @returns The run's figures and the generator's full result.
  */
 export async function measureRun(
@@ -92,6 +94,7 @@ export async function measureRun(
   args: string[],
   placement: Placement,
   singleThreadedGc = false,
+  port: number = server.port,
 ): Promise<{ figures: RunFigures; result: LoadTestResult }> {
   const cpuBefore = server.cpuSeconds();
   const run = startGenerator(
@@ -99,7 +102,7 @@ export async function measureRun(
       "--target",
       server.target,
       "--port",
-      `${server.port}`,
+      `${port}`,
       "--quiet",
       ...args,
     ],

@@ -77,6 +77,7 @@ Deno.test("Loadtest over WebSocket: a closed-loop run over two workers (pipeline
  */
 async function withGatewayServer(
   body: (httpPort: number) => Promise<void>,
+  flags: string[] = [],
 ): Promise<void> {
   const server = await spawnServer([
     "--quiet",
@@ -84,6 +85,7 @@ async function withGatewayServer(
     "0",
     "--http-port",
     "0",
+    ...flags,
   ]);
   try {
     const listening = server.lines.find((line) => /Listening/.test(line))!;
@@ -120,6 +122,34 @@ Deno.test("Loadtest over WebSocket: against our server's gateway, a closed-loop 
   });
 });
 
+Deno.test("Loadtest over WebSocket: a WebSocket that stops reading is dropped by our server, and the others get everything", async () => {
+  await withGatewayServer(async (httpPort) => {
+    // Closed loop with the largest payloads, so the stalled connection
+    // fills the kernel's buffers and its queue at once.
+    const run = await runLoadtestCli(loadtestArgs({
+      ...WS_RUN,
+      port: httpPort,
+      publishers: 5,
+      rate: 0,
+      window: 16,
+      size: 488,
+      duration: 3,
+      warmup: 0.2,
+      stalled: 1,
+    }));
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const result = run.result!;
+    assert.deepEqual(
+      result.stalled,
+      { joined: 1, droppedByServer: 1 },
+      run.stdout,
+    );
+    assert.equal(result.delivery.lost, 0);
+    assert.equal(result.delivery.delivered, result.delivery.expected);
+    assert.equal(result.errors.disconnectCount, 0);
+  }, ["--max-pending-bytes", "262144"]);
+});
+
 Deno.test("Loadtest over WebSocket: a port without a gateway is reported as refused upgrades, in one line per cause", async () => {
   // A plain HTTP server: the upgrade gets 404.
   const server = Deno.serve(
@@ -141,12 +171,11 @@ Deno.test("Loadtest over WebSocket: a port without a gateway is reported as refu
   }
 });
 
-Deno.test("Loadtest over WebSocket: --transport ws with redis, TLS or stalled connections is a bad flag (exit 2, one line)", async () => {
+Deno.test("Loadtest over WebSocket: --transport ws with redis or TLS is a bad flag (exit 2, one line)", async () => {
   for (
     const [flags, words] of [
       [{ target: "redis" }, /--transport ws is for --target hubbub/],
       [{ tls: true }, /without TLS/],
-      [{ stalled: 1 }, /--stalled needs --transport tcp/],
       [{ transport: "udp" }, /transport/],
     ] as const
   ) {

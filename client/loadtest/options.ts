@@ -459,10 +459,6 @@ export function validateOptions(options: LoadTestOptions): void {
     if (options.tls) {
       throw new UsageError("--transport ws connects without TLS (ws://)");
     }
-    if (options.stalled > 0) {
-      // A WebSocket client reads whatever arrives; it cannot stop reading.
-      throw new UsageError("--stalled needs --transport tcp");
-    }
   }
   if (options.channel === "" || /[\r\n]/.test(options.channel)) {
     throw new UsageError("--channel must be a non-empty name on one line");
