@@ -66,8 +66,9 @@ export class WebPage {
 const HOST = /^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
 
 /**
- * The page's policy: its own scripts, styles and WebSocket only, no
- * plugins, no framing by other sites.
+ * The page's policy: its own scripts, styles and WebSocket only (no inline
+ * script, no eval), no plugins, no `<base>`, no form posts, no framing by
+ * other sites: should text ever reach the page as markup, no script runs.
  */
 function contentSecurityPolicy(host: string | null): string {
   const sockets = host !== null && HOST.test(host)

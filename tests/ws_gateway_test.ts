@@ -563,3 +563,23 @@ Deno.test("WebSocket gateway: messages sent in the same packet as the upgrade re
     await tcp.close();
   });
 });
+
+Deno.test("WebSocket gateway: WebSocket clients meet the hub's admission: past --max-clients one gets ERROR server full, then a close", async () => {
+  await withGateway({ maxClients: 1 }, {}, async (server, http) => {
+    const tcp = await RawClient.connect(server.address.port);
+    const { conn, status } = await rawUpgrade(http.address.port, "");
+    assert.equal(status, 101);
+    const messages = await readMessages(
+      conn,
+      (m) => m.some((x) => x.opcode === 0x8),
+    );
+    conn.close();
+    const reader = new FrameReader();
+    reader.push(messages.find((m) => m.opcode === 0x2)!.payload);
+    const error = reader.next()!;
+    assert.equal(error.tag, Tag.ERROR);
+    assert.match(text(error), /server full/);
+    assert.equal(server.hub.metrics.disconnects.get("server_full"), 1);
+    await tcp.close();
+  });
+});
