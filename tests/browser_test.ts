@@ -26,6 +26,9 @@ if (missing !== null) {
 }
 
 const XSS = "<img src=x onerror=alert(1)>";
+/** A DOM node, as far as the functions run in the page look at one. */
+type Node = { textContent: string | null };
+
 const SCREENSHOT = new URL("../docs/screenshot.png", import.meta.url);
 
 /** A test with a browser and a fresh server, both closed after it. */
@@ -150,6 +153,25 @@ browserTest(
     } finally {
       await terminal.close();
     }
+  },
+);
+
+browserTest(
+  "Browser page: the room list shows each room with its size, and pressing one moves there",
+  async (browser, server) => {
+    const first = await ChatPage.open(browser, server.url);
+    const second = await ChatPage.open(browser, server.url);
+    await first.setNick("scout");
+    await first.join("garden");
+    await second.page.click("#rooms-refresh");
+    const garden = second.page.locator("#rooms button", { hasText: "garden" });
+    await garden.waitFor();
+    assert.equal(await garden.locator(".count").textContent(), "1");
+    await garden.click();
+    await second.waitForText("room-name", "garden");
+    await second.waitForMember("scout");
+    await second.send("found you");
+    await first.waitForChat(`#${await second.clientId()}`, "found you");
   },
 );
 
@@ -347,6 +369,15 @@ browserTest(
       await alice.waitForChat("carol", "Nice, I am on the terminal client.");
       await bob.send(`And markup shows as text: ${XSS}`);
       await alice.waitForChat("bob", `And markup shows as text: ${XSS}`);
+      // The room list as of now: the lobby the three left is empty.
+      await alice.page.click("#rooms-refresh");
+      await alice.page.waitForFunction(() =>
+        Array.from(
+          (globalThis as unknown as {
+            document: { querySelectorAll(s: string): ArrayLike<Node> };
+          }).document.querySelectorAll("#rooms button"),
+        ).every((button) => !button.textContent?.startsWith("lobby2"))
+      );
       await alice.page.fill("#message", "Same rooms, same ids, same limits");
       await alice.page.screenshot({ path: SCREENSHOT.pathname });
       const size = (await Deno.stat(SCREENSHOT)).size;

@@ -43,7 +43,10 @@ function greeted(id: number, others: { id: number; nick: string | null }[]) {
   state.onConnect();
   state.onFrame(frame(Tag.ISSUE_ID, id), time);
   const joined = state.onFrame(presence("join", id, null), time);
-  assert.deepEqual(joined.send.map(decoded), [{ tag: Tag.WHO, body: "" }]);
+  assert.deepEqual(joined.send.map(decoded), [
+    { tag: Tag.WHO, body: "" },
+    { tag: Tag.ROOMS, body: "" },
+  ]);
   assert.deepEqual(joined.log.map((e) => e.text), ["You are in lobby"]);
   for (const other of others) state.onFrame(frame(Tag.WHO, 0, other), time);
   state.onFrame(frame(Tag.WHO, 0, { id, nick: null }), time);
@@ -136,4 +139,27 @@ Deno.test("Web chat state: refusals name what was refused, PING gets PONG, malfo
   });
   const closed = state.onFrame(frame(Tag.CLOSE, 0, "shutting down"), time);
   assert.equal(closed.closed, "shutting down");
+});
+
+Deno.test("Web chat state: the room list is the last ROOMS answer asked for, sizes and all", () => {
+  const state = greeted(5, []);
+  // The list asked for on the join.
+  state.onFrame(frame(Tag.ROOMS, 0, { room: "lobby", members: 1 }), time);
+  state.onFrame(frame(Tag.ROOMS, 0), time);
+  assert.deepEqual(state.rooms, [{ room: "lobby", members: 1 }]);
+  const again = decoded(state.requestRooms());
+  assert.deepEqual(again, { tag: Tag.ROOMS, body: "" });
+  state.onFrame(frame(Tag.ROOMS, 0, { room: "dev", members: 3 }), time);
+  state.onFrame(frame(Tag.ROOMS, 0, { room: "lobby", members: 1 }), time);
+  state.onFrame(frame(Tag.ROOMS, 0, { more: 4 }), time);
+  state.onFrame(frame(Tag.ROOMS, 0), time);
+  assert.deepEqual(state.rooms, [
+    { room: "dev", members: 3 },
+    { room: "lobby", members: 1 },
+  ]);
+  assert.equal(state.moreRooms, 4);
+  // An answer nobody asked for changes nothing.
+  state.onFrame(frame(Tag.ROOMS, 0, { room: "x", members: 9 }), time);
+  state.onFrame(frame(Tag.ROOMS, 0), time);
+  assert.equal(state.rooms.length, 2);
 });

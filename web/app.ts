@@ -22,6 +22,9 @@ const backoff = new ReconnectBackoff();
 const gatewayUrl = new URL("/ws", location.href);
 gatewayUrl.protocol = location.protocol === "https:" ? "wss:" : "ws:";
 
+/** How often the room list is asked for again, in ms. */
+const ROOMS_REFRESH_MS = 15_000;
+
 let socket: FrameSocket | null = null;
 let greetings = 0;
 
@@ -34,6 +37,21 @@ function render(): void {
   const names = new Map<number, string>();
   for (const id of state.members.keys()) names.set(id, state.nameOf(id));
   view.setMembers(names, state.id, state.moreMembers);
+  view.setRooms(
+    // Our own room's size is known exactly from its member list; the
+    // others' are as of the last list (asked for now and then, not on
+    // every presence, which would spend the message budget).
+    state.rooms.map(({ room, members }) => ({
+      name: room,
+      shown: inertText(room),
+      members: room === state.room
+        ? state.members.size + state.moreMembers
+        : members,
+    })),
+    state.room,
+    state.moreRooms,
+    (room) => submit(state.requestJoin(room)),
+  );
   if (dom.activeElement !== view.nickInput && state.nick !== null) {
     view.nickInput.value = state.nick;
   }
@@ -127,6 +145,13 @@ view.roomForm.addEventListener("submit", (event) => {
     view.roomInput.value = "";
   }
 });
+view.roomsRefresh.addEventListener("click", () => {
+  if (socket !== null && state.id !== 0) socket.send(state.requestRooms());
+});
+// Others come and go from other rooms unannounced: refresh the list now and then.
+setInterval(() => {
+  if (socket !== null && state.id !== 0) socket.send(state.requestRooms());
+}, ROOMS_REFRESH_MS);
 view.nickForm.addEventListener("submit", (event) => {
   event.preventDefault();
   submit(state.requestNick(view.nickInput.value));

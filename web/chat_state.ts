@@ -15,6 +15,7 @@ import {
   type MemberEntry,
   type MoreEntry,
   type Presence,
+  type RoomEntry,
 } from "../protocol/messages.ts";
 import { inertText } from "../client/terminal_text.ts";
 
@@ -87,6 +88,10 @@ export class ChatState {
   readonly members = new Map<number, string | null>();
   /** Members a cut-short WHO list left out. */
   moreMembers = 0;
+  /** The rooms and their sizes, as the last ROOMS list gave them. */
+  rooms: RoomEntry[] = [];
+  /** Rooms a cut-short ROOMS list left out. */
+  moreRooms = 0;
   /** The room to be in (after a reconnection too). */
   #wantedRoom = FIRST_ROOM;
   /** Until the wanted room is confirmed, other confirmations are not announced. */
@@ -94,6 +99,9 @@ export class ChatState {
   #whoPending = 0;
   #whoEntries = new Map<number, string | null>();
   #whoMore = 0;
+  #roomsPending = 0;
+  #roomEntries: RoomEntry[] = [];
+  #roomsMore = 0;
 
   /**
    * How a client is shown: its nickname when known, else `#id`.
@@ -130,6 +138,19 @@ export class ChatState {
     this.#whoPending = 0;
     this.#whoEntries.clear();
     this.#whoMore = 0;
+    this.#roomsPending = 0;
+    this.#roomEntries = [];
+    this.#roomsMore = 0;
+  }
+
+  /**
+   * Ask for the list of rooms (the answer updates {@linkcode rooms}).
+   *
+   * @returns The ROOMS frame.
+   */
+  requestRooms(): Uint8Array {
+    this.#roomsPending++;
+    return encodeFrame(Tag.ROOMS, 0);
   }
 
   /**
@@ -228,6 +249,9 @@ export class ChatState {
       case Tag.WHO:
         this.#onWhoEntry(frame);
         break;
+      case Tag.ROOMS:
+        this.#onRoomEntry(frame);
+        break;
       default:
         // Tags this page does not know are ignored, as the protocol asks.
         break;
@@ -286,7 +310,7 @@ export class ChatState {
     this.moreMembers = 0;
     this.members.set(this.id, this.nick);
     this.#whoPending++;
-    update.send.push(encodeFrame(Tag.WHO, 0));
+    update.send.push(encodeFrame(Tag.WHO, 0), this.requestRooms());
     if (this.#awaitingRoom) {
       // A server may confirm the lobby on connect before our room.
       if (room !== this.#wantedRoom) return;
@@ -294,6 +318,35 @@ export class ChatState {
     } else if (!changed) return;
     this.#wantedRoom = room;
     log("notice", `You are in ${inertText(room)}`);
+  }
+
+  #onRoomEntry(frame: Frame): void {
+    if (this.#roomsPending === 0) return;
+    let entry: RoomEntry | MoreEntry | null;
+    try {
+      entry = decodeJsonBody<RoomEntry | MoreEntry>(frame.body);
+    } catch {
+      return;
+    }
+    if (entry === null) {
+      // The empty frame ends the list; only the last one asked for is kept.
+      this.#roomsPending--;
+      if (this.#roomsPending === 0) {
+        this.rooms = this.#roomEntries;
+        this.moreRooms = this.#roomsMore;
+      }
+      this.#roomEntries = [];
+      this.#roomsMore = 0;
+      return;
+    }
+    if (typeof entry !== "object") return;
+    if ("more" in entry) this.#roomsMore = Number(entry.more);
+    else if (typeof entry.room === "string") {
+      this.#roomEntries.push({
+        room: entry.room,
+        members: Number(entry.members),
+      });
+    }
   }
 
   #onWhoEntry(frame: Frame): void {

@@ -56,6 +56,9 @@ export class PageView {
   readonly nickForm: DomElement = element("nick-form");
   /** The nickname field. */
   readonly nickInput: DomInput = element("nick-input");
+  /** The button that asks for the room list again. */
+  readonly roomsRefresh: DomElement = element("rooms-refresh");
+  #rooms: DomElement = element("rooms");
   #log: DomElement = element("log");
   #members: DomElement = element("members");
   #memberCount: DomElement = element("member-count");
@@ -113,6 +116,38 @@ export class PageView {
     }
     this.#members.replaceChildren(...nodes);
     this.#memberCount.textContent = String(members.size + more);
+  }
+
+  /**
+   * Show the room list: a button per room, which `choose` is called with.
+   *
+   * @param rooms Each room's name as sent (`name`), shown inert (`shown`),
+   * and its size.
+   * @param current The room we are in, as sent.
+   * @param more Rooms left out of a cut-short list.
+   * @param choose Called with a room's name when its button is pressed.
+   */
+  setRooms(
+    rooms: readonly { name: string; shown: string; members: number }[],
+    current: string | null,
+    more: number,
+    choose: (room: string) => void,
+  ): void {
+    const nodes = rooms.map(({ name, shown, members }) => {
+      const item = dom.createElement("li");
+      const button = dom.createElement("button");
+      button.className = name === current ? "room current" : "room";
+      button.append(span("room-label", shown), span("count", String(members)));
+      button.addEventListener("click", () => choose(name));
+      item.append(button);
+      return item;
+    });
+    if (more > 0) {
+      const item = dom.createElement("li");
+      item.append(span("member-more", `and ${more} more`));
+      nodes.push(item);
+    }
+    this.#rooms.replaceChildren(...nodes);
   }
 
   /**
