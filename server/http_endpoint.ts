@@ -221,9 +221,9 @@ export function startHttpEndpoint(
       maxConnections: options.maxConnections,
       logger: options.logger,
     },
-    (request) => {
+    (request, peer) => {
       const path = new URL(request.url).pathname;
-      if (path === "/ws") return gateway.upgrade(request);
+      if (path === "/ws") return gateway.upgrade(request, peer);
       return page?.serve(request) ?? handleHttpRequest(hub, request, context);
     },
   );

@@ -50,9 +50,13 @@ export interface HttpUpgrade {
   takeOver(conn: Deno.Conn, early: Uint8Array): void;
 }
 
-/** Answers one request, or takes its connection over. */
+/**
+ * Answers one request, or takes its connection over; `peer` is the
+ * client's address, for logs.
+ */
 export type HttpHandler = (
   request: Request,
+  peer: Deno.NetAddr,
 ) => Response | HttpUpgrade | Promise<Response | HttpUpgrade>;
 
 /** Options of {@linkcode serveHttp}. */
@@ -239,6 +243,7 @@ export function serveHttp(
               method: head.method,
               headers: head.headers,
             }),
+            conn.remoteAddr as Deno.NetAddr,
           );
         } catch {
           response = plain(500, "Internal server error\n");

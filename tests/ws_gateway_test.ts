@@ -403,6 +403,7 @@ Deno.test("WebSocket gateway: an upgrade from an origin not allowed gets 403 and
       refused.conn.close();
       const line = await waitForLog(httpLogs, /WebSocket upgrade refused/);
       assert.match(line, /evil\.example/);
+      assert.match(line, /address=127\.0\.0\.1:\d+/);
       assert.equal(http.webSockets.refusedOrigins, 1);
       for (
         const origin of [`http://127.0.0.1:${port}`, "https://chat.example"]

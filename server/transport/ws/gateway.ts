@@ -58,14 +58,17 @@ export class WebSocketGateway {
    * origin not allowed, logged).
    *
    * @param request The request.
+   * @param peer Where it came from, for the log line (rate-limited per
+   * address, as warnings a client causes are).
    * @returns A refusal, or the upgrade for the HTTP server to carry out.
    */
-  upgrade(request: Request): Response | HttpUpgrade {
+  upgrade(request: Request, peer?: Deno.NetAddr): Response | HttpUpgrade {
     const answer = answerUpgrade(request, this.#options.allowedOrigins);
     if (!answer.ok) {
       if (answer.refusedOrigin !== undefined) {
         this.counters.refusedOrigins++;
         this.#options.logger?.warn("WebSocket upgrade refused", {
+          address: peer && `${peer.hostname}:${peer.port}`,
           origin: answer.refusedOrigin,
           reason: "origin not allowed (--allowed-origins)",
         });
