@@ -42,8 +42,6 @@ function browserTest(
   Deno.test({
     name,
     ignore: missing !== null,
-    sanitizeOps: false,
-    sanitizeResources: false,
     fn: async () => {
       const { server, ports } = await startChatServer();
       let browser: Browser | null = null;
@@ -233,8 +231,6 @@ Deno.test({
   name:
     "Browser page: after the server restarts the page says it is reconnecting, then is back in its room under its nickname",
   ignore: missing !== null,
-  sanitizeOps: false,
-  sanitizeResources: false,
   fn: async () => {
     const ports = { tcp: freePort(), http: freePort() };
     let { server } = await startChatServer(ports);
