@@ -30,12 +30,12 @@ import {
   noConnectFailures,
   RejectedError,
 } from "./connect_failure.ts";
+import { ShardCounters } from "./counters.ts";
 import { DeliveryChecker } from "./delivery_checker.ts";
 import {
   createHistogram,
   encodeHistogram,
   type Histogram,
-  recordMicroseconds,
   recordMilliseconds,
 } from "./latency_histogram.ts";
 import {
@@ -248,6 +248,7 @@ class Connection implements StreamSink {
   async #readLoop(conn: ByteConnection): Promise<void> {
     const shard = this.shard;
     const target = shard.target;
+    const counters = shard.counters;
     let buffer = new Uint8Array(INITIAL_READ_BUFFER);
     let view = new DataView(buffer.buffer);
     let start = 0;
@@ -263,13 +264,11 @@ class Connection implements StreamSink {
         if (this.role === Role.Stalled) this.lastReadAt = now;
         const filled = end + count === buffer.length;
         end += count;
-        shard.wireBytes += count;
-        shard.tickWireBytes += count;
         // Wire and payload bytes are counted over the same window: the
         // measured one, by arrival.
         shard.inMeasuredWindow = now >= shard.measureFrom &&
           now < shard.publishUntil;
-        if (shard.inMeasuredWindow) shard.wireBytesMeasured += count;
+        counters.wireRead(count, shard.inMeasuredWindow);
         if (this.role === Role.Idle && this.isJoined) {
           end = 0;
           continue;
@@ -342,44 +341,37 @@ class Connection implements StreamSink {
   ): void {
     const shard = this.shard;
     if (this.receiver < 0) return;
-    shard.delivered++;
-    shard.tickDelivered++;
-    shard.tickPayloadBytes += payloadLength;
+    const counters = shard.counters;
+    counters.received(payloadLength);
     if (payloadLength < PAYLOAD_HEADER_SIZE) {
-      shard.unexpected++;
+      counters.unexpectedDelivery();
       return;
     }
     const now = shard.nowMicroseconds;
     if (!readPayloadFields(view, payloadOffset, now)) {
-      shard.unexpected++;
+      counters.unexpectedDelivery();
       return;
     }
     const { publisher, sequence } = payloadFields;
     const intended = payloadFields.intendedMicroseconds;
     if (publisher >= shard.publisherIndexes) {
-      shard.unexpected++;
+      counters.unexpectedDelivery();
       return;
     }
     if (senderId >= 0) {
       const issued = shard.senderIds[publisher];
       if (issued !== senderId) {
         if (issued === 0) shard.senderIds[publisher] = senderId;
-        else shard.wrongSender++;
+        else counters.wrongSenderId();
       }
     }
     shard.checker!.record(this.receiver, publisher, sequence);
-    // One histogram record per delivery: the tick's measured part joins the
-    // run's histogram when the tick is reported.
-    if (
+    counters.latency(
+      now - intended,
       intended >= shard.measureFromMicroseconds &&
-      intended < shard.publishUntilMicroseconds
-    ) {
-      recordMicroseconds(shard.tickMeasuredHistogram, now - intended);
-      shard.deliveredMeasured++;
-    } else {
-      recordMicroseconds(shard.tickHistogram, now - intended);
-    }
-    if (shard.inMeasuredWindow) shard.payloadBytesMeasured += payloadLength;
+        intended < shard.publishUntilMicroseconds,
+    );
+    if (shard.inMeasuredWindow) counters.measuredPayload(payloadLength);
     const local = shard.localPublishers[publisher];
     if (local !== undefined) {
       if (local.awaitingServerRead) local.serverRead(sequence);
@@ -396,11 +388,11 @@ class Connection implements StreamSink {
 
   serverError(text: string): void {
     this.#lastServerError = text;
-    if (this.role !== Role.Stalled) this.shard.countServerError(text);
+    if (this.role !== Role.Stalled) this.shard.counters.serverError(text);
   }
 
   publishRefused(): void {
-    this.shard.refusalNotices++;
+    this.shard.counters.refusalNotice();
     // Closed loop: a refused message never comes back; free its slot.
     this.publisher?.acknowledge();
   }
@@ -423,7 +415,9 @@ class Connection implements StreamSink {
   }
 
   publishAcknowledged(receivers: number): void {
-    if (receivers < this.shard.subscribers) this.shard.publishReplyMismatches++;
+    if (receivers < this.shard.subscribers) {
+      this.shard.counters.publishReplyMismatch();
+    }
   }
 }
 
@@ -578,7 +572,7 @@ class Publisher {
       }
     } catch (error) {
       this.#failed = true;
-      this.shard.countSendFailure(error);
+      this.shard.counters.sendFailure(describeDisconnect(error));
     } finally {
       this.#writing = false;
     }
@@ -593,6 +587,7 @@ class Publisher {
     const view = this.#view;
     const slotSize = this.#slotSize;
     let count: number;
+    let measured = 0;
     let offset = this.#payloadOffset;
     let sequence = this.nextSequence;
     if (shard.plan.rate > 0) {
@@ -603,8 +598,7 @@ class Publisher {
       );
       count = Math.min(due - sequence, capacity);
       if (count > 0) {
-        recordMilliseconds(
-          shard.sendLagHistogram,
+        shard.counters.sendLag(
           now - (this.firstIntended + sequence * this.interval),
         );
       }
@@ -618,7 +612,7 @@ class Publisher {
           intended >= shard.measureFromMicroseconds &&
           intended < shard.publishUntilMicroseconds
         ) {
-          shard.publishedMeasured++;
+          measured++;
         }
         offset += slotSize;
       }
@@ -626,19 +620,18 @@ class Publisher {
       if (now >= shard.publishUntil || now < shard.loadStart) return 0;
       const intended = payloadMicroseconds(now);
       count = Math.min(shard.plan.window - this.outstanding, capacity);
-      const measured = intended >= shard.measureFromMicroseconds &&
+      const inWindow = intended >= shard.measureFromMicroseconds &&
         intended < shard.publishUntilMicroseconds;
       for (let slot = 0; slot < count; slot++, sequence++) {
         writePayload(view, offset, this.index, sequence, intended);
         offset += slotSize;
       }
       this.outstanding += count;
-      if (measured) shard.publishedMeasured += count;
+      if (inWindow) measured = count;
     }
     if (count <= 0) return 0;
     this.nextSequence = sequence;
-    shard.sent += count;
-    shard.tickSent += count;
+    shard.counters.published(count, measured);
     return count;
   }
 }
@@ -665,14 +658,8 @@ export class Shard {
    */
   receiversToAck = 0;
   checker: DeliveryChecker | null = null;
-  /** Latencies of the deliveries in the measured window, up to the last tick. */
-  histogram: Histogram = createHistogram();
-  /** Latencies of this tick's deliveries outside the measured window. */
-  tickHistogram: Histogram = createHistogram();
-  /** Latencies of this tick's deliveries in the measured window. */
-  tickMeasuredHistogram: Histogram = createHistogram();
-  /** How late each batch left after its first message's intended time. */
-  sendLagHistogram: Histogram = createHistogram();
+  /** What this worker counts. */
+  readonly counters: ShardCounters = new ShardCounters();
   /** Shared-clock time of the read being parsed, whole microseconds. */
   nowMicroseconds = 0;
   loadStart = Infinity;
@@ -683,26 +670,8 @@ export class Shard {
   publishUntilMicroseconds = Infinity;
   sendBacklogUntil = Infinity;
   pumpQueue: Publisher[] = [];
-  sent = 0;
-  publishedMeasured = 0;
-  delivered = 0;
-  deliveredMeasured = 0;
-  /** Payload bytes delivered while in the measured window (by arrival). */
-  payloadBytesMeasured = 0;
-  wireBytes = 0;
-  /** Bytes read while in the measured window. */
-  wireBytesMeasured = 0;
   /** Whether the read being parsed arrived in the measured window. */
   inMeasuredWindow = false;
-  unexpected = 0;
-  wrongSender = 0;
-  publishReplyMismatches = 0;
-  refusalNotices = 0;
-  tickSent = 0;
-  tickDelivered = 0;
-  tickPayloadBytes = 0;
-  tickWireBytes = 0;
-  tickDisconnects = 0;
   /** True once the stalled connections read again (end of the run). */
   releasing = false;
   #post: (message: FromShard) => void;
@@ -715,8 +684,6 @@ export class Shard {
   #connectFailures: ConnectFailures = noConnectFailures();
   #connectFailureSamples: string[] = [];
   #connected = 0;
-  #serverErrors = new Map<string, number>();
-  #disconnects = new Map<string, number>();
   #stopping = false;
   #tick = 0;
   #tickTimer: ReturnType<typeof setTimeout> | undefined;
@@ -1174,21 +1141,9 @@ export class Shard {
       this.receiversToAck--;
       for (const publisher of this.#publishers) publisher.receiversChanged();
     }
-    const reason = error === null ? closedReason : describeDisconnect(error);
-    this.#disconnects.set(reason, (this.#disconnects.get(reason) ?? 0) + 1);
-    this.tickDisconnects++;
-  }
-
-  /** Count a server error message. */
-  countServerError(text: string): void {
-    const key = text.length > 200 ? `${text.slice(0, 200)}…` : text;
-    this.#serverErrors.set(key, (this.#serverErrors.get(key) ?? 0) + 1);
-  }
-
-  /** Count a failed publish write. */
-  countSendFailure(error: unknown): void {
-    const reason = `send failed: ${describeDisconnect(error)}`;
-    this.#disconnects.set(reason, (this.#disconnects.get(reason) ?? 0) + 1);
+    this.counters.disconnect(
+      error === null ? closedReason : describeDisconnect(error),
+    );
   }
 
   #openConnections(): number {
@@ -1209,25 +1164,13 @@ export class Shard {
 
   #emitTick(): void {
     const cpu = threadCpuSeconds();
-    this.#foldMeasuredTick();
     const report: TickReport = {
       tick: this.#tick,
       connections: this.#openConnections(),
-      sent: this.tickSent,
-      delivered: this.tickDelivered,
-      payloadBytes: this.tickPayloadBytes,
-      wireBytes: this.tickWireBytes,
-      histogram: encodeHistogram(this.tickHistogram),
+      ...this.counters.tick(),
       cpuSeconds: cpu < 0 || this.#tickCpu < 0 ? -1 : cpu - this.#tickCpu,
-      disconnects: this.tickDisconnects,
     };
     this.#tickCpu = cpu;
-    this.tickSent = 0;
-    this.tickDelivered = 0;
-    this.tickPayloadBytes = 0;
-    this.tickWireBytes = 0;
-    this.tickDisconnects = 0;
-    this.tickHistogram.reset();
     this.#tick++;
     this.#post({ kind: "tick", report });
     if (!this.#stopping) this.#scheduleTick();
@@ -1254,17 +1197,6 @@ export class Shard {
     return count;
   }
 
-  /**
-   * Add the tick's measured deliveries to the run's histogram and to the
-   * tick's own (which then holds them all); the measured one is reset with
-   * the tick.
-   */
-  #foldMeasuredTick(): void {
-    this.histogram.add(this.tickMeasuredHistogram);
-    this.tickHistogram.add(this.tickMeasuredHistogram);
-    this.tickMeasuredHistogram.reset();
-  }
-
   /** @param cpu This thread's CPU seconds when the load phase ended. */
   #finish(cpu: number): void {
     this.#stopping = true;
@@ -1277,8 +1209,8 @@ export class Shard {
     const receivers = checker?.receivers ?? 0;
     let publishedTotal = 0;
     for (const count of published) publishedTotal += count;
-    this.#foldMeasuredTick();
     const totals: ShardTotals = {
+      ...this.counters.totals(),
       connected: this.#connected,
       stalled: this.#stalled.filter((connection) => connection.isJoined)
         .length,
@@ -1292,37 +1224,19 @@ export class Shard {
       connectHistogram: encodeHistogram(this.#connectHistogram),
       connectFailures: this.#connectFailures,
       connectFailureSamples: this.#connectFailureSamples,
-      histogram: encodeHistogram(this.histogram),
-      sendLagHistogram: encodeHistogram(this.sendLagHistogram),
-      published: this.sent,
-      publishedMeasured: this.publishedMeasured,
       unsent: this.#publishers.reduce(
         (sum, p) => sum + Math.max(0, p.lastSequence - p.nextSequence),
         0,
       ),
-      delivered: this.delivered,
-      deliveredMeasured: this.deliveredMeasured,
-      payloadBytesMeasured: this.payloadBytesMeasured,
-      wireBytes: this.wireBytes,
-      wireBytesMeasured: this.wireBytesMeasured,
       expected: publishedTotal * receivers,
       lost: checker?.lost(published) ?? 0,
       duplicates: checker?.duplicates ?? 0,
       reordered: checker?.reordered ?? 0,
-      unexpected: this.unexpected,
-      wrongSender: this.wrongSender,
-      serverErrors: Object.fromEntries(this.#serverErrors),
-      disconnects: Object.fromEntries(this.#disconnects),
       cpuSeconds: cpu < 0 || this.#loadCpu < 0 ? -1 : cpu - this.#loadCpu,
-      publishReplyMismatches: this.publishReplyMismatches,
-      refusalNotices: this.refusalNotices,
       unrelayed: this.#unrelayed(published),
     };
     for (const connection of this.#allConnections) connection.close();
-    this.histogram.destroy();
-    this.tickHistogram.destroy();
-    this.tickMeasuredHistogram.destroy();
-    this.sendLagHistogram.destroy();
+    this.counters.destroy();
     this.#connectHistogram.destroy();
     this.#post({ kind: "totals", totals });
   }
