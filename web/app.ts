@@ -74,8 +74,13 @@ function connect(): void {
       if (!wasGreeted && state.id !== 0) {
         backoff.connected(Date.now());
         greetings++;
-        view.setStatus("connected", `Connected as #${state.id}`);
         if (greetings > 1) update.log.unshift(notice("Reconnected"));
+      }
+      if (state.id !== 0) {
+        const who = state.nick === null
+          ? `#${state.id}`
+          : `${inertText(state.nick)} (#${state.id})`;
+        view.setStatus("connected", `Connected as ${who}`);
       }
       for (const bytes of update.send) current.send(bytes);
       view.appendLog(update.log);

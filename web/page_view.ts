@@ -74,6 +74,11 @@ export class PageView {
    * @param text What to say.
    */
   setStatus(state: ConnectionState, text: string): void {
+    // Called on every frame: leave the status (read out by screen readers) be
+    // when nothing changed.
+    if (
+      this.#status.dataset.state === state && this.#status.textContent === text
+    ) return;
     this.#status.dataset.state = state;
     this.#status.textContent = text;
     dom.body.dataset.connection = state;
