@@ -114,10 +114,12 @@ export class WebSocketConnection implements ByteConnection {
           this.#payloadEnd - this.#payloadStart,
           out.length - filled,
         );
-        out.set(
-          raw.subarray(this.#payloadStart, this.#payloadStart + take),
-          filled,
-        );
+        // Byte by byte: a payload is at most 512 bytes, and a subarray to
+        // copy from would be an allocation per delivery.
+        const from = this.#payloadStart;
+        for (let index = 0; index < take; index++) {
+          out[filled + index] = raw[from + index];
+        }
         this.#payloadStart += take;
         filled += take;
         if (this.#payloadStart < this.#payloadEnd) return filled;
