@@ -163,3 +163,21 @@ Deno.test("Web chat state: the room list is the last ROOMS answer asked for, siz
   state.onFrame(frame(Tag.ROOMS, 0), time);
   assert.equal(state.rooms.length, 2);
 });
+
+Deno.test("Web chat state: the revision rises with the member and room lists, not with messages", () => {
+  const state = greeted(5, []);
+  const before = state.revision;
+  state.onFrame(frame(Tag.CHAT, 5, "hello"), time);
+  state.onFrame(frame(Tag.PING, 0, "x"), time);
+  state.onFrame(frame(Tag.WHO, 0, { id: 6, nick: null }), time); // unasked
+  assert.equal(state.revision, before);
+  state.onFrame(presence("join", 6, null), time);
+  assert.ok(state.revision > before);
+  state.onFrame(frame(Tag.ROOMS, 0), time); // the list asked for on the join
+  const joined = state.revision;
+  state.requestRooms();
+  state.onFrame(frame(Tag.ROOMS, 0, { room: "lobby", members: 2 }), time);
+  assert.equal(state.revision, joined);
+  state.onFrame(frame(Tag.ROOMS, 0), time);
+  assert.ok(state.revision > joined);
+});

@@ -32,7 +32,12 @@ function notice(text: string): LogEntry {
   return { kind: "notice", time: new Date(), text };
 }
 
+let shownRevision = -1;
+
+/** Redraw the room, member and room lists when the state says they changed. */
 function render(): void {
+  if (state.revision === shownRevision) return;
+  shownRevision = state.revision;
   view.setRoom(state.room === null ? null : inertText(state.room));
   const names = new Map<number, string>();
   for (const id of state.members.keys()) names.set(id, state.nameOf(id));

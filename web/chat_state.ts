@@ -92,6 +92,11 @@ export class ChatState {
   rooms: RoomEntry[] = [];
   /** Rooms a cut-short ROOMS list left out. */
   moreRooms = 0;
+  /**
+   * Rises whenever the id, room, nickname, member list or room list
+   * changes, so the page redraws those only then (not on every message).
+   */
+  revision = 0;
   /** The room to be in (after a reconnection too). */
   #wantedRoom = FIRST_ROOM;
   /** Until the wanted room is confirmed, other confirmations are not announced. */
@@ -131,6 +136,7 @@ export class ChatState {
 
   /** The connection is gone: forget what belonged to it, keep room and nickname. */
   onDisconnect(): void {
+    this.revision++;
     this.id = 0;
     this.room = null;
     this.members.clear();
@@ -218,6 +224,7 @@ export class ChatState {
     switch (frame.tag) {
       case Tag.ISSUE_ID:
         this.id = frame.senderId;
+        this.revision++;
         break;
       case Tag.CHAT:
         update.log.push({
@@ -271,6 +278,7 @@ export class ChatState {
       return; // malformed presence is ignored like an unknown frame
     }
     if (presence === null || typeof presence.room !== "string") return;
+    this.revision++;
     const id = Number(presence.id);
     const nick = typeof presence.nick === "string" ? presence.nick : null;
     const before = this.nameOf(id);
@@ -333,6 +341,7 @@ export class ChatState {
       this.#roomsPending--;
       if (this.#roomsPending === 0) {
         this.rooms = this.#roomEntries;
+        this.revision++;
         this.moreRooms = this.#roomsMore;
       }
       this.#roomEntries = [];
@@ -366,6 +375,7 @@ export class ChatState {
         this.#whoMore = 0;
         return;
       }
+      this.revision++;
       this.members.clear();
       for (const [id, nick] of this.#whoEntries) this.members.set(id, nick);
       this.members.set(this.id, this.nick);
