@@ -111,6 +111,7 @@ Deno.test("Web chat state: a reconnection asks for the nickname and room the ser
   state.onDisconnect();
   assert.equal(state.id, 0);
   assert.equal(state.members.size, 0);
+  assert.deepEqual(state.rooms, []);
   assert.deepEqual(state.onConnect().map(decoded), [
     { tag: Tag.NICK, body: "kim" },
     { tag: Tag.JOIN, body: "dev" },

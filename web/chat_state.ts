@@ -141,6 +141,8 @@ export class ChatState {
     this.room = null;
     this.members.clear();
     this.moreMembers = 0;
+    this.rooms = [];
+    this.moreRooms = 0;
     this.#whoPending = 0;
     this.#whoEntries.clear();
     this.#whoMore = 0;
