@@ -70,8 +70,6 @@ const CONNECT_CONCURRENCY = 128;
 const MIN_TICK_PERIOD_MS = 0.1;
 /** Longest time between two open-loop ticks, ms. */
 const MAX_TICK_PERIOD_MS = 5;
-/** How often a draining worker checks whether everything arrived, ms. */
-const DRAIN_CHECK_PERIOD_MS = 10;
 /**
  * The end-of-run check of the stalled connections: each reads again and
  * sends the target's probe, and counts as held once the answer comes (after
@@ -168,6 +166,8 @@ class Connection implements StreamSink {
   #probing = false;
   /** Stalled: shared-clock time of the last read. */
   lastReadAt = 0;
+  /** Drain: this receiver was open and lacked some message. */
+  lacking = false;
 
   constructor(shard: Shard, role: RoleValue) {
     this.shard = shard;
@@ -292,6 +292,7 @@ class Connection implements StreamSink {
           start = 0;
         }
         if (shard.pumpQueue.length > 0) shard.runPumps();
+        if (shard.draining) shard.receiverRead(this);
         if (
           this.role === Role.Stalled && this.isJoined && !shard.releasing
         ) {
@@ -576,6 +577,7 @@ class Publisher {
     } finally {
       this.#writing = false;
     }
+    this.shard.publisherSettled();
   }
 
   /**
@@ -672,6 +674,8 @@ export class Shard {
   pumpQueue: Publisher[] = [];
   /** Whether the read being parsed arrived in the measured window. */
   inMeasuredWindow = false;
+  /** Drain: some open receiver still lacks a message. */
+  draining = false;
   /** True once the stalled connections read again (end of the run). */
   releasing = false;
   #post: (message: FromShard) => void;
@@ -689,11 +693,11 @@ export class Shard {
   #tickTimer: ReturnType<typeof setTimeout> | undefined;
   #ticker: { port: MessagePort; cell: Int32Array } | null = null;
   #tickerPort: MessagePort | null;
-  #drainTimer: ReturnType<typeof setTimeout> | undefined;
   #tickCpu = -1;
   #loadCpu = -1;
   #published: number[] | null = null;
-  #drained = false;
+  /** Drain: open receivers that lack some message. */
+  #lacking = 0;
 
   /**
    * @param plan What this worker is to do.
@@ -730,8 +734,7 @@ export class Shard {
         this.#stopPublishing();
         break;
       case "published-totals":
-        this.#published = message.published;
-        this.#checkDrained();
+        this.#startDrain(message.published);
         break;
       case "finish": {
         // The load phase's CPU ends here, before the stalled connections
@@ -921,13 +924,12 @@ export class Shard {
         for (const publisher of publishers) publisher.pump();
       });
     }
-    const untilPublished = Math.max(
-      0,
-      Math.max(schedule.publishUntil, this.sendBacklogUntil) - sharedClockMs(),
+    // Report what was published at the backlog's deadline, unless the
+    // publishers, settling one by one, finish sooner.
+    callAtSharedTime(
+      Math.max(schedule.publishUntil, this.sendBacklogUntil),
+      () => this.#reportPublishedWhenIdle(),
     );
-    // Report what was published once every send is done.
-    setTimeout(() => this.#reportPublishedWhenIdle(), untilPublished);
-    this.#watchBacklog();
   }
 
   /**
@@ -992,24 +994,6 @@ export class Shard {
     ticker.port.close();
   }
 
-  /** Open loop: stop waiting for the backlog once it is all sent. */
-  #watchBacklog(): void {
-    if (this.plan.rate === 0) return;
-    const check = () => {
-      const now = sharedClockMs();
-      const done = this.#publishers.every((p) =>
-        !p.active || (p.nextSequence >= p.lastSequence && !p.busy)
-      );
-      if (done) {
-        this.sendBacklogUntil = Math.min(this.sendBacklogUntil, now);
-        this.#reportPublishedWhenIdle();
-      } else if (now < this.sendBacklogUntil) {
-        setTimeout(check, 5);
-      }
-    };
-    callAtSharedTime(this.publishUntil, check);
-  }
-
   #stopPublishing(): void {
     const now = sharedClockMs();
     if (now >= this.publishUntil) return;
@@ -1034,8 +1018,22 @@ export class Shard {
   }
 
   #reportedPublished = false;
+  /** Publishing time is over: each publisher that settles may be the last. */
+  #publishingOver = false;
 
-  /** Once no write is in flight, tell the main thread what was published. */
+  /**
+   * A publisher finished a write, or failed, or its connection ended: after
+   * the publishing time, the last one to settle reports what was published.
+   */
+  publisherSettled(): void {
+    if (this.#publishingOver) this.#reportPublishedWhenIdle();
+  }
+
+  /**
+   * Once every publisher has sent what it was to send (open loop: its
+   * backlog, until the deadline) and has no write in flight, tell the main
+   * thread what was published.
+   */
   #reportPublishedWhenIdle(): void {
     if (this.#reportedPublished) return;
     const now = sharedClockMs();
@@ -1046,6 +1044,7 @@ export class Shard {
       );
       return;
     }
+    this.#publishingOver = true;
     if (
       this.plan.rate > 0 && now < this.sendBacklogUntil &&
       !this.#publishers.every((p) =>
@@ -1054,10 +1053,7 @@ export class Shard {
     ) {
       return;
     }
-    if (this.#publishers.some((p) => p.busy)) {
-      setTimeout(() => this.#reportPublishedWhenIdle(), 2);
-      return;
-    }
+    if (this.#publishers.some((p) => p.busy)) return;
     this.#reportedPublished = true;
     this.#stopTicker();
     const highestSeen: number[] = [];
@@ -1071,25 +1067,43 @@ export class Shard {
     });
   }
 
-  /** Drain: report `drained` once every open receiver has everything. */
-  #checkDrained(): void {
-    this.#drainTimer = undefined;
-    if (this.#drained || this.#published === null || this.#stopping) return;
+  /**
+   * Drain: once the published totals are known, count the open receivers
+   * that lack something; each read of one of them, and each end of one,
+   * may bring the count to zero (see {@linkcode Shard.receiverRead}).
+   */
+  #startDrain(published: number[]): void {
+    if (this.#stopping) return;
+    this.#published = published;
     const checker = this.checker!;
-    const published = this.#published;
-    const complete = this.#receivers.every((connection) =>
-      connection.receiver < 0 || !connection.open ||
-      checker.isComplete(connection.receiver, published)
-    );
-    if (complete) {
-      this.#drained = true;
-      this.#post({ kind: "drained" });
-    } else {
-      this.#drainTimer = setTimeout(
-        () => this.#checkDrained(),
-        DRAIN_CHECK_PERIOD_MS,
-      );
+    for (const connection of this.#receivers) {
+      if (connection.receiver < 0 || !connection.open) continue;
+      if (checker.isComplete(connection.receiver, published)) continue;
+      connection.lacking = true;
+      this.#lacking++;
     }
+    this.draining = this.#lacking > 0;
+    if (!this.draining) this.#post({ kind: "drained" });
+  }
+
+  /**
+   * Drain: a receiver read something, or ended; report `drained` when it
+   * was the last open receiver that lacked something.
+   *
+   * @param connection The receiver.
+   */
+  receiverRead(connection: Connection): void {
+    if (!connection.lacking || this.#stopping) return;
+    if (
+      connection.open &&
+      !this.checker!.isComplete(connection.receiver, this.#published!)
+    ) {
+      return;
+    }
+    connection.lacking = false;
+    if (--this.#lacking > 0) return;
+    this.draining = false;
+    this.#post({ kind: "drained" });
   }
 
   /** Run the publishers whose window opened during the last read. */
@@ -1133,7 +1147,12 @@ export class Shard {
     error: unknown,
     closedReason: string,
   ): void {
-    if (this.#stopping || !connection.isJoined) return;
+    if (this.#stopping) return;
+    // An ended connection no longer holds up the drain, nor the report of
+    // what was published.
+    this.receiverRead(connection);
+    this.publisherSettled();
+    if (!connection.isJoined) return;
     // Expected of a server with a slow-consumer policy; not a failure.
     if (connection.role === Role.Stalled) return;
     if (connection.receiver >= 0 && this.receiversToAck > 0) {
@@ -1201,9 +1220,7 @@ export class Shard {
   #finish(cpu: number): void {
     this.#stopping = true;
     this.#stopTicker();
-    for (const timer of [this.#tickTimer, this.#drainTimer]) {
-      if (timer !== undefined) clearTimeout(timer);
-    }
+    if (this.#tickTimer !== undefined) clearTimeout(this.#tickTimer);
     const published = this.#published ?? [];
     const checker = this.checker;
     const receivers = checker?.receivers ?? 0;
