@@ -158,6 +158,9 @@ class Connection implements StreamSink {
   #joinWaiter: PromiseWithResolvers<void> | null = null;
   /** Stalled: resolved when the connection is to read again. */
   #resume: PromiseWithResolvers<void> | null = null;
+  /** Stalled, at the end: resolved once it has ended, answered or gone silent. */
+  #settled: PromiseWithResolvers<void> | null = null;
+  #silenceTimer: ReturnType<typeof setTimeout> | undefined;
   /** True once the server answered the target's end-of-run probe. */
   answeredProbe = false;
   /** Probes (and identify requests) sent, and answers received. */
@@ -216,17 +219,45 @@ class Connection implements StreamSink {
   /**
    * Stalled: read again and probe the server, to learn whether it still
    * serves this connection (see {@linkcode Connection.answeredProbe}).
+   *
+   * @returns Resolves once the connection has ended, had the answer, or
+   * gone {@linkcode STALLED_SILENCE_MS} without data.
    */
-  resumeAndProbe(): void {
+  resumeAndProbe(): Promise<void> {
     this.lastReadAt = sharedClockMs();
+    this.#settled = Promise.withResolvers<void>();
     this.#resume?.resolve();
     this.#resume = null;
     const conn = this.conn;
-    if (conn === null) return;
-    this.#probing = true;
-    this.#probesSent++;
-    // A failed write means the server is gone; the read loop sees it too.
-    writeAll(conn, this.shard.target.probeRequest).catch(() => {});
+    if (conn === null) {
+      this.settle();
+    } else {
+      this.#probing = true;
+      this.#probesSent++;
+      // A failed write means the server is gone; the read loop sees it too.
+      writeAll(conn, this.shard.target.probeRequest).catch(() => {});
+      this.#watchSilence();
+    }
+    return this.#settled.promise;
+  }
+
+  /** Stalled, at the end: stop waiting for this connection. */
+  settle(): void {
+    clearTimeout(this.#silenceTimer);
+    this.#settled?.resolve();
+  }
+
+  /** Settle once no data came for {@linkcode STALLED_SILENCE_MS}. */
+  #watchSilence(): void {
+    const quiet = sharedClockMs() - this.lastReadAt;
+    if (quiet >= STALLED_SILENCE_MS) {
+      this.settle();
+      return;
+    }
+    this.#silenceTimer = setTimeout(
+      () => this.#watchSilence(),
+      STALLED_SILENCE_MS - quiet,
+    );
   }
 
   close(): void {
@@ -312,6 +343,7 @@ class Connection implements StreamSink {
     } catch {
       // Already closed.
     }
+    this.settle();
     shard.connectionEnded(this, failure, this.#closedReason());
     const waiter = this.#joinWaiter;
     if (waiter !== null && !this.isJoined) {
@@ -412,6 +444,7 @@ class Connection implements StreamSink {
     this.#probeAnswers++;
     if (this.#probing && this.#probeAnswers >= this.#probesSent) {
       this.answeredProbe = true;
+      this.settle();
     }
   }
 
@@ -1128,16 +1161,16 @@ export class Shard {
     const stalled = this.#stalled;
     if (stalled.length === 0) return;
     this.releasing = true;
-    for (const connection of stalled) connection.resumeAndProbe();
-    const giveUpAt = sharedClockMs() + STALLED_CHECK_LIMIT_MS;
-    for (;;) {
-      const now = sharedClockMs();
-      const settled = stalled.every((connection) =>
-        !connection.open || connection.answeredProbe ||
-        now - connection.lastReadAt >= STALLED_SILENCE_MS
+    const settled = stalled.map((connection) => connection.resumeAndProbe());
+    try {
+      await withinTime(
+        Promise.all(settled),
+        STALLED_CHECK_LIMIT_MS,
+        () => new Error("stalled connections unsettled"),
       );
-      if (settled || now >= giveUpAt) return;
-      await new Promise((resolve) => setTimeout(resolve, 10));
+    } catch {
+      // Those still unsettled count as dropped; stop their silence timers.
+      for (const connection of stalled) connection.settle();
     }
   }
 
