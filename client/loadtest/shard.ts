@@ -14,7 +14,6 @@
  */
 
 import {
-  type ConnectFailures,
   type FromShard,
   type LoadSchedule,
   type ShardPlan,
@@ -24,20 +23,9 @@ import {
 } from "./_messages.ts";
 import { threadCpuSeconds } from "./_thread_cpu.ts";
 import type { TickerPlan } from "./_ticker_worker.ts";
-import {
-  classifyConnectError,
-  ConnectTimeoutError,
-  noConnectFailures,
-  RejectedError,
-} from "./connect_failure.ts";
+import { RejectedError } from "./connect_failure.ts";
 import { ShardCounters } from "./counters.ts";
 import { DeliveryChecker } from "./delivery_checker.ts";
-import {
-  createHistogram,
-  encodeHistogram,
-  type Histogram,
-  recordMilliseconds,
-} from "./latency_histogram.ts";
 import {
   callAtSharedTime,
   PAYLOAD_HEADER_SIZE,
@@ -49,7 +37,9 @@ import {
 } from "./payload.ts";
 import { targetNamed } from "./targets/mod.ts";
 import { withinTime } from "./_time_limit.ts";
-import { type ByteConnection, connectWebSocket } from "./_ws_connection.ts";
+import type { ByteConnection } from "./_ws_connection.ts";
+import { type Connectable, ConnectLoop } from "./connect_loop.ts";
+import { writeAll } from "./_write_all.ts";
 import type { StreamSink, Target } from "./targets/target.ts";
 
 /** First read buffer of a connection. */
@@ -64,8 +54,6 @@ const SEND_BUFFER_BYTES = 64 * 1024;
  * it; the next one makes the original read, and handle, a stuck one).
  */
 const SERVER_READ_WAIT_MS = 1_000;
-/** Connects in flight at once per worker. */
-const CONNECT_CONCURRENCY = 128;
 /** Shortest time between two open-loop ticks, ms. */
 const MIN_TICK_PERIOD_MS = 0.1;
 /** Longest time between two open-loop ticks, ms. */
@@ -100,42 +88,8 @@ function describeDisconnect(error: unknown): string {
   return String(error);
 }
 
-/** Write all of `bytes`, however many calls it takes. */
-async function writeAll(
-  conn: ByteConnection,
-  bytes: Uint8Array,
-): Promise<void> {
-  let offset = await conn.write(bytes);
-  while (offset < bytes.length) {
-    offset += await conn.write(bytes.subarray(offset));
-  }
-}
-
-/** Connect, or reject with {@linkcode ConnectTimeoutError} after `ms`. */
-function connectWithin(
-  plan: ShardPlan,
-  ms: number,
-): Promise<ByteConnection> {
-  if (plan.transport === "ws") {
-    const host = plan.hostname.includes(":")
-      ? `[${plan.hostname}]`
-      : plan.hostname;
-    return connectWebSocket(`ws://${host}:${plan.port}/ws`, ms);
-  }
-  const { hostname, port } = plan;
-  const connecting: Promise<ByteConnection> = plan.tls
-    ? Deno.connectTls({ hostname, port, caCerts: plan.caCerts })
-    : Deno.connect({ hostname, port, transport: "tcp" });
-  return withinTime(
-    connecting,
-    ms,
-    () => new ConnectTimeoutError(ms),
-    (late) => late.close(),
-  );
-}
-
 /** One socket of the shard, with its read buffer and parser state. */
-class Connection implements StreamSink {
+class Connection implements StreamSink, Connectable {
   readonly shard: Shard;
   readonly role: RoleValue;
   /** Index among the shard's receivers (the checker's), -1 if none. */
@@ -189,6 +143,17 @@ class Connection implements StreamSink {
     if (request === null || conn === null) return;
     this.#probesSent++;
     await writeAll(conn, request);
+  }
+
+  /** Joins no room (a publish-only connection): joined once connected. */
+  get publishOnly(): boolean {
+    return this.role === Role.PublishOnly;
+  }
+
+  /** The room this connection moves to once joined, `null` for the test's. */
+  get moveTo(): string | null {
+    const room = this.shard.plan.idleRoom;
+    return this.role === Role.Idle && room !== "" ? room : null;
   }
 
   /** Take over a connected socket and start reading it. */
@@ -717,10 +682,7 @@ export class Shard {
   #stalled: Connection[] = [];
   #publishers: Publisher[] = [];
   #allConnections: Connection[] = [];
-  #connectHistogram: Histogram = createHistogram();
-  #connectFailures: ConnectFailures = noConnectFailures();
-  #connectFailureSamples: string[] = [];
-  #connected = 0;
+  #connectLoop: ConnectLoop;
   #stopping = false;
   #tick = 0;
   #tickTimer: ReturnType<typeof setTimeout> | undefined;
@@ -749,6 +711,7 @@ export class Shard {
     this.publisherIndexes = plan.publisherIndexes;
     this.subscribers = plan.clients + plan.idle;
     this.senderIds = new Float64Array(plan.publisherIndexes);
+    this.#connectLoop = new ConnectLoop(plan, this.target);
   }
 
   /**
@@ -815,27 +778,11 @@ export class Shard {
       this.#stalled.push(connection);
       this.#allConnections.push(connection);
     }
-    const queue = this.#allConnections;
-    let next = 0;
-    const began = sharedClockMs();
-    const rate = plan.connectRate;
-    const runner = async () => {
-      while (next < queue.length && !this.#stopping) {
-        const position = next++;
-        if (rate > 0) {
-          const due = began + (position * 1000) / rate;
-          const wait = due - sharedClockMs();
-          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        }
-        await this.#connectOne(queue[position]);
-      }
-    };
-    const runners: Promise<void>[] = [];
+    const runners: Promise<void>[] = [
+      this.#connectLoop.run(this.#allConnections, () => this.#stopping),
+    ];
     if (this.#tickerPort !== null) {
       runners.push(this.#startTicker(this.#tickerPort));
-    }
-    for (let i = 0; i < Math.min(CONNECT_CONCURRENCY, queue.length); i++) {
-      runners.push(runner());
     }
     await Promise.all(runners);
     // Receivers that joined get checker indexes, in order.
@@ -853,8 +800,8 @@ export class Shard {
     }
     this.#post({
       kind: "connected",
-      connected: this.#connected,
-      failed: queue.length - this.#connected,
+      connected: this.#connectLoop.connected,
+      failed: this.#allConnections.length - this.#connectLoop.connected,
       senderIds,
     });
   }
@@ -863,59 +810,6 @@ export class Shard {
   #firstIdleOffset(): number {
     const { clients, shard, shards } = this.plan;
     return (shard - (clients % shards) + shards) % shards;
-  }
-
-  async #connectOne(connection: Connection): Promise<void> {
-    const plan = this.plan;
-    const began = sharedClockMs();
-    const timeout = plan.connectTimeoutMs;
-    let conn: ByteConnection;
-    try {
-      conn = await connectWithin(plan, timeout);
-    } catch (error) {
-      this.#countConnectFailure(error);
-      return;
-    }
-    connection.attach(conn);
-    try {
-      if (connection.role === Role.PublishOnly) {
-        connection.joined(0);
-      } else {
-        const idleRoom = connection.role === Role.Idle && plan.idleRoom !== ""
-          ? plan.idleRoom
-          : null;
-        const request = this.target.joinRequest(idleRoom ?? undefined);
-        if (request !== null) await writeAll(conn, request);
-        await connection.identify();
-        const remaining = Math.max(1, timeout - (sharedClockMs() - began));
-        await withinTime(
-          connection.whenJoined(),
-          remaining,
-          () => new ConnectTimeoutError(timeout),
-        );
-        const move = idleRoom === null
-          ? null
-          : this.target.moveRequest(idleRoom);
-        if (move !== null) await writeAll(conn, move);
-      }
-    } catch (error) {
-      connection.close();
-      this.#countConnectFailure(error);
-      return;
-    }
-    this.#connected++;
-    recordMilliseconds(this.#connectHistogram, sharedClockMs() - began);
-  }
-
-  #countConnectFailure(error: unknown): void {
-    const cause = classifyConnectError(error);
-    this.#connectFailures[cause]++;
-    if (cause === "other" && this.#connectFailureSamples.length < 3) {
-      const message = error instanceof Error ? error.message : String(error);
-      if (!this.#connectFailureSamples.includes(message)) {
-        this.#connectFailureSamples.push(message);
-      }
-    }
   }
 
   #start(schedule: LoadSchedule): void {
@@ -1261,7 +1155,7 @@ export class Shard {
     for (const count of published) publishedTotal += count;
     const totals: ShardTotals = {
       ...this.counters.totals(),
-      connected: this.#connected,
+      ...this.#connectLoop.totals(),
       stalled: this.#stalled.filter((connection) => connection.isJoined)
         .length,
       stalledDropped:
@@ -1271,9 +1165,6 @@ export class Shard {
       originalProtocolPublishers:
         this.#publishers.filter((publisher) => !publisher.connection.newerTags)
           .length,
-      connectHistogram: encodeHistogram(this.#connectHistogram),
-      connectFailures: this.#connectFailures,
-      connectFailureSamples: this.#connectFailureSamples,
       unsent: this.#publishers.reduce(
         (sum, p) => sum + Math.max(0, p.lastSequence - p.nextSequence),
         0,
@@ -1287,7 +1178,7 @@ export class Shard {
     };
     for (const connection of this.#allConnections) connection.close();
     this.counters.destroy();
-    this.#connectHistogram.destroy();
+    this.#connectLoop.destroy();
     this.#post({ kind: "totals", totals });
   }
 }
