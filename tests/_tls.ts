@@ -21,9 +21,12 @@ export interface TestCertificate {
 
 /**
  * Make an EC P-256 certificate for `IP:127.0.0.1`, valid one day. rustls
- * wants `basicConstraints=CA:FALSE` and the IP subject alternative name.
+ * wants `basicConstraints=CA:FALSE` and the IP subject alternative name;
+ * `{ ca: true }` makes the mistake instead (a CA certificate as a server's).
  */
-export async function makeCertificate(): Promise<TestCertificate> {
+export async function makeCertificate(
+  options: { ca?: boolean } = {},
+): Promise<TestCertificate> {
   const dir = await Deno.makeTempDir({ prefix: "hubbub-tls-" });
   const certFile = `${dir}/cert.pem`;
   const keyFile = `${dir}/key.pem`;
@@ -41,7 +44,7 @@ export async function makeCertificate(): Promise<TestCertificate> {
       "-subj",
       "/CN=127.0.0.1",
       "-addext",
-      "basicConstraints=critical,CA:FALSE",
+      `basicConstraints=critical,CA:${options.ca ? "TRUE" : "FALSE"}`,
       "-addext",
       "subjectAltName=IP:127.0.0.1",
       "-keyout",

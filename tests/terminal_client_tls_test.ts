@@ -10,48 +10,6 @@ import { withServer } from "./_server.ts";
 import { makeCertificate, type TestCertificate } from "./_tls.ts";
 import { assertNoStackTrace, withClient } from "./_terminal_client.ts";
 
-/** A self-signed certificate that is a CA (openssl's default: CA:TRUE). */
-async function makeCaCertificate(): Promise<TestCertificate> {
-  const dir = await Deno.makeTempDir({ prefix: "hubbub-tls-ca-" });
-  const certFile = `${dir}/cert.pem`;
-  const keyFile = `${dir}/key.pem`;
-  const result = await new Deno.Command("openssl", {
-    args: [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-addext",
-      "basicConstraints=critical,CA:TRUE",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-      "-keyout",
-      keyFile,
-      "-out",
-      certFile,
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  assert.ok(result.success, new TextDecoder().decode(result.stderr));
-  return {
-    dir,
-    certFile,
-    keyFile,
-    cert: await Deno.readTextFile(certFile),
-    key: await Deno.readTextFile(keyFile),
-    remove: () => Deno.remove(dir, { recursive: true }),
-  };
-}
-
 /** Run the client with `args` to the end; its one stderr line. */
 async function oneLineFailure(port: number, args: string[]): Promise<string> {
   let line = "";
@@ -118,7 +76,7 @@ Deno.test("Terminal client TLS: an untrusted certificate is told to pass --ca", 
 });
 
 Deno.test("Terminal client TLS: a CA certificate as the server's own is explained, with the CA:FALSE fix", async () => {
-  const certificate = await makeCaCertificate();
+  const certificate = await makeCertificate({ ca: true });
   const caFile = certificate.certFile;
   await withTlsServer(certificate, async (port) => {
     const line = await oneLineFailure(port, ["--ca", caFile]);
