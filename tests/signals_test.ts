@@ -78,8 +78,13 @@ class TaskServer {
       session === "terminal" ? "script" : "setsid",
       {
         // script: quiet, flush, the command's exit status, no typescript file.
+        // `exec`: script runs the command through `$SHELL -c` (dash when
+        // SHELL is unset), and a shell left waiting in the foreground takes
+        // the Ctrl-C too and exits 130; a shell with job control keeps itself
+        // out of the job's process group, so only deno task and the server
+        // are there.
         args: session === "terminal"
-          ? ["-qfec", task.join(" "), "/dev/null"]
+          ? ["-qfec", `exec ${task.join(" ")}`, "/dev/null"]
           : task,
         cwd: ROOT,
         stdin: "piped",
