@@ -56,6 +56,16 @@ export const Tag = {
   WHO: 10,
   /** Client to server, first frame when the server requires it: the token. */
   AUTH: 11,
+  /**
+   * Client to server: ask for stored messages of the current room (JSON
+   * body). Server to client: one stored message's metadata (JSON), followed
+   * by its HISTORY_TEXT; sender id = the original sender.
+   */
+  HISTORY: 12,
+  /** Server to client: a stored message's body bytes as relayed; sender id = the original sender. */
+  HISTORY_TEXT: 13,
+  /** Server to client: the end of a history reply, with what it held and what was pruned (JSON). */
+  HISTORY_END: 14,
 } as const;
 
 /** One of the numeric values of {@linkcode Tag}. */

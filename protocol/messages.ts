@@ -18,6 +18,13 @@ export interface Presence {
   nick: string | null;
   /** For `nick`: the nickname before, or `null`. */
   old?: string | null;
+  /**
+   * For `join` (hubbub servers with history): the id of the room's last
+   * message when the client joined, 0 when none. A member gets every
+   * message of its room in order, so the id of each live CHAT after it is
+   * known by counting.
+   */
+  last_id?: number;
 }
 
 /** One entry of a ROOMS reply. */

@@ -36,6 +36,18 @@ export {
   type RoomEntry,
 } from "./messages.ts";
 export {
+  decodeHistoryEnd,
+  decodeHistoryEntry,
+  encodeHistoryEnd,
+  encodeHistoryEntry,
+  encodeHistoryRequest,
+  type HistoryEnd,
+  type HistoryEntry,
+  type HistoryRequest,
+  type HistoryRequestParse,
+  parseHistoryRequest,
+} from "./history.ts";
+export {
   LOBBY,
   MAX_NICKNAME_BYTES,
   MAX_ROOM_NAME_BYTES,
