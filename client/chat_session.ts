@@ -13,6 +13,12 @@ import {
   Tag,
 } from "../protocol/mod.ts";
 import { inertText } from "./terminal_text.ts";
+import {
+  HISTORY_ON_JOIN,
+  historyRequestFrame,
+  HistoryTracker,
+} from "./history_tracker.ts";
+import { historyEndLine, historyLine } from "./history_view.ts";
 
 /** What the session wants done after an input line or a frame. */
 export interface SessionOutput {
@@ -35,6 +41,7 @@ export const COMMAND_HELP: string = [
   "  /nick NAME   Set your nickname",
   "  /who         List who is in your room",
   "  /rooms       List the rooms and their sizes",
+  `  /history N   Show the last N earlier messages of your room (default ${HISTORY_ON_JOIN})`,
   "  /exit        Leave (also /quit, or end of input)",
   "  /help        This list",
   "  //text       Send a line that starts with '/'",
@@ -100,6 +107,7 @@ export class ChatSession {
   /** WHO/ROOMS requests in flight: `true` when the user asked (print it). */
   #pendingLists: { tag: number; shown: boolean }[] = [];
   #listEntries: string[] = [];
+  #history = new HistoryTracker();
 
   /** @param address The server's address, for messages. */
   constructor(address: string) {
@@ -150,6 +158,7 @@ export class ChatSession {
     this.#pendingLists = [];
     this.#listEntries = [];
     this.#joinRequests = 0;
+    this.#history.onDisconnect();
   }
 
   /**
@@ -232,6 +241,9 @@ export class ChatSession {
       case "/rooms":
         this.#request(out, Tag.ROOMS, true);
         break;
+      case "/history":
+        this.#askHistory(argument, out);
+        break;
       default:
         out.warn.push(`Unknown command ${name}; /help lists the commands`);
     }
@@ -256,6 +268,7 @@ export class ChatSession {
         this.greetings++;
         break;
       case Tag.CHAT:
+        this.#history.onChat();
         out.print.push(
           `${this.nameOf(frame.senderId)} >>> ${
             inertText(decoder.decode(frame.body))
@@ -268,6 +281,10 @@ export class ChatSession {
           this.refusal = inertText(decoder.decode(frame.body));
           break;
         }
+        if (
+          frame.senderId === Tag.HISTORY &&
+          !this.#history.onRefusal(decoder.decode(frame.body))
+        ) break; // `history is off` is said once
         if (frame.senderId === Tag.JOIN) {
           this.#awaitingHello = false;
           this.#joinRequests = Math.max(0, this.#joinRequests - 1);
@@ -299,11 +316,41 @@ export class ChatSession {
       case Tag.ROOMS:
         this.#onListEntry(frame, out);
         break;
+      case Tag.HISTORY:
+      case Tag.HISTORY_TEXT:
+      case Tag.HISTORY_END:
+        this.#onHistoryFrame(frame, out);
+        break;
       default:
         // Tags this client does not know are ignored, as the protocol asks.
         break;
     }
     return out;
+  }
+
+  #askHistory(argument: string, out: SessionOutput): void {
+    const count = argument === "" ? HISTORY_ON_JOIN : Number(argument);
+    if (!Number.isSafeInteger(count) || count < 1) {
+      out.warn.push("Usage: /history N, N a whole number from 1");
+    } else if (this.#history.off) {
+      out.warn.push("Server: history is off");
+    } else if (this.room === null) {
+      out.warn.push("Not in a room yet");
+    } else {
+      out.send.push(historyRequestFrame(this.#history.manual(count)));
+    }
+  }
+
+  #onHistoryFrame(frame: Frame, out: SessionOutput): void {
+    if (frame.tag === Tag.HISTORY) this.#history.onEntry(frame);
+    else if (frame.tag === Tag.HISTORY_TEXT) {
+      const message = this.#history.onText(frame);
+      if (message !== null) out.print.push(historyLine(message));
+    } else {
+      const end = this.#history.onEnd(frame);
+      const line = end === null ? null : historyEndLine(end);
+      if (line !== null) out.print.push(line);
+    }
   }
 
   #onPresence(frame: Frame, out: SessionOutput): void {
@@ -323,8 +370,9 @@ export class ChatSession {
     const room = inertText(presence.room);
     switch (presence.event) {
       case "join":
-        if (self) this.#onOwnJoin(presence.room, room, out);
-        else {
+        if (self) {
+          this.#onOwnJoin(presence.room, room, presence.last_id, out);
+        } else {
           out.print.push(
             `* ${this.nameOf(presence.id)} joined ${room}`,
           );
@@ -345,7 +393,12 @@ export class ChatSession {
   }
 
   /** Our own join confirmed: say so once per room change and learn who is there. */
-  #onOwnJoin(name: string, shown: string, out: SessionOutput): void {
+  #onOwnJoin(
+    name: string,
+    shown: string,
+    lastId: unknown,
+    out: SessionOutput,
+  ): void {
     const changed = this.room !== name;
     this.room = name;
     if (this.#awaitingHello) {
@@ -356,11 +409,14 @@ export class ChatSession {
       this.#joinRequests--;
     } else if (!changed) {
       // The repeat confirmation of our JOIN of the lobby on connect.
+      this.#history.onOwnJoin(name, lastId);
       return;
     }
     this.#wantedRoom = name;
     out.print.push(`* You are in ${shown}`);
     this.#request(out, Tag.WHO, false);
+    const ask = this.#history.onOwnJoin(name, lastId);
+    if (ask !== null) out.send.push(historyRequestFrame(ask));
   }
 
   #onListEntry(frame: Frame, out: SessionOutput): void {
@@ -411,6 +467,7 @@ function refusalPrefix(tag: number): string {
     case Tag.NICK:
       return "Cannot set nickname: ";
     case Tag.CHAT:
+    case Tag.HISTORY:
       return "Server: ";
     default:
       return "Server error: ";

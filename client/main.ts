@@ -4,7 +4,9 @@
  * Prints the issued id, prints each chat line as `<sender> >>> <text>`
  * (made inert: nothing others send can act on the terminal), sends every
  * line typed as a CHAT frame, understands `/join`, `/nick`, `/who`,
- * `/rooms`, and leaves with `/exit`. On a terminal the line being typed
+ * `/rooms`, `/history N`, and leaves with `/exit`; on joining a room it
+ * shows the room's earlier messages, marked as such (after a reconnection,
+ * exactly those it missed). On a terminal the line being typed
  * stays intact under what arrives. When the server goes away it reconnects
  * with backoff, back in the same room under the same nickname, unless
  * `--no-reconnect`.
