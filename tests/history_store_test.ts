@@ -410,7 +410,8 @@ Deno.test("History store: a full database pauses writing, counts what is lost, l
     const clock = new FakeClock();
     const failures: string[] = [];
     let resumes = 0;
-    const store = await open(join(dir, "h.db"), {
+    const path = join(dir, "h.db");
+    const store = await open(path, {
       clock,
       flushMs: 10,
       retryMs: 1_000_000,
@@ -445,5 +446,65 @@ Deno.test("History store: a full database pauses writing, counts what is lost, l
     assert.deepEqual(texts(last), ["after 1", "after 2"]);
     assert.equal(last.last, store.lastId("lobby"));
     await store.close();
+    const reopened = await open(path);
+    assert.equal(
+      reopened.lastId("lobby"),
+      last.last,
+      "ids survive the failure",
+    );
+    await reopened.close();
+  });
+});
+
+Deno.test("History store: record copies the frames, so the caller may reuse its buffer", async () => {
+  const store = await open(":memory:");
+  const buffer = frames(3, "first", "other");
+  store.record("lobby", 1, buffer, 2, null, 1);
+  buffer.fill(0);
+  assert.deepEqual(texts(await ask(store, "lobby", { last: 2, limit: 2 })), [
+    "first",
+    "other",
+  ]);
+  await store.close();
+});
+
+Deno.test("History store: records beyond maxPendingBytes are dropped and counted", async () => {
+  const store = await open(":memory:", {
+    maxPendingBytes: 1000,
+    maxBatchBytes: 100_000,
+  });
+  say(store, "lobby", 1, ["a".repeat(450), "b".repeat(450)]);
+  say(store, "lobby", 1, ["c".repeat(450)]);
+  assert.deepEqual([store.counters.notStored, store.counters.pending], [1, 2]);
+  assert.equal(store.lastId("lobby"), 3, "ids go on when a record is dropped");
+  const answer = await ask(store, "lobby", { last: 3, limit: 3 });
+  assert.deepEqual([answer.count, answer.missing, answer.complete], [
+    2,
+    1,
+    false,
+  ]);
+  await store.close();
+  assert.equal(store.counters.stored, 2);
+});
+
+Deno.test("History store: ids of messages a full database could not store are not reused after a restart", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "h.db");
+    const clock = new FakeClock();
+    const store = await open(path, { clock, flushMs: 10, maxPages: 12 });
+    const body = "z".repeat(480);
+    for (let run = 0; run < 40 && store.counters.writeErrors === 0; run++) {
+      say(store, "lobby", 1, Array(10).fill(body));
+      clock.advance(10);
+      await waitFor(() => store.counters.pending === 0, "batch written");
+    }
+    assert.ok(store.counters.writeErrors > 0, "the database filled up");
+    say(store, "lobby", 1, Array(10).fill(body));
+    const relayed = store.lastId("lobby");
+    await store.close();
+    assert.ok(store.counters.notStored >= 20);
+    const reopened = await open(path);
+    assert.equal(reopened.lastId("lobby"), relayed);
+    await reopened.close();
   });
 });

@@ -158,12 +158,30 @@ function writeBatch(batch: BatchMessage): void {
     });
     post({ type: "written", messages: batch.messages, error: null });
   } catch (error) {
+    keepLastIds(batch);
     post({
       type: "written",
       messages: batch.messages,
       error: errorText(error),
     });
   }
+}
+
+/**
+ * After a failed batch, still try to move the rooms' last ids on (updating
+ * a row in place often fits where new rows do not), so that ids never
+ * restart below ones already relayed.
+ */
+function keepLastIds(batch: BatchMessage): void {
+  if (db === null || statements === null) return;
+  const { lastId } = statements;
+  try {
+    inTransaction(db, () => {
+      for (let i = 0; i < batch.rooms.length; i++) {
+        lastId.run(batch.rooms[i], batch.firstIds[i] + batch.counts[i] - 1);
+      }
+    });
+  } catch { /* the batch's failure is the one reported */ }
 }
 
 function query(message: QueryMessage): void {

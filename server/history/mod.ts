@@ -7,8 +7,8 @@
  * @module
  */
 
+export { HistoryOpenError } from "./history_open_error.ts";
 export {
-  HistoryOpenError,
   openSqliteHistory,
   SqliteHistory,
   type SqliteHistoryOptions,

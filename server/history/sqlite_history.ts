@@ -11,8 +11,9 @@
 
 import { dirname } from "node:path";
 import { type Clock, type ClockTimer, systemClock } from "../clock.ts";
+import { HistoryOpenError } from "./history_open_error.ts";
 import { PendingBatch } from "./_pending_batch.ts";
-import type { FromWorker, OpenFailure, ToWorker } from "./_worker_protocol.ts";
+import type { FromWorker, ToWorker } from "./_worker_protocol.ts";
 import type {
   HistoryAnswer,
   HistoryCounters,
@@ -48,33 +49,6 @@ export interface SqliteHistoryOptions {
   readonly onWriteFailure?: (reason: string) => void;
   /** Called once when writing works again after a failure. */
   readonly onWriteResume?: () => void;
-}
-
-/** Why a history database could not be opened: `message` is one line naming the path. */
-export class HistoryOpenError extends Error {
-  /** The database path. */
-  readonly path: string;
-  /** What went wrong. */
-  readonly reason: OpenFailure | "folder";
-
-  /**
-   * @param path The database path.
-   * @param reason What went wrong.
-   * @param detail The underlying error's text.
-   */
-  constructor(path: string, reason: OpenFailure | "folder", detail: string) {
-    const what = {
-      locked: "is locked by another process (another server on this file?)",
-      corrupt: "is corrupt or not a database",
-      unreadable: "cannot be read or written",
-      folder: `cannot be created: its folder ${dirname(path)} cannot be made`,
-      other: "cannot be opened",
-    }[reason];
-    super(`history database ${path} ${what} (${detail.split("\n")[0]})`);
-    this.name = "HistoryOpenError";
-    this.path = path;
-    this.reason = reason;
-  }
 }
 
 interface PendingQuery {
