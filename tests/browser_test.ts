@@ -29,7 +29,12 @@ const XSS = "<img src=x onerror=alert(1)>";
 /** A DOM node, as far as the functions run in the page look at one. */
 type Node = { textContent: string | null };
 
-const SCREENSHOT = new URL("../docs/screenshot.png", import.meta.url);
+/**
+ * Where the conversation's screenshot goes: the path in HUBBUB_SCREENSHOT
+ * when set (`HUBBUB_SCREENSHOT=docs/screenshot.png` refreshes the README's),
+ * else a temporary file, so that a test run leaves the checkout clean.
+ */
+const SCREENSHOT_PATH = Deno.env.get("HUBBUB_SCREENSHOT") ?? null;
 
 /** A test with a browser and a fresh server, both closed after it. */
 function browserTest(
@@ -343,7 +348,7 @@ browserTest(
 );
 
 browserTest(
-  "Browser page: a conversation, screenshot written to docs/screenshot.png",
+  "Browser page: a conversation, screenshot written where HUBBUB_SCREENSHOT says (else to a temporary file)",
   async (browser, server) => {
     const alice = await ChatPage.open(browser, server.url, {
       width: 960,
@@ -375,9 +380,19 @@ browserTest(
         ).every((button) => !button.textContent?.startsWith("lobby2"))
       );
       await alice.page.fill("#message", "Same rooms, same ids, same limits");
-      await alice.page.screenshot({ path: SCREENSHOT.pathname });
-      const size = (await Deno.stat(SCREENSHOT)).size;
-      assert.ok(size > 10_000, `screenshot of ${size} bytes`);
+      const temporary = SCREENSHOT_PATH === null
+        ? await Deno.makeTempDir({ prefix: "hubbub_screenshot_" })
+        : null;
+      const path = SCREENSHOT_PATH ?? `${temporary}/screenshot.png`;
+      try {
+        await alice.page.screenshot({ path });
+        const size = (await Deno.stat(path)).size;
+        assert.ok(size > 10_000, `screenshot of ${size} bytes`);
+      } finally {
+        if (temporary !== null) {
+          await Deno.remove(temporary, { recursive: true });
+        }
+      }
     } finally {
       await terminal.close();
     }

@@ -21,6 +21,7 @@ import {
   HistoryTracker,
 } from "../client/history_tracker.ts";
 import { ChatSession } from "../client/chat_session.ts";
+import { ChatState } from "../web/chat_state.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -212,4 +213,62 @@ Deno.test("Terminal session: history on join, earlier lines made inert, /history
     session.onFrame(frame(Tag.ERROR, Tag.HISTORY, "history is off")).warn,
     [],
   );
+});
+
+Deno.test("Page state: asks history on join, logs it as earlier chat with the server's time, fills the gap after a reconnection", () => {
+  const state = new ChatState();
+  state.onConnect();
+  state.onFrame(frame(Tag.ISSUE_ID, 7, ""), new Date());
+  const joined = state.onFrame(joinFrame(7, "lobby", 41), new Date());
+  assert.deepEqual(bodies(joined.send, Tag.HISTORY), [
+    '{"last":20,"until":41}',
+  ]);
+  const time = Date.UTC(2026, 0, 2, 3, 4);
+  state.onFrame(
+    frame(
+      Tag.HISTORY,
+      3,
+      encodeHistoryEntry({
+        room: "lobby",
+        id: 41,
+        sender: 3,
+        nick: null,
+        time,
+      }),
+    ),
+    new Date(),
+  );
+  const shown = state.onFrame(
+    frame(Tag.HISTORY_TEXT, 3, "<b>hi</b>\x1b[2J"),
+    new Date(),
+  );
+  assert.deepEqual(shown.log, [{
+    kind: "chat",
+    time: new Date(time),
+    sender: "#3",
+    text: "<b>hi</b>␛[2J",
+    earlier: true,
+  }]);
+  const ended = state.onFrame(
+    frame(
+      Tag.HISTORY_END,
+      0,
+      encodeHistoryEnd(end({ count: 1, first: 41, last: 41, more: true })),
+    ),
+    new Date(),
+  );
+  assert.deepEqual(ended.log.map((e) => e.text), ["Earlier: more available"]);
+  state.onFrame(frame(Tag.CHAT, 3, "live"), new Date());
+  state.onDisconnect();
+  state.onConnect();
+  state.onFrame(frame(Tag.ISSUE_ID, 8, ""), new Date());
+  const back = state.onFrame(joinFrame(8, "lobby", 45), new Date());
+  assert.deepEqual(bodies(back.send, Tag.HISTORY), [
+    '{"after":42,"until":45}',
+  ]);
+  const off = frame(Tag.ERROR, Tag.HISTORY, "history is off");
+  assert.deepEqual(state.onFrame(off, new Date()).log.map((e) => e.text), [
+    "History: history is off",
+  ]);
+  assert.deepEqual(state.onFrame(off, new Date()).log, []);
 });

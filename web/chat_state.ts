@@ -18,6 +18,11 @@ import {
   type RoomEntry,
 } from "../protocol/messages.ts";
 import { inertText } from "../client/terminal_text.ts";
+import {
+  historyEndNotice,
+  historyRequestFrame,
+  HistoryTracker,
+} from "../client/history_tracker.ts";
 
 /** The room a page starts in (the protocol's lobby). */
 export const FIRST_ROOM = "lobby";
@@ -34,6 +39,8 @@ export interface LogEntry {
   sender?: string;
   /** For `chat`: whether we sent it. */
   own?: boolean;
+  /** For `chat`: a stored message from before (history); `time` is the server's. */
+  earlier?: boolean;
 }
 
 /** What a frame asks of the page. */
@@ -60,6 +67,8 @@ function refusalPrefix(tag: number): string {
       return "Cannot set nickname: ";
     case Tag.CHAT:
       return "Not delivered: ";
+    case Tag.HISTORY:
+      return "History: ";
     default:
       return "Server error: ";
   }
@@ -107,6 +116,7 @@ export class ChatState {
   #roomsPending = 0;
   #roomEntries: RoomEntry[] = [];
   #roomsMore = 0;
+  #history = new HistoryTracker();
 
   /**
    * How a client is shown: its nickname when known, else `#id`.
@@ -149,6 +159,7 @@ export class ChatState {
     this.#roomsPending = 0;
     this.#roomEntries = [];
     this.#roomsMore = 0;
+    this.#history.onDisconnect();
   }
 
   /**
@@ -229,6 +240,7 @@ export class ChatState {
         this.revision++;
         break;
       case Tag.CHAT:
+        this.#history.onChat();
         update.log.push({
           kind: "chat",
           time,
@@ -240,6 +252,10 @@ export class ChatState {
       case Tag.ERROR: {
         const reason = inertText(decoder.decode(frame.body));
         if (this.id === 0) log("problem", `Refused: ${reason}`);
+        else if (
+          frame.senderId === Tag.HISTORY &&
+          !this.#history.onRefusal(decoder.decode(frame.body))
+        ) break; // `history is off` is said once
         else {
           if (frame.senderId === Tag.JOIN) this.#awaitingRoom = false;
           log("problem", `${refusalPrefix(frame.senderId)}${reason}`);
@@ -261,11 +277,38 @@ export class ChatState {
       case Tag.ROOMS:
         this.#onRoomEntry(frame);
         break;
+      case Tag.HISTORY:
+        this.#history.onEntry(frame);
+        break;
+      case Tag.HISTORY_TEXT:
+        this.#onHistoryText(frame, update);
+        break;
+      case Tag.HISTORY_END: {
+        const end = this.#history.onEnd(frame);
+        const notice = end === null
+          ? null
+          : historyEndNotice(end, "more available");
+        if (notice !== null) log("notice", `Earlier: ${notice}`);
+        break;
+      }
       default:
         // Tags this page does not know are ignored, as the protocol asks.
         break;
     }
     return update;
+  }
+
+  #onHistoryText(frame: Frame, update: StateUpdate): void {
+    const message = this.#history.onText(frame);
+    if (message === null) return;
+    const { entry, body } = message;
+    update.log.push({
+      kind: "chat",
+      time: new Date(entry.time),
+      sender: entry.nick === null ? `#${entry.sender}` : inertText(entry.nick),
+      text: inertText(decoder.decode(body)),
+      earlier: true,
+    });
   }
 
   #onPresence(
@@ -289,7 +332,7 @@ export class ChatState {
       case "join":
         if (self) {
           this.nick = nick;
-          this.#onOwnJoin(presence.room, update, log);
+          this.#onOwnJoin(presence.room, presence.last_id, update, log);
         } else {
           this.members.set(id, nick);
           log("notice", `${this.nameOf(id)} joined`);
@@ -311,6 +354,7 @@ export class ChatState {
 
   #onOwnJoin(
     room: string,
+    lastId: unknown,
     update: StateUpdate,
     log: (kind: LogEntry["kind"], text: string) => void,
   ): void {
@@ -321,11 +365,16 @@ export class ChatState {
     this.members.set(this.id, this.nick);
     this.#whoPending++;
     update.send.push(encodeFrame(Tag.WHO, 0), this.requestRooms());
+    let announce = true;
     if (this.#awaitingRoom) {
       // A server may confirm the lobby on connect before our room.
       if (room !== this.#wantedRoom) return;
       this.#awaitingRoom = false;
-    } else if (!changed) return;
+    } else if (!changed) announce = false;
+    // The tracker tells a repeat confirmation from a new join itself.
+    const ask = this.#history.onOwnJoin(room, lastId);
+    if (ask !== null) update.send.push(historyRequestFrame(ask));
+    if (!announce) return;
     this.#wantedRoom = room;
     log("notice", `You are in ${inertText(room)}`);
   }

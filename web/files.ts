@@ -46,6 +46,8 @@ export const PAGE_MODULES: readonly string[] = [
   "protocol/frame_reader.ts",
   "protocol/header.ts",
   "protocol/messages.ts",
+  "protocol/history.ts",
+  "client/history_tracker.ts",
   "client/reconnect_backoff.ts",
   "client/terminal_text.ts",
 ];

@@ -20,6 +20,14 @@ const clock = new Intl.DateTimeFormat(undefined, {
   minute: "2-digit",
 });
 
+/** Earlier messages (history) may be from another day: their date shows too. */
+const dateClock = new Intl.DateTimeFormat(undefined, {
+  month: "short",
+  day: "numeric",
+  hour: "2-digit",
+  minute: "2-digit",
+});
+
 function element<T extends DomElement = DomElement>(id: string): T {
   const found = dom.getElementById(id);
   if (found === null) throw new Error(`The page has no #${id}`);
@@ -195,10 +203,14 @@ export class PageView {
 
   #entryNode(entry: LogEntry): DomElement {
     const item = dom.createElement("li");
-    item.className = `entry ${entry.kind}${entry.own ? " own" : ""}`;
+    item.className = `entry ${entry.kind}${entry.own ? " own" : ""}${
+      entry.earlier ? " earlier" : ""
+    }`;
     const time = dom.createElement("time") as DomTime;
     time.dateTime = entry.time.toISOString();
-    time.textContent = clock.format(entry.time);
+    time.textContent = entry.earlier
+      ? `earlier ${dateClock.format(entry.time)}`
+      : clock.format(entry.time);
     item.append(time);
     if (entry.sender !== undefined) {
       item.append(span("sender", entry.sender));
