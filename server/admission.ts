@@ -78,7 +78,7 @@ const NO_ONE: readonly Client[] = [];
  *
  * @example Usage
  * ```ts no-eval
- * const verdict = admission.admit(client, hub.clientCount, now, stalls);
+ * const verdict = admission.admit(client, hub.gauges.clientCount, now, stalls);
  * if (verdict === REGISTER) register(client);
  * else if (verdict !== AWAIT_AUTH) drop(client, verdict);
  * ```

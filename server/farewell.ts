@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { DisconnectReasonValue } from "./events.ts";
+import { DisconnectReason, type DisconnectReasonValue } from "./events.ts";
 
 /** How the hub drops a client: counters, log line, last frame. */
 export interface Farewell {
@@ -29,4 +29,74 @@ export interface Farewell {
    * so what is queued for it leaves first, as with the other reasons.
    */
   flushFirst?: boolean;
+}
+
+/** A client's CLOSE, answered with CLOSE. */
+export const CLOSED: Farewell = { reason: DisconnectReason.Closed, close: "" };
+
+/** A bug surfaced while handling the client's event. */
+export const INTERNAL_ERROR: Farewell = {
+  reason: DisconnectReason.InternalError,
+  detail: "internal error",
+  error: "internal server error",
+  warn: true,
+};
+
+/**
+ * The client broke the protocol: told why in an ERROR.
+ *
+ * @param reason What it did wrong.
+ * @returns The farewell.
+ */
+export function protocolViolation(reason: string): Farewell {
+  return {
+    reason: DisconnectReason.Protocol,
+    detail: reason,
+    error: reason,
+    warn: true,
+  };
+}
+
+/**
+ * The peer is gone (its input ended, or a read or write failed).
+ *
+ * @param detail Log detail.
+ * @param endOfInput The peer only ended its input: what is queued leaves first.
+ * @returns The farewell.
+ */
+export function peerGone(detail: string, endOfInput?: boolean): Farewell {
+  return { reason: DisconnectReason.Gone, detail, flushFirst: endOfInput };
+}
+
+/**
+ * The client does not read fast enough: what is queued for it is dropped and
+ * it is told so.
+ *
+ * @param detail Log detail (how much is pending).
+ * @returns The farewell.
+ */
+export function slowConsumer(detail: string): Farewell {
+  return {
+    reason: DisconnectReason.SlowConsumer,
+    detail,
+    error: "slow consumer",
+    discardQueued: true,
+    warn: true,
+  };
+}
+
+/**
+ * The server shuts down: CLOSE with `reason`, the last frames given the
+ * grace period.
+ *
+ * @param reason Body of the CLOSE.
+ * @param graceMs How long the last frames may take to leave.
+ * @returns The farewell.
+ */
+export function shuttingDown(reason: string, graceMs: number): Farewell {
+  return {
+    reason: DisconnectReason.Shutdown,
+    close: reason,
+    lingerMs: graceMs,
+  };
 }

@@ -8,14 +8,22 @@ import {
 } from "../protocol/mod.ts";
 import { Channel } from "./channel.ts";
 import { Client, ClientState } from "./client.ts";
-import { DisconnectReason, type HubEvent } from "./events.ts";
+import type { HubEvent } from "./events.ts";
 import type { Logger } from "./logger.ts";
 import { Metrics } from "./metrics.ts";
 import type { Room } from "./room.ts";
 import { RoomDirectory } from "./room_directory.ts";
 import { RoomPresence } from "./room_presence.ts";
 import { NicknameIndex } from "./nickname_index.ts";
-import type { Farewell } from "./farewell.ts";
+import {
+  CLOSED,
+  type Farewell,
+  INTERNAL_ERROR,
+  peerGone,
+  protocolViolation,
+  shuttingDown,
+  slowConsumer,
+} from "./farewell.ts";
 import { type RequestContext, requestHandler } from "./requests/mod.ts";
 import { declaresHubbub } from "./original_client.ts";
 import { Outbox } from "./outbox.ts";
@@ -31,32 +39,12 @@ import {
 import { Verdict, type VerdictValue } from "./frame_budget.ts";
 import { RateLimits } from "./rate_limits.ts";
 import { type Clock, systemClock } from "./clock.ts";
-import { StallClock } from "./stall_clock.ts";
+import { STALL_HEARTBEAT_MS, StallClock } from "./stall_clock.ts";
 import { Keepalive, SEND_PING } from "./keepalive.ts";
 import type { HubOptions } from "./settings.ts";
-
-/** A client's CLOSE, answered with CLOSE. */
-const CLOSED: Farewell = { reason: DisconnectReason.Closed, close: "" };
-
-/**
- * Period of the heartbeat that measures server stalls (see
- * {@linkcode StallClock}): pauses longer than about one and a half of it
- * are credited to rate limits.
- */
-const STALL_HEARTBEAT_MS = 100;
-
-/** A short period for housekeeping, fine enough for the shortest timer. */
-function tickPeriod(options: HubOptions): number {
-  const periods = [
-    options.pingIntervalMs,
-    options.idleTimeoutMs,
-    options.frameTimeoutMs,
-    options.writeDeadlineMs,
-    options.tokens ? options.handshakeTimeoutMs : 0,
-  ].filter((ms) => ms > 0);
-  const shortest = Math.min(4000, ...periods);
-  return Math.max(10, Math.min(1000, Math.floor(shortest / 4)));
-}
+import { HubGauges } from "./hub_gauges.ts";
+import { Housekeeping, tickPeriod } from "./housekeeping.ts";
+import { ShutdownDrain } from "./shutdown_drain.ts";
 
 /**
  * The central event handler. It alone owns the client registry, the id
@@ -83,13 +71,15 @@ export class Hub {
   readonly handshakes: HandshakeAllowance;
   /** The clock of everything the hub times; writers and readers use it too. */
   readonly clock: Clock;
+  /** Counts of the hub's state now, for `/stats`, `/metrics` and tests. */
+  readonly gauges: HubGauges;
   #options: HubOptions;
   #logger: Logger;
   #clients = new Map<number, Client>();
   /** Who becomes a client: cap, connection rate, AUTH. */
   #admission: Admission;
-  /** Dropped clients whose last frames are still leaving. */
-  #closing = new Set<Client>();
+  /** Waits at shutdown for the last frames of dropped clients to leave. */
+  #drain: ShutdownDrain;
   #nicknames = new NicknameIndex();
   #rooms = new RoomDirectory();
   #presence: RoomPresence;
@@ -109,6 +99,8 @@ export class Hub {
   #stalls: StallClock;
   /** PING to silent clients, idle and frame deadlines. */
   #keepalive: Keepalive;
+  /** What each tick asks of every client: keepalive, the write deadline. */
+  #housekeeping: Housekeeping;
 
   /** @param options Limits, timers and the logger. */
   constructor(options: HubOptions) {
@@ -119,13 +111,22 @@ export class Hub {
     this.#now = clock.now();
     this.#stalls = new StallClock(STALL_HEARTBEAT_MS, this.#now);
     this.#keepalive = new Keepalive(options, this.#stalls);
+    this.#housekeeping = new Housekeeping(
+      this.#keepalive,
+      options.writeDeadlineMs,
+    );
     this.inbox = new Channel<HubEvent>(options.inputHighWater);
     this.#outbox = new Outbox({
       maxPendingBytes: options.maxPendingBytes,
       coalesceWriteRate: options.coalesceWriteRate,
       clock,
       totals: this.metrics,
-      onSlowConsumer: (client) => this.#dropSlowConsumer(client),
+      // The outbox found a client's queue full.
+      onSlowConsumer: (client) =>
+        this.#drop(
+          client,
+          slowConsumer(`${client.writer.pendingBytes} bytes pending`),
+        ),
     });
     this.#bus = new LocalBus((room, frames, count) =>
       this.#deliver(room, frames, count)
@@ -138,9 +139,13 @@ export class Hub {
       this.metrics,
     );
     this.#rateLimits = new RateLimits(options, this.metrics);
+    const outbox = this.#outbox;
     const output = {
-      send: (client: Client, frame: Uint8Array) => this.#send(client, frame),
-      announce: (room: Room, frame: Uint8Array) => this.#announce(room, frame),
+      // An original client is sent only the tags of the original protocol.
+      send: (client: Client, frame: Uint8Array) => outbox.send(client, frame),
+      // PRESENCE to the room's hubbub clients (original clients get none).
+      announce: (room: Room, frame: Uint8Array) =>
+        outbox.announce(room.members, frame),
     };
     this.#presence = new RoomPresence(
       this.#rooms,
@@ -157,49 +162,15 @@ export class Hub {
       refuse: (client, tag, reason) => this.#refuse(client, tag, reason),
       close: (client) => this.#drop(client, CLOSED),
     };
-  }
-
-  /** Source addresses the rate limits remember now. */
-  get trackedAddresses(): number {
-    return this.#admission.trackedAddresses;
-  }
-
-  /** Seconds the server could not read so far (stopped, or event loop blocked). */
-  get stalledSeconds(): number {
-    return this.#stalls.totalStalledMs / 1000;
-  }
-
-  /** Most clients at once, 0 for no limit. */
-  get maxClients(): number {
-    return this.#options.maxClients;
-  }
-
-  /** Number of registered clients (those with an id). */
-  get clientCount(): number {
-    return this.#clients.size;
-  }
-
-  /** Number of rooms, the lobby included. */
-  get roomCount(): number {
-    return this.#rooms.size;
-  }
-
-  /** True while the hub holds output back briefly to batch writes (see {@linkcode Outbox}). */
-  get coalescing(): boolean {
-    return this.#outbox.coalescing;
-  }
-
-  /**
-   * Shortest time between two flush rounds now, in ms: above 0 while big
-   * rooms are busy (see {@linkcode Outbox.roundInterval}).
-   */
-  get flushRoundInterval(): number {
-    return this.#outbox.roundInterval;
-  }
-
-  /** Connections waiting to authenticate. */
-  get awaitingAuthCount(): number {
-    return this.#admission.awaitingCount;
+    this.#drain = new ShutdownDrain(clock, this.metrics, this.#logger);
+    this.gauges = new HubGauges(
+      options,
+      this.#clients,
+      this.#rooms,
+      this.#admission,
+      this.#outbox,
+      this.#stalls,
+    );
   }
 
   /** The registered clients, in registration order. Read-only use. */
@@ -258,19 +229,10 @@ export class Hub {
         this.#onConnect(event.client);
         break;
       case "violation":
-        this.#drop(event.client, {
-          reason: DisconnectReason.Protocol,
-          detail: event.reason,
-          error: event.reason,
-          warn: true,
-        });
+        this.#drop(event.client, protocolViolation(event.reason));
         break;
       case "gone":
-        this.#drop(event.client, {
-          reason: DisconnectReason.Gone,
-          detail: event.detail,
-          flushFirst: event.endOfInput,
-        });
+        this.#drop(event.client, peerGone(event.detail, event.endOfInput));
         break;
       case "tick":
         this.#onTick();
@@ -292,14 +254,7 @@ export class Hub {
         ? error.stack ?? error.message
         : String(error),
     });
-    if ("client" in event) {
-      this.#drop(event.client, {
-        reason: DisconnectReason.InternalError,
-        detail: "internal error",
-        error: "internal server error",
-        warn: true,
-      });
-    }
+    if ("client" in event) this.#drop(event.client, INTERNAL_ERROR);
   }
 
   #onConnect(client: Client): void {
@@ -333,7 +288,7 @@ export class Hub {
     client.id = id;
     client.state = ClientState.Open;
     this.#clients.set(id, client);
-    this.#send(client, encodeFrame(Tag.ISSUE_ID, id));
+    this.#outbox.send(client, encodeFrame(Tag.ISSUE_ID, id));
     this.#presence.enter(client, this.#rooms.lobby.name);
     this.#logger.info("Client connected", {
       id,
@@ -349,9 +304,7 @@ export class Hub {
   #onFrames(client: Client, bytes: Uint8Array, end: number): void {
     if (client.state === ClientState.Closed) {
       // Read before the shutdown closed the connection, never to be relayed.
-      if (this.#stopping) {
-        this.metrics.shutdownUnrelayedChats += countChats(bytes, end);
-      }
+      if (this.#stopping) this.#drain.unrelayed(bytes, end);
       return;
     }
     const now = this.#now;
@@ -419,7 +372,7 @@ export class Hub {
   }
 
   #refuse(client: Client, tag: number, reason: string): void {
-    this.#send(client, encodeFrame(Tag.ERROR, tag, reason));
+    this.#outbox.send(client, encodeFrame(Tag.ERROR, tag, reason));
   }
 
   /** A frame dropped over a rate limit: a notice now and then, or a flood's drop. */
@@ -453,14 +406,6 @@ export class Hub {
   }
 
   /**
-   * Copy a PRESENCE frame to every member of a room that is a hubbub client
-   * (original clients get no PRESENCE).
-   */
-  #announce(room: Room, frame: Uint8Array): void {
-    this.#outbox.announce(room.members, frame);
-  }
-
-  /**
    * The client sent its first frame of a newer tag, `tag`: it is a hubbub
    * client from now on, and learns the room it is in (the join confirmation
    * it was not sent while it might have been the original client), unless
@@ -473,25 +418,6 @@ export class Hub {
     }
   }
 
-  /** The outbox found a client's queue full. */
-  #dropSlowConsumer(client: Client): void {
-    this.#drop(client, {
-      reason: DisconnectReason.SlowConsumer,
-      detail: `${client.writer.pendingBytes} bytes pending`,
-      error: "slow consumer",
-      discardQueued: true,
-      warn: true,
-    });
-  }
-
-  /**
-   * Queue a frame for one client; an original client is sent only the tags
-   * of the original protocol (its farewell goes through `#sendLast`).
-   */
-  #send(client: Client, frame: Uint8Array): void {
-    this.#outbox.send(client, frame);
-  }
-
   /** Keepalive, handshake and write deadlines, and idle buffer release. */
   #onTick(): void {
     const now = this.#now;
@@ -499,26 +425,15 @@ export class Hub {
     for (const client of this.#admission.expire(now)) {
       this.#drop(client, HANDSHAKE_TIMED_OUT);
     }
-    const options = this.#options;
     for (const client of [...this.#clients.values()]) {
-      const writer = client.writer;
-      const due = this.#keepalive.check(client, now);
+      const due = this.#housekeeping.check(client, now);
       if (due !== null && due !== SEND_PING) {
         this.#drop(client, due);
-      } else if (
-        options.writeDeadlineMs > 0 && writer.writeStartedAt >= 0 &&
-        now - writer.writeStartedAt >= options.writeDeadlineMs
-      ) {
-        this.#drop(client, {
-          reason: DisconnectReason.SlowConsumer,
-          detail: `write stalled with ${writer.pendingBytes} bytes pending`,
-          error: "slow consumer",
-          discardQueued: true,
-          warn: true,
-        });
       } else {
-        if (due === SEND_PING) this.#send(client, encodeFrame(Tag.PING, 0));
-        writer.trim();
+        if (due === SEND_PING) {
+          this.#outbox.send(client, encodeFrame(Tag.PING, 0));
+        }
+        client.writer.trim();
         client.trimReadBuffer();
       }
     }
@@ -536,27 +451,9 @@ export class Hub {
       this.#presence.exit(client, !this.#stopping);
     }
     this.metrics.countDisconnect(farewell.reason);
-    const writer = client.writer;
-    if (farewell.reason === DisconnectReason.Gone && !farewell.flushFirst) {
-      writer.close();
-    } else {
-      if (farewell.discardQueued) writer.discardQueued();
-      if (farewell.error !== undefined) {
-        this.#sendLast(client, encodeFrame(Tag.ERROR, 0, farewell.error));
-      }
-      if (farewell.close !== undefined) {
-        this.#sendLast(
-          client,
-          encodeFrame(Tag.CLOSE, client.id, farewell.close),
-        );
-      }
-      writer.closeWhenFlushed(farewell.lingerMs ?? this.#options.lingerMs);
-      if (!writer.closed) {
-        // Its last frames are still leaving: shutdown must wait for them too.
-        const closing = this.#closing;
-        closing.add(client);
-        writer.whenClosed().then(() => closing.delete(client));
-      }
+    if (this.#outbox.farewell(client, farewell, this.#options.lingerMs)) {
+      // Its last frames are still leaving: shutdown must wait for them too.
+      this.#drain.lingering(client);
     }
     this.#logger.log(
       farewell.warn ? "warn" : "info",
@@ -571,61 +468,14 @@ export class Hub {
     );
   }
 
-  /** Queue a farewell frame (ERROR, CLOSE) past the queue bound, and count it. */
-  #sendLast(client: Client, frame: Uint8Array): void {
-    this.#outbox.sendLast(client, frame);
-  }
-
-  /**
-   * Every connection is closed: count and log what the shutdown left
-   * undelivered (at warn level when anything was, so `--quiet` shows it).
-   */
-  #reportShutdown(closed: Client[]): void {
-    const metrics = this.metrics;
-    let undelivered = 0;
-    for (const client of closed) undelivered += client.writer.unsentAtClose;
-    metrics.shutdownUndeliveredFrames += undelivered;
-    const unrelayed = metrics.shutdownUnrelayedChats;
-    this.#logger.log(
-      undelivered + unrelayed > 0 ? "warn" : "info",
-      "Every connection closed",
-      { undelivered_frames: undelivered, unrelayed_chats: unrelayed },
-    );
-  }
-
+  /** Drop everyone with CLOSE `reason`, then drain (see {@linkcode ShutdownDrain}). */
   #onShutdown(reason: string, graceMs: number, done: () => void): void {
     this.#stopping = true;
     const everyone = [...this.#admission.awaiting(), ...this.#clients.values()];
-    for (const client of everyone) {
-      this.#drop(client, {
-        reason: DisconnectReason.Shutdown,
-        close: reason,
-        lingerMs: graceMs,
-      });
-    }
+    const farewell = shuttingDown(reason, graceMs);
+    for (const client of everyone) this.#drop(client, farewell);
     // Everyone still closing, clients dropped earlier included, closes once
     // flushed or when the grace period runs out.
-    const closing = [...this.#closing];
-    const grace = this.clock.timer(() => {
-      for (const client of closing) client.writer.close();
-    });
-    grace.schedule(graceMs);
-    Promise.all(closing.map((client) => client.writer.whenClosed())).then(
-      () => {
-        grace.close();
-        this.#reportShutdown(closing);
-        done();
-      },
-    );
+    this.#drain.start(graceMs, done);
   }
-}
-
-/** CHAT frames among the whole frames of `bytes[0..end)`. */
-function countChats(bytes: Uint8Array, end: number): number {
-  let chats = 0;
-  for (let offset = 0; offset < end;) {
-    if (readTag(bytes, offset) === Tag.CHAT) chats++;
-    offset += HEADER_SIZE + readBodyLength(bytes, offset);
-  }
-  return chats;
 }

@@ -105,7 +105,7 @@ await runCommand(command, Deno.args, async (values) => {
     http: http === null
       ? undefined
       : `${http.address.hostname}:${http.address.port}`,
-    max_clients: server.hub.maxClients || "open-file limit",
+    max_clients: server.hub.gauges.maxClients || "open-file limit",
   }, true);
   handleSignals(server, http, logger, settings.shutdownGraceMs);
   await server.finished;

@@ -5,9 +5,11 @@
  * @module
  */
 
-import { readTag } from "../protocol/mod.ts";
+import { encodeFrame, readTag, Tag } from "../protocol/mod.ts";
 import type { Client } from "./client.ts";
 import type { Clock, ClockTimer } from "./clock.ts";
+import { DisconnectReason } from "./events.ts";
+import type { Farewell } from "./farewell.ts";
 import { FlushPolicy } from "./flush_policy.ts";
 import { originalClientReceives } from "./original_client.ts";
 
@@ -179,6 +181,33 @@ export class Outbox {
       client.framesOut++;
       this.#totals.framesOut++;
     }
+  }
+
+  /**
+   * The output side of dropping a client: a peer that is gone is closed at
+   * once; otherwise the farewell's ERROR and CLOSE are queued past the bound
+   * and the writer closes once flushed, or after the linger.
+   *
+   * @param client The client being dropped.
+   * @param farewell How it is dropped.
+   * @param lingerMs How long its last frames may take, unless the farewell says.
+   * @returns True while its last frames are still leaving.
+   */
+  farewell(client: Client, farewell: Farewell, lingerMs: number): boolean {
+    const writer = client.writer;
+    if (farewell.reason === DisconnectReason.Gone && !farewell.flushFirst) {
+      writer.close();
+      return false;
+    }
+    if (farewell.discardQueued) writer.discardQueued();
+    if (farewell.error !== undefined) {
+      this.sendLast(client, encodeFrame(Tag.ERROR, 0, farewell.error));
+    }
+    if (farewell.close !== undefined) {
+      this.sendLast(client, encodeFrame(Tag.CLOSE, client.id, farewell.close));
+    }
+    writer.closeWhenFlushed(farewell.lingerMs ?? lingerMs);
+    return !writer.closed;
   }
 
   /**

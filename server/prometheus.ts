@@ -64,13 +64,13 @@ export function formatMetrics(hub: Hub, sources: MetricSources = {}): string {
     "hubbub_connections",
     "gauge",
     "Clients connected now (with an id).",
-    hub.clientCount,
+    hub.gauges.clientCount,
   );
   out.single(
     "hubbub_connections_awaiting_auth",
     "gauge",
     "Connections that have not authenticated yet.",
-    hub.awaitingAuthCount,
+    hub.gauges.awaitingAuthCount,
   );
   out.single(
     "hubbub_original_clients",
@@ -88,7 +88,7 @@ export function formatMetrics(hub: Hub, sources: MetricSources = {}): string {
     "hubbub_rooms",
     "gauge",
     "Rooms that exist now, the lobby included.",
-    hub.roomCount,
+    hub.gauges.roomCount,
   );
   out.single(
     "hubbub_connects_total",
@@ -172,13 +172,13 @@ export function formatMetrics(hub: Hub, sources: MetricSources = {}): string {
     "hubbub_addresses_tracked",
     "gauge",
     "Source addresses the per-address limits remember now.",
-    hub.trackedAddresses,
+    hub.gauges.trackedAddresses,
   );
   out.single(
     "hubbub_stalled_seconds_total",
     "counter",
     "Time the server could not read (stopped, event loop blocked), credited to rate limits.",
-    hub.stalledSeconds,
+    hub.gauges.stalledSeconds,
   );
   out.single(
     "hubbub_auth_failures_total",
@@ -214,13 +214,13 @@ export function formatMetrics(hub: Hub, sources: MetricSources = {}): string {
     "hubbub_write_coalescing",
     "gauge",
     "1 while the hub batches many small messages into fewer writes, else 0.",
-    hub.coalescing ? 1 : 0,
+    hub.gauges.coalescing ? 1 : 0,
   );
   out.single(
     "hubbub_flush_round_interval_seconds",
     "gauge",
     "Shortest time between two flush rounds while big rooms are busy, else 0.",
-    hub.flushRoundInterval / 1000,
+    hub.gauges.flushRoundInterval / 1000,
   );
   out.single(
     "hubbub_event_queue_depth",

@@ -1,6 +1,12 @@
 import type { Clock } from "./clock.ts";
 
 /**
+ * Period of the hub's heartbeat that measures server stalls: pauses longer
+ * than about one and a half of it are credited to rate limits.
+ */
+export const STALL_HEARTBEAT_MS = 100;
+
+/**
  * How long the server was unable to read, measured from its own wake-ups.
  *
  * While the process is stopped (SIGSTOP, a VM pause) or its event loop is

@@ -100,10 +100,10 @@ export function collectStats(hub: Hub, query: StatsQuery = {}): ServerStats {
     server: {
       started_at: new Date(hub.startedAt).toISOString(),
       uptime_seconds: Math.round((Date.now() - hub.startedAt) / 1000),
-      connections: hub.clientCount,
-      awaiting_auth: hub.awaitingAuthCount,
-      rooms: hub.roomCount,
-      max_clients: hub.maxClients,
+      connections: hub.gauges.clientCount,
+      awaiting_auth: hub.gauges.awaitingAuthCount,
+      rooms: hub.gauges.roomCount,
+      max_clients: hub.gauges.maxClients,
     },
     totals: {
       connects: m.connects,

@@ -46,7 +46,7 @@ Deno.test("Auth: a client gets nothing, not even ISSUE_ID, until it sends a vali
     await talker.send(Tag.CHAT, "anyone there?");
     await talker.next(Tag.CHAT);
     await barrier(talker);
-    assert.equal(server.hub.awaitingAuthCount, 1);
+    assert.equal(server.hub.gauges.awaitingAuthCount, 1);
     assert.deepEqual(waiting.inbox, []);
     // Anything the hub had queued for it would come before ISSUE_ID.
     await waiting.send(Tag.AUTH, "beta-secret-2");
@@ -60,7 +60,7 @@ Deno.test("Auth: a client gets nothing, not even ISSUE_ID, until it sends a vali
       id: 2,
       nick: null,
     });
-    assert.equal(server.hub.awaitingAuthCount, 0);
+    assert.equal(server.hub.gauges.awaitingAuthCount, 0);
     await closeAll(waiting, talker);
   });
 });
@@ -124,7 +124,7 @@ Deno.test("Auth: a first frame other than AUTH gets ERROR 'authentication requir
       await client.close();
     }
     assert.deepEqual(await barrier(member), []);
-    assert.equal(server.hub.clientCount, 1);
+    assert.equal(server.hub.gauges.clientCount, 1);
     assert.equal(server.hub.metrics.authFailures, 0);
     await member.close();
   });
@@ -152,7 +152,7 @@ Deno.test("Auth: a client that sends no AUTH within handshakeTimeoutMs gets ERRO
         await client.waitForEnd();
       }
       await waitForLog(logs, /reason=auth detail="no AUTH within/);
-      assert.equal(server.hub.awaitingAuthCount, 0);
+      assert.equal(server.hub.gauges.awaitingAuthCount, 0);
       // An authenticated client is not subject to it.
       assert.deepEqual(await barrier(member), []);
       assert.ok(!member.ended);
@@ -174,12 +174,12 @@ Deno.test("Auth: nothing happens to a client awaiting AUTH until exactly handsha
         encodeFrame(Tag.AUTH, 0, "alpha-secret-1").slice(0, 20),
       );
       await waitUntil(
-        () => server.hub.awaitingAuthCount === 2,
+        () => server.hub.gauges.awaitingAuthCount === 2,
         "both connections to await AUTH",
       );
       clock.advance(999);
       assert.deepEqual(await barrier(member), []);
-      assert.equal(server.hub.awaitingAuthCount, 2);
+      assert.equal(server.hub.gauges.awaitingAuthCount, 2);
       assert.equal(server.hub.metrics.disconnects.get("auth"), undefined);
       clock.advance(1);
       for (const client of [silent, partial]) {
@@ -189,10 +189,10 @@ Deno.test("Auth: nothing happens to a client awaiting AUTH until exactly handsha
         ]);
       }
       await waitForLog(logs, /reason=auth detail="no AUTH within/);
-      assert.equal(server.hub.awaitingAuthCount, 0);
+      assert.equal(server.hub.gauges.awaitingAuthCount, 0);
       assert.equal(server.hub.metrics.disconnects.get("auth"), 2);
       assert.deepEqual(await barrier(member), []);
-      assert.equal(server.hub.clientCount, 1);
+      assert.equal(server.hub.gauges.clientCount, 1);
       await closeAll(silent, partial, member);
     },
   );
@@ -295,7 +295,7 @@ Deno.test("Auth: sockets that never send AUTH do not take the client slots: with
       silent.push(await RawClient.connect(port, { handshake: false }));
     }
     await waitUntil(
-      () => server.hub.awaitingAuthCount === 5,
+      () => server.hub.gauges.awaitingAuthCount === 5,
       "the hub to hold five connections awaiting AUTH",
     );
     const members = [];
@@ -321,7 +321,7 @@ Deno.test("Auth: connections awaiting AUTH have their own bound, maxHandshakes: 
       await RawClient.connect(port, { handshake: false }),
     ];
     await waitUntil(
-      () => server.hub.awaitingAuthCount === 2,
+      () => server.hub.gauges.awaitingAuthCount === 2,
       "the hub to hold two connections awaiting AUTH",
     );
     const third = await RawClient.connect(port, { handshake: false });
@@ -356,7 +356,7 @@ Deno.test("Auth: TLS handshakes share the maxHandshakes allowance and take no cl
       );
       const client = await RawClient.connectTls(port, certificate.cert);
       assert.equal(client.id, 1);
-      assert.equal(server.hub.clientCount, 1);
+      assert.equal(server.hub.gauges.clientCount, 1);
       // A second silent peer takes the last place; a third is closed at once.
       silent.push(await Deno.connect({ hostname: "127.0.0.1", port }));
       await waitUntil(

@@ -115,13 +115,13 @@ Deno.test("Hub: on a fake clock, a client whose write makes no progress is dropp
       () => hub.metrics.batches >= 2,
       "the hub to handle the ticks so far",
     );
-    assert.equal(hub.clientCount, 1, "not yet: the deadline is 1000 ms");
+    assert.equal(hub.gauges.clientCount, 1, "not yet: the deadline is 1000 ms");
     clock.advance(300);
     await waitUntil(
       () => hub.metrics.disconnects.get("slow_consumer") === 1,
       "the stalled client to be dropped",
     );
-    assert.equal(hub.clientCount, 0);
+    assert.equal(hub.gauges.clientCount, 0);
     assert.ok(
       logs.some((line) =>
         /reason=slow_consumer detail="write stalled/.test(line)

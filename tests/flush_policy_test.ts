@@ -238,7 +238,7 @@ Deno.test("Hub: while big-room flush rounds are spaced, every member still gets 
     // A window of batches of one message to the room: rounds get spaced.
     await sendEach(server, sender, numbers(0, 100));
     await endWindow(server, clock, sender);
-    assert.ok(server.hub.flushRoundInterval > 0, "rounds not spaced");
+    assert.ok(server.hub.gauges.flushRoundInterval > 0, "rounds not spaced");
     // While they are, 400 more, back to back; time runs until all arrive.
     const received = allChats(members, 500);
     for (const body of numbers(100, 500)) await sender.send(Tag.CHAT, body);
@@ -254,7 +254,7 @@ Deno.test("Hub: round spacing ends when only small rooms are busy, though many c
     // A busy room of 300: after its window, rounds get spaced.
     await sendEach(server, members[0], Array(100).fill("all"));
     await endWindow(server, clock, members[0]);
-    assert.ok(server.hub.flushRoundInterval > 0, "spacing never began");
+    assert.ok(server.hub.gauges.flushRoundInterval > 0, "spacing never began");
     // Then 150 busy rooms of 2, a batch each, while the clock stands
     // still: the held round soon has all 300 clients waiting, but each
     // batch reaches two, so after the window the spacing ends.
@@ -267,7 +267,7 @@ Deno.test("Hub: round spacing ends when only small rooms are busy, though many c
       }
     }
     await endWindow(server, clock, members[0]);
-    assert.equal(server.hub.flushRoundInterval, 0);
+    assert.equal(server.hub.gauges.flushRoundInterval, 0);
   });
 });
 
@@ -281,7 +281,7 @@ Deno.test("Hub: while coalescing writes, every member still gets every message i
     // coalesces.
     await sendEach(server, sender, numbers(0, 100));
     await endWindow(server, clock, sender);
-    assert.equal(server.hub.coalescing, true);
+    assert.equal(server.hub.gauges.coalescing, true);
     const received = allChats(members, count);
     for (const body of numbers(100, count)) await sender.send(Tag.CHAT, body);
     for (const bodies of await runClock(clock, COALESCE_DELAY_MS, received)) {
@@ -305,11 +305,14 @@ Deno.test("Hub: on the real clock, output held while coalescing is released by t
         // 200 more, back to back, while it holds output.
         const copies: string[] = [];
         let count = 0;
-        while (!server.hub.coalescing && count < 20_000) {
+        while (!server.hub.gauges.coalescing && count < 20_000) {
           await sender.send(Tag.CHAT, String(count++));
           copies.push(text(await sender.next(Tag.CHAT)));
         }
-        assert.ok(server.hub.coalescing, "the load did not turn coalescing on");
+        assert.ok(
+          server.hub.gauges.coalescing,
+          "the load did not turn coalescing on",
+        );
         for (let i = 0; i < 200; i++) {
           await sender.send(Tag.CHAT, String(count++));
         }

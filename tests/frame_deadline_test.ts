@@ -56,7 +56,7 @@ Deno.test("Frame deadline: nothing happens to a begun frame until exactly frameT
       await slow.next(Tag.PONG);
       clock.advance(999);
       assert.deepEqual(await barrier(other), []);
-      assert.equal(server.hub.clientCount, 2);
+      assert.equal(server.hub.gauges.clientCount, 2);
       assert.equal(slow.inbox.length, 0);
       clock.advance(1);
       await slow.waitForEnd();
@@ -85,7 +85,7 @@ Deno.test("Frame deadline: a client quiet between whole frames is not dropped", 
       assert.equal(text(await quiet.next(Tag.CHAT)), "one whole frame");
       clock.advance(10 * 200);
       assert.deepEqual(await barrier(quiet), []);
-      assert.equal(server.hub.clientCount, 1);
+      assert.equal(server.hub.gauges.clientCount, 1);
       assert.equal(
         server.hub.metrics.disconnects.get("frame_timeout"),
         undefined,
@@ -121,7 +121,7 @@ Deno.test("Frame deadline: it runs per frame, so writes that each end inside a f
         server.hub.metrics.disconnects.get("frame_timeout"),
         undefined,
       );
-      assert.equal(server.hub.clientCount, 1);
+      assert.equal(server.hub.gauges.clientCount, 1);
     },
   );
 });

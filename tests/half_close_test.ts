@@ -73,7 +73,7 @@ Deno.test("Half-close: a client that ends its input leaves its room at once", as
       [leave.event, leave.room, leave.id],
       ["leave", LOBBY, leaving.id],
     );
-    assert.equal(server.hub.clientCount, 1);
+    assert.equal(server.hub.gauges.clientCount, 1);
     await leaving.waitForEnd();
     await closeAll(leaving, stays);
   });
@@ -87,7 +87,7 @@ Deno.test("Half-close: the end of input in the middle of a frame drops the clien
     await client.waitForEnd(10_000);
     const line = await waitForLog(logs, /id=1\b.*reason=gone/);
     assert.match(line, /detail="closed by peer in the middle of a frame"/);
-    assert.equal(server.hub.clientCount, 0);
+    assert.equal(server.hub.gauges.clientCount, 0);
     await client.close();
   });
 });

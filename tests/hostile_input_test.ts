@@ -69,7 +69,10 @@ Deno.test("Hostile input: random bytes from 40 connections cost only those conne
       Array.from({ length: sent }, (_, i) => `m${i}`),
     );
     assert.ok(got.every((frame) => frame.senderId === a.id));
-    await waitUntil(() => server.hub.clientCount === 2, "the attackers gone");
+    await waitUntil(
+      () => server.hub.gauges.clientCount === 2,
+      "the attackers gone",
+    );
     await closeAll(a, b, ...attackers);
   });
 });

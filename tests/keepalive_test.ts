@@ -32,7 +32,7 @@ Deno.test("Keepalive: PING and the idle drop are off by default", async () => {
     const frames = await barrier(a);
     assert.deepEqual(frames, []);
     assert.ok(!a.ended);
-    assert.equal(server.hub.clientCount, 1);
+    assert.equal(server.hub.gauges.clientCount, 1);
   });
 });
 
@@ -52,7 +52,7 @@ Deno.test("Keepalive: a silent client gets PING, then ERROR 'idle timeout' and t
         new RegExp(`Client disconnected id=${a.id}\\b.*reason=idle_timeout`),
       );
       assert.match(line, /silent for \d+ ms/);
-      assert.equal(server.hub.clientCount, 0);
+      assert.equal(server.hub.gauges.clientCount, 0);
       assert.equal(server.hub.metrics.disconnects.get("idle_timeout"), 1);
     },
   );
@@ -81,7 +81,7 @@ Deno.test("Keepalive: PING after exactly pingIntervalMs of silence and each inte
       // Silent for 349 ms: still here.
       clock.advance(49);
       await barrier(witness);
-      assert.equal(server.hub.clientCount, 2);
+      assert.equal(server.hub.gauges.clientCount, 2);
       assert.equal(metrics.disconnects.get("idle_timeout"), undefined);
       // At 350 ms: ERROR, nothing else, and the end.
       clock.advance(1);
@@ -96,7 +96,7 @@ Deno.test("Keepalive: PING after exactly pingIntervalMs of silence and each inte
       );
       assert.match(line, /silent for 350 ms/);
       assert.equal(metrics.disconnects.get("idle_timeout"), 1);
-      assert.equal(server.hub.clientCount, 1);
+      assert.equal(server.hub.gauges.clientCount, 1);
       assert.ok(!witness.ended);
     },
   );
@@ -115,7 +115,7 @@ Deno.test("Keepalive: a client that answers every PING with PONG stays connected
         await a.send(Tag.PONG, ping.body);
         await framesHandled(server, handled + 1);
       }
-      assert.equal(server.hub.clientCount, 1);
+      assert.equal(server.hub.gauges.clientCount, 1);
       assert.equal(
         server.hub.metrics.disconnects.get("idle_timeout"),
         undefined,
@@ -144,7 +144,7 @@ Deno.test("Keepalive: a client that never answers PING but keeps talking stays c
         pings += ofTag(frames, Tag.PING).length;
       }
       assert.equal(pings, 10);
-      assert.equal(server.hub.clientCount, 1);
+      assert.equal(server.hub.gauges.clientCount, 1);
       assert.ok(!a.ended);
     },
   );
@@ -162,7 +162,7 @@ Deno.test("Keepalive: receiving does not count as alive: a listen-only client is
       }
       clock.advance(99); // the listener silent for 399 ms
       await barrier(talker);
-      assert.equal(server.hub.clientCount, 2);
+      assert.equal(server.hub.gauges.clientCount, 2);
       clock.advance(1);
       assert.equal(text(await listener.next(Tag.ERROR)), "idle timeout");
       await listener.waitForEnd();
@@ -171,7 +171,7 @@ Deno.test("Keepalive: receiving does not count as alive: a listen-only client is
         new RegExp(`id=${listener.id}\\b.*reason=idle_timeout`),
       );
       assert.deepEqual(ofTag(await barrier(talker), Tag.ERROR), []);
-      assert.equal(server.hub.clientCount, 1);
+      assert.equal(server.hub.gauges.clientCount, 1);
     },
   );
 });
@@ -199,7 +199,7 @@ Deno.test("Keepalive: an idle drop announces the leave to the room and frees the
       await join(awake, "dorm");
       clock.advance(349);
       await barrier(awake);
-      assert.equal(server.hub.clientCount, 2);
+      assert.equal(server.hub.gauges.clientCount, 2);
       clock.advance(1);
       const seen = await takeUntil(
         awake,

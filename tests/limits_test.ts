@@ -59,7 +59,7 @@ Deno.test("Limits: a client over maxClients gets ERROR 'server full' (and no id)
     await waitForLog(logs, new RegExp(`Client disconnected id=${a.id}\\b`));
     const d = await RawClient.connect(port);
     assert.equal(d.id, 3);
-    assert.equal(server.hub.clientCount, 2);
+    assert.equal(server.hub.gauges.clientCount, 2);
     assert.equal(server.hub.metrics.disconnects.get("server_full"), 1);
     await closeAll(a, b, c, d);
   });
@@ -129,7 +129,7 @@ Deno.test("Limits: excess CHAT frames are dropped with one ERROR notice per seco
       const stats = [...server.hub.clients()].find((c) => c.id === a.id)!;
       assert.equal(stats.rateLimitedFrames, dropped);
       assert.ok(!a.ended && !b.ended);
-      assert.equal(server.hub.clientCount, 2);
+      assert.equal(server.hub.gauges.clientCount, 2);
     },
   );
 });

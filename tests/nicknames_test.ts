@@ -153,7 +153,7 @@ Deno.test("Hub: a nickname is free again after its holder disconnects, whatever 
     await rude.waitForEnd();
     await nick(taker, "GINA");
 
-    assert.equal(server.hub.clientCount, 1);
+    assert.equal(server.hub.gauges.clientCount, 1);
     await closeAll(taker, abrupt, polite, rude);
   });
 });

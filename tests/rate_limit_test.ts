@@ -133,7 +133,7 @@ Deno.test("Rate limit: maxAddressConnectsPerSecond 0 turns the connection rate o
       for (let i = 0; i < 5; i++) {
         clients.push(await RawClient.connect(server.address.port));
       }
-      assert.equal(server.hub.clientCount, 5);
+      assert.equal(server.hub.gauges.clientCount, 5);
       await closeAll(...clients);
     },
   );
@@ -235,16 +235,19 @@ Deno.test("Rate limit: the hub forgets an address once its connections are gone 
     const client = await RawClient.connect(server.address.port);
     await client.write(frames(Tag.CHAT, 10));
     await barrier(client);
-    assert.equal(server.hub.trackedAddresses, 1);
+    assert.equal(server.hub.gauges.trackedAddresses, 1);
     await client.close();
-    await waitUntil(() => server.hub.clientCount === 0, "the client to go");
+    await waitUntil(
+      () => server.hub.gauges.clientCount === 0,
+      "the client to go",
+    );
     // No tick yet: still remembered.
-    assert.equal(server.hub.trackedAddresses, 1);
+    assert.equal(server.hub.gauges.trackedAddresses, 1);
     // A second later its buckets are full (a 20 ms connect token, 10
     // messages back), and that tick sweeps it away.
     clock.advance(1000);
     await waitUntil(
-      () => server.hub.trackedAddresses === 0,
+      () => server.hub.gauges.trackedAddresses === 0,
       "the address to be forgotten",
     );
   });

@@ -221,7 +221,7 @@ Deno.test("Hub: an emptied room disappears from ROOMS; the empty lobby stays", a
     await b.close(); // leaves by disconnecting
     await waitForLog(logs, new RegExp(`Client disconnected id=${b.id}\\b`));
     assert.deepEqual(await roomSizes(a), { other: 1, [LOBBY]: 0 });
-    assert.equal(server.hub.roomCount, 2);
+    assert.equal(server.hub.gauges.roomCount, 2);
   });
 });
 

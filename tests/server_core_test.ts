@@ -653,7 +653,7 @@ Deno.test("Server: a client that never reads does not delay delivery to the othe
       );
       // The slow client was neither dropped nor able to hold things up.
       assert.deepEqual(warnLines(logs), []);
-      assert.equal(server.hub.clientCount, 3);
+      assert.equal(server.hub.gauges.clientCount, 3);
       await slow.close();
       await waitForLog(logs, /Client disconnected id=1\b/);
       await closeAll(a, b);

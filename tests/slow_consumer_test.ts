@@ -135,7 +135,7 @@ Deno.test("Slow consumer: a client that never reads is dropped with ERROR after 
           nick: null,
         }]);
       }
-      assert.equal(server.hub.clientCount, 2);
+      assert.equal(server.hub.gauges.clientCount, 2);
       assert.deepEqual(await roomSizes(a), { [LOBBY]: 2 });
 
       // The slow client's stream: ISSUE_ID, whole CHAT frames in order
@@ -216,7 +216,7 @@ Deno.test("Slow consumer: nothing happens to a stalled write until exactly write
       assert.ok(pending() >= 1024 * 1024, "the socket never filled");
       clock.advance(199);
       await barrier(a);
-      assert.equal(server.hub.clientCount, 2);
+      assert.equal(server.hub.gauges.clientCount, 2);
       assert.equal(
         server.hub.metrics.disconnects.get("slow_consumer"),
         undefined,
@@ -313,7 +313,7 @@ Deno.test("Slow consumer: the dropped client's nickname and room are released, a
       ]);
       assert.deepEqual(await roomSizes(a), { tree: 1, [LOBBY]: 0 });
       await nick(a, "SLOTH");
-      assert.equal(server.hub.clientCount, 1);
+      assert.equal(server.hub.gauges.clientCount, 1);
       await closeAll(never, a);
     },
   );

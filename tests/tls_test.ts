@@ -168,7 +168,7 @@ Deno.test("TLS: a connection that has not finished the TLS handshake is not anno
         frames.push(`${frame.tag} ${text(frame)}`);
       }
       assert.deepEqual(frames, [], "the lobby heard about it");
-      assert.equal(server.hub.clientCount, 2, "it was given an id");
+      assert.equal(server.hub.gauges.clientCount, 2, "it was given an id");
       await late.close();
     } finally {
       silent.close();

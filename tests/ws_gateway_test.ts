@@ -300,7 +300,10 @@ Deno.test("WebSocket gateway: a WebSocket client that stops reading is dropped a
       assert.equal(status, 101);
       const sender = await RawClient.connect(server.address.port);
       const member = await RawClient.connect(server.address.port);
-      await waitUntil(() => server.hub.clientCount === 3, "three clients");
+      await waitUntil(
+        () => server.hub.gauges.clientCount === 3,
+        "three clients",
+      );
       const chat = encodeFrame(Tag.CHAT, 0, "x".repeat(400));
       const batch = concat(...Array.from({ length: 500 }, () => chat));
       let sent = 0;
@@ -431,7 +434,7 @@ Deno.test("WebSocket gateway: upgraded connections leave the HTTP server's conne
     const metrics = parseMetrics(reply.body);
     assert.equal(metrics.get("hubbub_websocket_connections"), 4);
     assert.equal(metrics.get("hubbub_connections"), 4);
-    assert.equal(server.hub.clientCount, 4);
+    assert.equal(server.hub.gauges.clientCount, 4);
     for (const client of clients) await client.close();
     await waitUntil(() => http.webSockets.open === 0, "the sockets to close");
   });
