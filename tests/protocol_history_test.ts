@@ -19,7 +19,9 @@ import {
   MAX_BODY_SIZE,
   MAX_NICKNAME_BYTES,
   MAX_ROOM_NAME_BYTES,
+  nicknameProblem,
   parseHistoryRequest,
+  roomNameProblem,
   Tag,
   tagName,
 } from "../protocol/mod.ts";
@@ -116,10 +118,21 @@ Deno.test("Protocol: encoded history requests parse back to themselves", () => {
   );
 });
 
-const roomName = fc.string({ minLength: 1, maxLength: MAX_ROOM_NAME_BYTES })
-  .filter((room) => encoder.encode(room).length <= MAX_ROOM_NAME_BYTES);
-const nickname = fc.string({ minLength: 1, maxLength: MAX_NICKNAME_BYTES })
-  .filter((nick) => encoder.encode(nick).length <= MAX_NICKNAME_BYTES);
+// Names as the server accepts them (no controls, which JSON would escape
+// to six bytes each); quotes and backslashes, escaped to two, are in.
+function names(maxBytes: number): fc.Arbitrary<string> {
+  return fc.oneof(
+    fc.string({ minLength: 1, maxLength: maxBytes }),
+    fc.string({ unit: "grapheme", minLength: 1, maxLength: maxBytes }),
+    fc.constantFrom('"', "\\").chain((c) =>
+      fc.integer({ min: 1, max: maxBytes }).map((n) => c.repeat(n))
+    ),
+  );
+}
+const roomName = names(MAX_ROOM_NAME_BYTES)
+  .filter((room) => roomNameProblem(room) === null);
+const nickname = names(MAX_NICKNAME_BYTES)
+  .filter((nick) => nicknameProblem(nick) === null);
 
 const entry: fc.Arbitrary<HistoryEntry> = fc.record({
   room: roomName,
