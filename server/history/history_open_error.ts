@@ -6,21 +6,30 @@
  */
 
 import { dirname } from "node:path";
-import type { OpenFailure } from "./_worker_protocol.ts";
+
+/** What made an open fail: `folder` is the folder that could not be made. */
+export type HistoryOpenFailure =
+  | "locked"
+  | "corrupt"
+  | "unreadable"
+  | "folder"
+  | "other";
 
 /** Why a history database could not be opened: `message` is one line naming the path. */
 export class HistoryOpenError extends Error {
   /** The database path. */
   readonly path: string;
   /** What went wrong. */
-  readonly reason: OpenFailure | "folder";
+  readonly reason: HistoryOpenFailure;
 
   /**
+   * Name the path and what went wrong in one line.
+   *
    * @param path The database path.
    * @param reason What went wrong.
    * @param detail The underlying error's text.
    */
-  constructor(path: string, reason: OpenFailure | "folder", detail: string) {
+  constructor(path: string, reason: HistoryOpenFailure, detail: string) {
     const what = {
       locked: "is locked by another process (another server on this file?)",
       corrupt: "is corrupt or not a database",

@@ -7,7 +7,10 @@
  * @module
  */
 
-export { HistoryOpenError } from "./history_open_error.ts";
+export {
+  HistoryOpenError,
+  type HistoryOpenFailure,
+} from "./history_open_error.ts";
 export {
   openSqliteHistory,
   SqliteHistory,

@@ -81,6 +81,9 @@ export class SqliteHistory implements HistoryStore {
   #writeErrors = 0;
 
   /**
+   * Take over a worker whose database is open (use
+   * {@linkcode openSqliteHistory}).
+   *
    * @param worker The worker, its database opened.
    * @param lastIds The rooms' last ids read at open.
    * @param options Settings.
