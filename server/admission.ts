@@ -14,7 +14,7 @@
 
 import { HEADER_SIZE, readBodyLength, readTag, Tag } from "../protocol/mod.ts";
 import { AddressLimits } from "./address_limits.ts";
-import type { Client } from "./client.ts";
+import type { Connection } from "./connection.ts";
 import { DisconnectReason } from "./events.ts";
 import type { Farewell } from "./farewell.ts";
 import type { HandshakeAllowance } from "./handshake_allowance.ts";
@@ -69,7 +69,7 @@ const WRONG_TOKEN: Farewell = {
   warn: true,
 };
 
-const NO_ONE: readonly Client[] = [];
+const NO_ONE: readonly Connection[] = [];
 
 /**
  * The admission policy with its state: the connections awaiting AUTH, the
@@ -90,7 +90,7 @@ export class Admission {
   #logger: Logger;
   #metrics: Metrics;
   /** Connections awaiting AUTH, with when they connected. */
-  #awaiting = new Map<Client, number>();
+  #awaiting = new Map<Connection, number>();
   #full: Farewell;
   #connectRate: Farewell;
   #busy: Farewell;
@@ -152,7 +152,7 @@ export class Admission {
   }
 
   /** The connections waiting to authenticate. Read-only use. */
-  awaiting(): IterableIterator<Client> {
+  awaiting(): IterableIterator<Connection> {
     return this.#awaiting.keys();
   }
 
@@ -166,7 +166,7 @@ export class Admission {
    * @returns {@linkcode REGISTER}, {@linkcode AWAIT_AUTH}, or how to refuse it.
    */
   admit(
-    client: Client,
+    client: Connection,
     clientCount: number,
     now: number,
     stalls?: StallHistory,
@@ -198,7 +198,7 @@ export class Admission {
    * @returns {@linkcode REGISTER}, or how to refuse it.
    */
   authenticate(
-    client: Client,
+    client: Connection,
     bytes: Uint8Array,
     clientCount: number,
   ): AdmissionVerdict {
@@ -226,11 +226,11 @@ export class Admission {
    * @returns The connections to drop with {@linkcode HANDSHAKE_TIMED_OUT}
    * (their places already given back).
    */
-  expire(now: number): readonly Client[] {
+  expire(now: number): readonly Connection[] {
     this.#addresses.sweep(now);
     const timeout = this.#options.handshakeTimeoutMs;
     if (timeout <= 0 || this.#awaiting.size === 0) return NO_ONE;
-    const late: Client[] = [];
+    const late: Connection[] = [];
     for (const [client, since] of this.#awaiting) {
       if (now - since >= timeout) late.push(client);
     }
@@ -244,7 +244,7 @@ export class Admission {
    *
    * @param client The connection.
    */
-  release(client: Client): void {
+  release(client: Connection): void {
     this.#endHandshake(client);
     if (client.address !== null) {
       this.#addresses.release(client.address);
@@ -258,7 +258,7 @@ export class Admission {
     return maxClients > 0 && clientCount >= maxClients;
   }
 
-  #endHandshake(client: Client): void {
+  #endHandshake(client: Connection): void {
     if (this.#awaiting.delete(client)) this.#handshakes.release();
   }
 }

@@ -1,4 +1,4 @@
-import type { Client } from "./client.ts";
+import type { Connection } from "./connection.ts";
 
 /** Why a client left; the label of the disconnect counters. */
 export const DisconnectReason = {
@@ -43,21 +43,21 @@ export type DisconnectReasonValue =
  */
 export type HubEvent =
   /** A connection was accepted; the hub issues an id or refuses it. */
-  | { kind: "connect"; client: Client }
+  | { kind: "connect"; client: Connection }
   /**
    * Complete frames read from a client: `bytes[0..end)` holds whole frames
    * only. The hub owns `bytes` until it returns it to the client.
    */
-  | { kind: "frames"; client: Client; bytes: Uint8Array; end: number }
+  | { kind: "frames"; client: Connection; bytes: Uint8Array; end: number }
   /** The client broke the protocol; the hub sends ERROR and drops it. */
-  | { kind: "violation"; client: Client; reason: string }
+  | { kind: "violation"; client: Connection; reason: string }
   /** The connection ended or broke under the client. */
   /**
    * The connection ended or broke under the client. `endOfInput`: the peer
    * ended its sending side at a frame boundary, so what is queued for it
    * may still be read.
    */
-  | { kind: "gone"; client: Client; detail: string; endOfInput?: boolean }
+  | { kind: "gone"; client: Connection; detail: string; endOfInput?: boolean }
   /** Time for housekeeping: keepalive, deadlines, idle buffers. */
   | { kind: "tick" }
   /** The server is stopping: tell every client, then call `done`. */

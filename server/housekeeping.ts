@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Client } from "./client.ts";
+import type { Connection } from "./connection.ts";
 import { slowConsumer } from "./farewell.ts";
 import { type Keepalive, type KeepaliveDue, SEND_PING } from "./keepalive.ts";
 import type { HubOptions } from "./settings.ts";
@@ -63,7 +63,7 @@ export class Housekeeping {
    * @param now The hub's time in ms.
    * @returns Nothing (`null`), a PING, or the farewell to drop it with.
    */
-  check(client: Client, now: number): KeepaliveDue {
+  check(client: Connection, now: number): KeepaliveDue {
     const due = this.#keepalive.check(client, now);
     if (due !== null && due !== SEND_PING) return due;
     const writer = client.writer;

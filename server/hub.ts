@@ -7,7 +7,7 @@ import {
   writeSenderId,
 } from "../protocol/mod.ts";
 import { Channel } from "./channel.ts";
-import { Client, ClientState } from "./client.ts";
+import { Connection, ConnectionState } from "./connection.ts";
 import type { HubEvent } from "./events.ts";
 import type { Logger } from "./logger.ts";
 import { Metrics } from "./metrics.ts";
@@ -75,7 +75,7 @@ export class Hub {
   readonly gauges: HubGauges;
   #options: HubOptions;
   #logger: Logger;
-  #clients = new Map<number, Client>();
+  #clients = new Map<number, Connection>();
   /** Who becomes a client: cap, connection rate, AUTH. */
   #admission: Admission;
   /** Waits at shutdown for the last frames of dropped clients to leave. */
@@ -142,7 +142,8 @@ export class Hub {
     const outbox = this.#outbox;
     const output = {
       // An original client is sent only the tags of the original protocol.
-      send: (client: Client, frame: Uint8Array) => outbox.send(client, frame),
+      send: (client: Connection, frame: Uint8Array) =>
+        outbox.send(client, frame),
       // PRESENCE to the room's hubbub clients (original clients get none).
       announce: (room: Room, frame: Uint8Array) =>
         outbox.announce(room.members, frame),
@@ -174,7 +175,7 @@ export class Hub {
   }
 
   /** The registered clients, in registration order. Read-only use. */
-  clients(): IterableIterator<Client> {
+  clients(): IterableIterator<Connection> {
     return this.#clients.values();
   }
 
@@ -257,10 +258,10 @@ export class Hub {
     if ("client" in event) this.#drop(event.client, INTERNAL_ERROR);
   }
 
-  #onConnect(client: Client): void {
+  #onConnect(client: Connection): void {
     this.metrics.connects++;
     if (this.#stopping) {
-      client.state = ClientState.Closed;
+      client.state = ConnectionState.Closed;
       client.writer.close();
       return;
     }
@@ -277,16 +278,16 @@ export class Hub {
   }
 
   /** Carry out what admission says of a newcomer or its first frame. */
-  #admitted(client: Client, verdict: AdmissionVerdict): void {
+  #admitted(client: Connection, verdict: AdmissionVerdict): void {
     if (verdict === REGISTER) this.#register(client);
     else if (verdict !== AWAIT_AUTH) this.#drop(client, verdict);
   }
 
   /** Issue an id, put the client in the lobby, and say so. */
-  #register(client: Client): void {
+  #register(client: Connection): void {
     const id = this.#nextId++;
     client.id = id;
-    client.state = ClientState.Open;
+    client.state = ConnectionState.Open;
     this.#clients.set(id, client);
     this.#outbox.send(client, encodeFrame(Tag.ISSUE_ID, id));
     this.#presence.enter(client, this.#rooms.lobby.name);
@@ -301,8 +302,8 @@ export class Hub {
    * stamped with the sender's id in place and fanned out as one copy per
    * recipient; any other frame ends the run and is handled on its own.
    */
-  #onFrames(client: Client, bytes: Uint8Array, end: number): void {
-    if (client.state === ClientState.Closed) {
+  #onFrames(client: Connection, bytes: Uint8Array, end: number): void {
+    if (client.state === ConnectionState.Closed) {
       // Read before the shutdown closed the connection, never to be relayed.
       if (this.#stopping) this.#drain.unrelayed(bytes, end);
       return;
@@ -311,7 +312,7 @@ export class Hub {
     this.#keepalive.seen(client, now);
     let offset = 0;
     let frames = 0;
-    if (client.state === ClientState.Connecting) {
+    if (client.state === ConnectionState.Connecting) {
       this.#admitted(
         client,
         this.#admission.authenticate(client, bytes, this.#clients.size),
@@ -323,7 +324,7 @@ export class Hub {
     const stalls = this.#stalls;
     let runStart = -1;
     let runFrames = 0;
-    while (offset < end && client.state === ClientState.Open) {
+    while (offset < end && client.state === ConnectionState.Open) {
       const bodyLength = readBodyLength(bytes, offset);
       const frameEnd = offset + HEADER_SIZE + bodyLength;
       const tag = readTag(bytes, offset);
@@ -355,7 +356,7 @@ export class Hub {
       }
       offset = frameEnd;
     }
-    if (runStart >= 0 && client.state === ClientState.Open) {
+    if (runStart >= 0 && client.state === ConnectionState.Open) {
       this.#publish(client.room!, bytes, runStart, offset, runFrames);
     }
     client.framesIn += frames;
@@ -366,17 +367,17 @@ export class Hub {
   }
 
   /** A frame other than CHAT: the request of its tag, if any, applies it. */
-  #onControlFrame(client: Client, tag: number, body: Uint8Array): void {
+  #onControlFrame(client: Connection, tag: number, body: Uint8Array): void {
     const handle = requestHandler(tag);
     if (handle !== undefined) handle(this.#requests, client, body);
   }
 
-  #refuse(client: Client, tag: number, reason: string): void {
+  #refuse(client: Connection, tag: number, reason: string): void {
     this.#outbox.send(client, encodeFrame(Tag.ERROR, tag, reason));
   }
 
   /** A frame dropped over a rate limit: a notice now and then, or a flood's drop. */
-  #onRateLimited(client: Client, tag: number, verdict: VerdictValue): void {
+  #onRateLimited(client: Connection, tag: number, verdict: VerdictValue): void {
     const due = this.#rateLimits.dropped(client, verdict, this.#now);
     if (typeof due === "string") this.#refuse(client, tag, due);
     else if (due !== null) this.#drop(client, due);
@@ -411,7 +412,7 @@ export class Hub {
    * it was not sent while it might have been the original client), unless
    * that frame is a JOIN or a NICK, whose answers name the room.
    */
-  #declareHubbub(client: Client, tag: number): void {
+  #declareHubbub(client: Connection, tag: number): void {
     client.declareHubbub();
     if (client.room !== null && tag !== Tag.JOIN && tag !== Tag.NICK) {
       this.#presence.confirmJoin(client);
@@ -440,10 +441,10 @@ export class Hub {
   }
 
   /** Remove a client from the hub, say goodbye, and close it. */
-  #drop(client: Client, farewell: Farewell): void {
-    if (client.state === ClientState.Closed) return;
-    const wasOpen = client.state === ClientState.Open;
-    client.state = ClientState.Closed;
+  #drop(client: Connection, farewell: Farewell): void {
+    if (client.state === ConnectionState.Closed) return;
+    const wasOpen = client.state === ConnectionState.Open;
+    client.state = ConnectionState.Closed;
     this.#admission.release(client);
     if (wasOpen) {
       this.#clients.delete(client.id);

@@ -1,5 +1,5 @@
 import type { Admission } from "./admission.ts";
-import type { Client } from "./client.ts";
+import type { Connection } from "./connection.ts";
 import type { Outbox } from "./outbox.ts";
 import type { RoomDirectory } from "./room_directory.ts";
 import type { HubOptions } from "./settings.ts";
@@ -11,7 +11,7 @@ import type { StallClock } from "./stall_clock.ts";
  */
 export class HubGauges {
   #options: HubOptions;
-  #clients: ReadonlyMap<number, Client>;
+  #clients: ReadonlyMap<number, Connection>;
   #rooms: RoomDirectory;
   #admission: Admission;
   #outbox: Outbox;
@@ -27,7 +27,7 @@ export class HubGauges {
    */
   constructor(
     options: HubOptions,
-    clients: ReadonlyMap<number, Client>,
+    clients: ReadonlyMap<number, Connection>,
     rooms: RoomDirectory,
     admission: Admission,
     outbox: Outbox,

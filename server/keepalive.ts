@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { Client } from "./client.ts";
+import type { Connection } from "./connection.ts";
 import { DisconnectReason } from "./events.ts";
 import type { Farewell } from "./farewell.ts";
 import type { HubOptions } from "./settings.ts";
@@ -70,7 +70,7 @@ export class Keepalive {
    * @param client The client.
    * @param now The hub's time in ms.
    */
-  seen(client: Client, now: number): void {
+  seen(client: Connection, now: number): void {
     client.lastInboundAt = now;
   }
 
@@ -82,7 +82,7 @@ export class Keepalive {
    * @param now The hub's time in ms.
    * @returns `null`, {@linkcode SEND_PING}, or the {@linkcode Farewell} to drop it with.
    */
-  check(client: Client, now: number): KeepaliveDue {
+  check(client: Connection, now: number): KeepaliveDue {
     const { pingIntervalMs, idleTimeoutMs, frameTimeoutMs } = this.#options;
     if (frameTimeoutMs > 0 && client.partialFrameSince >= 0) {
       let partialFor = now - client.partialFrameSince;

@@ -15,7 +15,7 @@
  */
 
 export { Channel } from "./channel.ts";
-export { Client, ClientState } from "./client.ts";
+export { Connection, ConnectionState } from "./connection.ts";
 export { ClientWriter } from "./client_writer.ts";
 export { DisconnectReason, type HubEvent } from "./events.ts";
 export {

@@ -1,10 +1,10 @@
 import { nicknameKey } from "../protocol/mod.ts";
-import type { Client } from "./client.ts";
+import type { Connection } from "./connection.ts";
 
 /**
  * The nicknames held, by uniqueness key ({@linkcode nicknameKey}): a
  * nickname and its lookalikes share a key, so only one client holds any of
- * them at a time. The index keeps `Client.nickname` in step.
+ * them at a time. The index keeps `Connection.nickname` in step.
  *
  * @example Usage
  * ```ts no-eval
@@ -15,7 +15,7 @@ import type { Client } from "./client.ts";
  * ```
  */
 export class NicknameIndex {
-  #holders = new Map<string, Client>();
+  #holders = new Map<string, Connection>();
 
   /** Number of nicknames held. */
   get size(): number {
@@ -28,7 +28,7 @@ export class NicknameIndex {
    * @param nickname A nickname that passed `nicknameProblem`.
    * @returns The holder, or `undefined` when it is free.
    */
-  holder(nickname: string): Client | undefined {
+  holder(nickname: string): Connection | undefined {
     return this.#holders.get(nicknameKey(nickname));
   }
 
@@ -39,7 +39,7 @@ export class NicknameIndex {
    * @param nickname A nickname that passed `nicknameProblem`.
    * @returns `false`, changing nothing, when another client holds it or a lookalike.
    */
-  claim(client: Client, nickname: string): boolean {
+  claim(client: Connection, nickname: string): boolean {
     const key = nicknameKey(nickname);
     const holder = this.#holders.get(key);
     if (holder !== undefined && holder !== client) return false;
@@ -51,12 +51,12 @@ export class NicknameIndex {
   }
 
   /**
-   * Free the nickname `client` holds, if any (it keeps `Client.nickname`
+   * Free the nickname `client` holds, if any (it keeps `Connection.nickname`
    * for the farewell log line).
    *
    * @param client The client.
    */
-  release(client: Client): void {
+  release(client: Connection): void {
     if (client.nickname === null) return;
     const key = nicknameKey(client.nickname);
     if (this.#holders.get(key) === client) this.#holders.delete(key);

@@ -6,7 +6,7 @@
  */
 
 import { encodeFrame, readTag, Tag } from "../protocol/mod.ts";
-import type { Client } from "./client.ts";
+import type { Connection } from "./connection.ts";
 import type { Clock, ClockTimer } from "./clock.ts";
 import { DisconnectReason } from "./events.ts";
 import type { Farewell } from "./farewell.ts";
@@ -32,7 +32,7 @@ export interface OutboxOptions {
    * recipient, never in the middle of a fan-out; frames queued from within
    * the call (a leave announced to the room) are handled the same way.
    */
-  onSlowConsumer: (client: Client) => void;
+  onSlowConsumer: (client: Connection) => void;
 }
 
 /**
@@ -50,7 +50,7 @@ export interface OutboxOptions {
  * passes a quarter of its bound is written at once regardless, so holding
  * frames back never makes a fast reader look like a slow consumer.
  *
- * It uses these members of {@linkcode Client}, which only it changes:
+ * It uses these members of {@linkcode Connection}, which only it changes:
  * `flushPending`, `lastBatch`, `framesOut` (and reads `original`).
  *
  * @example Usage
@@ -64,17 +64,17 @@ export interface OutboxOptions {
 export class Outbox {
   #clock: Clock;
   #totals: { framesOut: number };
-  #onSlowConsumer: (client: Client) => void;
+  #onSlowConsumer: (client: Connection) => void;
   #policy: FlushPolicy;
   #timer: ClockTimer;
   #urgentBytes: number;
   /** Clients with something queued since their last flush. */
-  #toFlush: Client[] = [];
+  #toFlush: Connection[] = [];
   /** Clients whose queue refused a frame, not handed to the hub yet. */
-  #slow: Client[] = [];
+  #slow: Connection[] = [];
   /** When the last flush round began (clock ms). */
   #lastFlushAt = -Infinity;
-  /** Number of the batch being handled (see `Client.lastBatch`). */
+  /** Number of the batch being handled (see `Connection.lastBatch`). */
   #batchNumber = 0;
   /** Distinct clients the batch being handled queued output to. */
   #batchRecipients = 0;
@@ -117,7 +117,11 @@ export class Outbox {
    * @param frames The frames; copied, so the caller may reuse the buffer.
    * @param count How many frames `frames` holds.
    */
-  deliver(members: readonly Client[], frames: Uint8Array, count: number): void {
+  deliver(
+    members: readonly Connection[],
+    frames: Uint8Array,
+    count: number,
+  ): void {
     for (let i = 0; i < members.length; i++) {
       const member = members[i];
       if (member.writer.append(frames)) this.#queued(member, count);
@@ -135,7 +139,7 @@ export class Outbox {
    * @param members The recipients (a room's member list).
    * @param frame The frame; copied.
    */
-  announce(members: readonly Client[], frame: Uint8Array): void {
+  announce(members: readonly Connection[], frame: Uint8Array): void {
     let sent = 0;
     for (let i = 0; i < members.length; i++) {
       const member = members[i];
@@ -157,7 +161,7 @@ export class Outbox {
    * @param client The recipient.
    * @param frame One whole frame; copied.
    */
-  send(client: Client, frame: Uint8Array): void {
+  send(client: Connection, frame: Uint8Array): void {
     if (client.original && !originalClientReceives(readTag(frame, 0))) return;
     if (!client.writer.append(frame)) {
       this.#slow.push(client);
@@ -176,7 +180,7 @@ export class Outbox {
    * @param client The recipient, being dropped.
    * @param frame One whole frame; copied.
    */
-  sendLast(client: Client, frame: Uint8Array): void {
+  sendLast(client: Connection, frame: Uint8Array): void {
     if (client.writer.appendControl(frame)) {
       client.framesOut++;
       this.#totals.framesOut++;
@@ -193,7 +197,7 @@ export class Outbox {
    * @param lingerMs How long its last frames may take, unless the farewell says.
    * @returns True while its last frames are still leaving.
    */
-  farewell(client: Client, farewell: Farewell, lingerMs: number): boolean {
+  farewell(client: Connection, farewell: Farewell, lingerMs: number): boolean {
     const writer = client.writer;
     if (farewell.reason === DisconnectReason.Gone && !farewell.flushFirst) {
       writer.close();
@@ -252,7 +256,7 @@ export class Outbox {
    * a recipient of this batch once, put it on the next flush round's list,
    * and write at once when its queue is already large.
    */
-  #queued(client: Client, count: number): void {
+  #queued(client: Connection, count: number): void {
     client.framesOut += count;
     if (client.lastBatch !== this.#batchNumber) {
       client.lastBatch = this.#batchNumber;

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Client } from "./client.ts";
+import type { Connection } from "./connection.ts";
 import { DisconnectReason } from "./events.ts";
 import type { Farewell } from "./farewell.ts";
 import {
@@ -36,7 +36,7 @@ export type RateLimitOptions = Pick<
 const NOTICE_PERIOD_MS = 1000;
 
 /**
- * The rate-limit policy. Budgets live on the clients (`Client.rateLimit`);
+ * The rate-limit policy. Budgets live on the clients (`Connection.rateLimit`);
  * this keeps the settings and the notices.
  */
 export class RateLimits {
@@ -82,13 +82,13 @@ export class RateLimits {
    * The client's budget, started when it first sends something (full
    * buckets, as they would be after any quiet spell), so that clients that
    * only listen cost nothing for it. Its messages also draw on the bucket
-   * its address shares (`Client.address`).
+   * its address shares (`Connection.address`).
    *
    * @param client The client.
    * @param now The hub's time in ms.
    * @returns Its budget, or `null` when frame rates are not limited.
    */
-  budget(client: Client, now: number): FrameBudget | null {
+  budget(client: Connection, now: number): FrameBudget | null {
     if (client.rateLimit !== null) return client.rateLimit;
     const options = this.#options;
     if (options.maxMessagesPerSecond <= 0) return null;
@@ -112,7 +112,7 @@ export class RateLimits {
    * the {@linkcode Farewell} of a flood, or `null` for nothing more.
    */
   dropped(
-    client: Client,
+    client: Connection,
     verdict: VerdictValue,
     now: number,
   ): string | Farewell | null {

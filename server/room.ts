@@ -1,4 +1,4 @@
-import type { Client } from "./client.ts";
+import type { Connection } from "./connection.ts";
 
 /**
  * A named group of clients; chat sent in a room reaches its members only.
@@ -9,7 +9,7 @@ export class Room {
   /** The room's name. */
   readonly name: string;
   /** The members, in no particular order. Read-only outside this class. */
-  readonly members: Client[] = [];
+  readonly members: Connection[] = [];
 
   /** @param name The room's name. */
   constructor(name: string) {
@@ -27,7 +27,7 @@ export class Room {
    * @param client The client.
    * @throws {Error} When the client is already in a room.
    */
-  add(client: Client): void {
+  add(client: Connection): void {
     if (client.room !== null) {
       throw new Error(`Client ${client.id} is already in a room`);
     }
@@ -42,7 +42,7 @@ export class Room {
    * @param client The client.
    * @throws {Error} When the client is not a member of this room.
    */
-  remove(client: Client): void {
+  remove(client: Connection): void {
     if (client.room !== this) {
       throw new Error(`Client ${client.id} is not in room ${this.name}`);
     }

@@ -1,5 +1,5 @@
 import { LOBBY, type RoomEntry } from "../protocol/mod.ts";
-import type { Client } from "./client.ts";
+import type { Connection } from "./connection.ts";
 import { Room } from "./room.ts";
 
 /**
@@ -24,7 +24,7 @@ export class RoomDirectory {
    * @param name The room to enter.
    * @returns The room left (or `null`) and the room entered.
    */
-  move(client: Client, name: string): { left: Room | null; entered: Room } {
+  move(client: Connection, name: string): { left: Room | null; entered: Room } {
     const left = client.room;
     if (left !== null) this.leave(client);
     let entered = this.#rooms.get(name);
@@ -43,7 +43,7 @@ export class RoomDirectory {
    * @param client The client; nothing happens if it is in no room.
    * @returns The room it left, or `null`.
    */
-  leave(client: Client): Room | null {
+  leave(client: Connection): Room | null {
     const room = client.room;
     if (room === null) return null;
     room.remove(client);

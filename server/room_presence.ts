@@ -4,14 +4,14 @@ import {
   type Presence,
   Tag,
 } from "../protocol/mod.ts";
-import type { Client } from "./client.ts";
+import type { Connection } from "./connection.ts";
 import type { Room } from "./room.ts";
 import type { RoomDirectory } from "./room_directory.ts";
 
 /** How {@linkcode RoomPresence} sends; the hub's output. */
 export interface PresenceOutput {
   /** Queue a frame for one client. */
-  send(client: Client, frame: Uint8Array): void;
+  send(client: Connection, frame: Uint8Array): void;
   /** Queue a frame for every member of `room` that is a hubbub client. */
   announce(room: Room, frame: Uint8Array): void;
 }
@@ -69,7 +69,7 @@ export class RoomPresence {
    */
   frame(
     event: Presence["event"],
-    client: Client,
+    client: Connection,
     room: string,
     old?: string | null,
   ): Uint8Array {
@@ -88,7 +88,7 @@ export class RoomPresence {
    *
    * @param client A client in a room.
    */
-  confirmJoin(client: Client): void {
+  confirmJoin(client: Connection): void {
     this.#output.send(client, this.frame("join", client, client.room!.name));
   }
 
@@ -101,7 +101,7 @@ export class RoomPresence {
    * @param old Its nickname before, `null` for none.
    * @param unchanged Only confirm to the client, whatever the room's size.
    */
-  nickChanged(client: Client, old: string | null, unchanged = false): void {
+  nickChanged(client: Connection, old: string | null, unchanged = false): void {
     const room = client.room!;
     const frame = this.frame("nick", client, room.name, old);
     if (!unchanged && this.announces(room)) this.#output.announce(room, frame);
@@ -116,7 +116,7 @@ export class RoomPresence {
    * @param client The client.
    * @param name The room's name, as stored (NFC).
    */
-  enter(client: Client, name: string): void {
+  enter(client: Connection, name: string): void {
     const { entered } = this.rooms.move(client, name);
     const frame = this.frame("join", client, name);
     if (this.announces(entered)) this.#output.announce(entered, frame);
@@ -129,7 +129,7 @@ export class RoomPresence {
    * @param client The client; nothing happens if it is in no room.
    * @param announce `false` to say nothing (the server is stopping).
    */
-  exit(client: Client, announce = true): void {
+  exit(client: Connection, announce = true): void {
     const room = this.rooms.leave(client);
     if (
       room !== null && room.size > 0 && announce && this.announces(room, 1)

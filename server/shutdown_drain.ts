@@ -1,5 +1,5 @@
 import { HEADER_SIZE, readBodyLength, readTag, Tag } from "../protocol/mod.ts";
-import type { Client } from "./client.ts";
+import type { Connection } from "./connection.ts";
 import type { Clock } from "./clock.ts";
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
@@ -24,7 +24,7 @@ export class ShutdownDrain {
   #metrics: Metrics;
   #logger: Logger;
   /** Dropped clients whose last frames are still leaving. */
-  #closing = new Set<Client>();
+  #closing = new Set<Connection>();
 
   /**
    * @param clock Times the grace period.
@@ -43,7 +43,7 @@ export class ShutdownDrain {
    *
    * @param client The dropped client.
    */
-  lingering(client: Client): void {
+  lingering(client: Connection): void {
     const closing = this.#closing;
     closing.add(client);
     client.writer.whenClosed().then(() => closing.delete(client));
@@ -91,7 +91,7 @@ export class ShutdownDrain {
    * Every connection is closed: count and log what the shutdown left
    * undelivered (at warn level when anything was, so `--quiet` shows it).
    */
-  #report(closed: Client[]): void {
+  #report(closed: Connection[]): void {
     const metrics = this.#metrics;
     let undelivered = 0;
     for (const client of closed) undelivered += client.writer.unsentAtClose;

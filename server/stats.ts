@@ -1,4 +1,4 @@
-import type { Client } from "./client.ts";
+import type { Connection } from "./connection.ts";
 import type { Hub } from "./hub.ts";
 
 /** One connection in `/stats`, like a NATS `/connz` entry. */
@@ -60,7 +60,7 @@ export interface StatsQuery {
   sort?: "id" | "pending";
 }
 
-function describe(client: Client): ConnectionStats {
+function describe(client: Connection): ConnectionStats {
   return {
     id: client.id,
     nick: client.nickname,

@@ -13,7 +13,7 @@ import {
   HANDSHAKE_TIMED_OUT,
   REGISTER,
 } from "../server/admission.ts";
-import { Client } from "../server/client.ts";
+import { Connection } from "../server/connection.ts";
 import { DisconnectReason } from "../server/events.ts";
 import type { Farewell } from "../server/farewell.ts";
 import { HandshakeAllowance } from "../server/handshake_allowance.ts";
@@ -23,13 +23,13 @@ import { TokenSet } from "../server/token_set.ts";
 
 let port = 1000;
 /** A connection from `host` (a new port each time). */
-function newcomer(host = "10.0.0.1"): Client {
+function newcomer(host = "10.0.0.1"): Connection {
   const transport = {
     remoteAddress: `${host}:${port++}`,
     write: () => new Promise<number>(() => {}),
     close() {},
-  } as ConstructorParameters<typeof Client>[0];
-  return new Client(transport, 1024, () => {});
+  } as ConstructorParameters<typeof Connection>[0];
+  return new Connection(transport, 1024, () => {});
 }
 
 function setup(

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { encodeFrame, Tag } from "../protocol/mod.ts";
 import {
-  Client,
   ClientWriter,
+  Connection,
   DEFAULT_HUB_OPTIONS,
   Hub,
   Logger,
@@ -106,7 +106,13 @@ Deno.test("Hub: on a fake clock, a client whose write makes no progress is dropp
   const running = hub.run();
   try {
     const stream = new StuckStream();
-    const client = new Client(stream, 64 * 1024, () => {}, undefined, clock);
+    const client = new Connection(
+      stream,
+      64 * 1024,
+      () => {},
+      undefined,
+      clock,
+    );
     hub.inbox.push({ kind: "connect", client });
     // The ISSUE_ID is the write that never completes.
     await waitUntil(() => stream.writes === 1, "the ISSUE_ID write to start");

@@ -19,7 +19,7 @@ import {
   MAX_FRAME_SIZE,
 } from "../protocol/mod.ts";
 import { Channel } from "../server/channel.ts";
-import { Client, ClientState } from "../server/client.ts";
+import { Connection, ConnectionState } from "../server/connection.ts";
 import type { HubEvent } from "../server/events.ts";
 import { readConnection } from "../server/transport/tcp/reader.ts";
 
@@ -240,12 +240,12 @@ Deno.test("Server reader property: any bytes cut anywhere are posted as whole fr
       const { conn, carried } = fakeConnection(chunksOf(bytes, cuts));
       // A real client, so every field the reader uses is there (buffer
       // trading, the frame-deadline clock); its transport is never written.
-      const client = new Client(
-        {} as unknown as ConstructorParameters<typeof Client>[0],
+      const client = new Connection(
+        {} as unknown as ConstructorParameters<typeof Connection>[0],
         1 << 20,
         () => {},
       );
-      client.state = ClientState.Open;
+      client.state = ConnectionState.Open;
       const channel = new Channel<HubEvent>(Number.MAX_SAFE_INTEGER);
       await readConnection(conn, client, channel);
       channel.close();

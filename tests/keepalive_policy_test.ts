@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { Client } from "../server/client.ts";
+import { Connection } from "../server/connection.ts";
 import { DisconnectReason } from "../server/events.ts";
 import type { Farewell } from "../server/farewell.ts";
 import {
@@ -14,13 +14,13 @@ import {
   SEND_PING,
 } from "../server/keepalive.ts";
 
-function client({ original = false } = {}): Client {
+function client({ original = false } = {}): Connection {
   const transport = {
     remoteAddress: "127.0.0.1:1",
     write: () => new Promise<number>(() => {}),
     close() {},
-  } as ConstructorParameters<typeof Client>[0];
-  const c = new Client(transport, 1024, () => {});
+  } as ConstructorParameters<typeof Connection>[0];
+  const c = new Connection(transport, 1024, () => {});
   if (!original) c.declareHubbub();
   return c;
 }

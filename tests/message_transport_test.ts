@@ -9,9 +9,9 @@
 import assert from "node:assert/strict";
 import { encodeFrame, type Frame, FrameReader, Tag } from "../protocol/mod.ts";
 import {
-  Client,
-  ClientState,
   ClientWriter,
+  Connection,
+  ConnectionState,
   DEFAULT_HUB_OPTIONS,
   Hub,
   Logger,
@@ -145,9 +145,13 @@ Deno.test("Message transport: a WebSocket-like client that stops reading is drop
   try {
     const stuck = new FakeWebSocket("127.0.0.1:1", false);
     const reading = new FakeWebSocket("127.0.0.1:2", true);
-    const stuckClient = new Client(stuck, maxPendingBytes, () => {});
-    const readingClient = new Client(reading, maxPendingBytes, () => {});
-    const sender = new Client(new SinkTransport(), maxPendingBytes, () => {});
+    const stuckClient = new Connection(stuck, maxPendingBytes, () => {});
+    const readingClient = new Connection(reading, maxPendingBytes, () => {});
+    const sender = new Connection(
+      new SinkTransport(),
+      maxPendingBytes,
+      () => {},
+    );
     for (const client of [stuckClient, readingClient, sender]) {
       hub.inbox.push({ kind: "connect", client });
     }
@@ -170,7 +174,7 @@ Deno.test("Message transport: a WebSocket-like client that stops reading is drop
     const batchBytes = perBatch * chat.length;
     let sent = 0;
     for (let i = 0; i < 1000; i++) {
-      if (stuckClient.state === ClientState.Closed) break;
+      if (stuckClient.state === ConnectionState.Closed) break;
       const bytes = concat(...Array.from({ length: perBatch }, () => chat));
       hub.inbox.push({
         kind: "frames",
@@ -186,7 +190,7 @@ Deno.test("Message transport: a WebSocket-like client that stops reading is drop
     }
     await waitUntil(() => stuck.closed, "the stuck client to be closed");
     assert.equal(hub.metrics.disconnects.get("slow_consumer"), 1);
-    assert.equal(readingClient.state, ClientState.Open);
+    assert.equal(readingClient.state, ConnectionState.Open);
     // It held what the bound allows, then got the reason.
     const frames = framesOf(stuck.unsent);
     const last = frames.at(-1)!;
@@ -226,7 +230,7 @@ Deno.test("Message transport: a WebSocket-like client whose unsent bytes never s
   const running = hub.run();
   try {
     const stuck = new FakeWebSocket("127.0.0.1:1", false);
-    const client = new Client(
+    const client = new Connection(
       stuck,
       DEFAULT_HUB_OPTIONS.maxPendingBytes,
       () => {},
@@ -309,13 +313,17 @@ Deno.test("Message transport: over a real WebSocket, a peer that stops reading i
         `Sec-WebSocket-Version: 13\r\n\r\n`,
     ));
     const socket = await upgraded.promise;
-    const stuck = new Client(
+    const stuck = new Connection(
       new WebSocketTransport(socket),
       maxPendingBytes,
       () => {},
       hub.metrics,
     );
-    const sender = new Client(new SinkTransport(), maxPendingBytes, () => {});
+    const sender = new Connection(
+      new SinkTransport(),
+      maxPendingBytes,
+      () => {},
+    );
     hub.inbox.push({ kind: "connect", client: stuck });
     hub.inbox.push({ kind: "connect", client: sender });
     await waitUntil(() => stuck.id > 0 && sender.id > 0, "registration");
@@ -324,7 +332,7 @@ Deno.test("Message transport: over a real WebSocket, a peer that stops reading i
     let sent = 0;
     // The kernel's socket buffers fill first (megabytes on loopback), then
     // bufferedAmount grows to the bound.
-    for (let i = 0; i < 2000 && stuck.state !== ClientState.Closed; i++) {
+    for (let i = 0; i < 2000 && stuck.state !== ConnectionState.Closed; i++) {
       const bytes = concat(...Array.from({ length: perBatch }, () => chat));
       hub.inbox.push({
         kind: "frames",
@@ -335,7 +343,11 @@ Deno.test("Message transport: over a real WebSocket, a peer that stops reading i
       sent += perBatch;
       await waitUntil(() => sender.framesIn === sent, "the hub to relay");
     }
-    assert.equal(stuck.state, ClientState.Closed, "the stuck peer was dropped");
+    assert.equal(
+      stuck.state,
+      ConnectionState.Closed,
+      "the stuck peer was dropped",
+    );
     assert.equal(hub.metrics.disconnects.get("slow_consumer"), 1);
   } finally {
     peer.close();

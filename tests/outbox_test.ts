@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { encodeFrame, Tag } from "../protocol/mod.ts";
-import { Client } from "../server/client.ts";
+import { Connection } from "../server/connection.ts";
 import {
   COALESCE_DELAY_MS,
   MAX_COALESCED_ROUND_WRITES,
@@ -34,8 +34,8 @@ interface Setup {
   clock: FakeClock;
   outbox: Outbox;
   totals: { framesOut: number };
-  slow: Client[];
-  clients: Client[];
+  slow: Connection[];
+  clients: Connection[];
   streams: FakeStream[];
 }
 
@@ -44,12 +44,12 @@ function setup(
   options: {
     bound?: number;
     coalesceWriteRate?: number;
-    onSlowConsumer?: (client: Client) => void;
+    onSlowConsumer?: (client: Connection) => void;
   } = {},
 ): Setup {
   const clock = new FakeClock(1000);
   const totals = { framesOut: 0 };
-  const slow: Client[] = [];
+  const slow: Connection[] = [];
   const bound = options.bound ?? BOUND;
   const outbox = new Outbox({
     maxPendingBytes: bound,
@@ -62,10 +62,10 @@ function setup(
     },
   });
   const streams: FakeStream[] = [];
-  const clients: Client[] = [];
+  const clients: Connection[] = [];
   for (let i = 0; i < members; i++) {
     const stream = new FakeStream();
-    const client = new Client(stream, bound, () => {}, undefined, clock);
+    const client = new Connection(stream, bound, () => {}, undefined, clock);
     client.declareHubbub();
     streams.push(stream);
     clients.push(client);
@@ -181,9 +181,15 @@ Deno.test("Outbox: a farewell passes the queue bound and is counted", () => {
 Deno.test("Outbox: an original client is sent CHAT, ISSUE_ID and CLOSE, no PRESENCE or other newer tag", () => {
   const { outbox, clock } = setup(0);
   const stream = new FakeStream();
-  const original = new Client(stream, BOUND, () => {}, undefined, clock);
+  const original = new Connection(stream, BOUND, () => {}, undefined, clock);
   const hubbubStream = new FakeStream();
-  const hubbub = new Client(hubbubStream, BOUND, () => {}, undefined, clock);
+  const hubbub = new Connection(
+    hubbubStream,
+    BOUND,
+    () => {},
+    undefined,
+    clock,
+  );
   hubbub.declareHubbub();
   const presence = encodeFrame(Tag.PRESENCE, 1, "{}");
   outbox.send(original, encodeFrame(Tag.ISSUE_ID, 1));

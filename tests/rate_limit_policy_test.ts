@@ -7,20 +7,20 @@
 
 import assert from "node:assert/strict";
 import { Tag } from "../protocol/mod.ts";
-import { Client } from "../server/client.ts";
+import { Connection } from "../server/connection.ts";
 import { DisconnectReason } from "../server/events.ts";
 import type { Farewell } from "../server/farewell.ts";
 import { MIN_FLOOD_FRAMES, Verdict } from "../server/frame_budget.ts";
 import { Metrics } from "../server/metrics.ts";
 import { type RateLimitOptions, RateLimits } from "../server/rate_limits.ts";
 
-function client(): Client {
+function client(): Connection {
   const transport = {
     remoteAddress: "127.0.0.1:1",
     write: () => new Promise<number>(() => {}),
     close() {},
-  } as ConstructorParameters<typeof Client>[0];
-  return new Client(transport, 1024, () => {});
+  } as ConstructorParameters<typeof Connection>[0];
+  return new Connection(transport, 1024, () => {});
 }
 
 function limits(options: Partial<RateLimitOptions> = {}) {

@@ -15,7 +15,7 @@ import {
   Tag,
   tagName,
 } from "../protocol/mod.ts";
-import { Client, ClientState } from "../server/client.ts";
+import { Connection, ConnectionState } from "../server/connection.ts";
 import { Logger } from "../server/logger.ts";
 import { NicknameIndex } from "../server/nickname_index.ts";
 import type { Room } from "../server/room.ts";
@@ -34,7 +34,7 @@ const idleTransport = {
   remoteAddress: "127.0.0.1:1",
   write: () => new Promise<number>(() => {}),
   close() {},
-} as ConstructorParameters<typeof Client>[0];
+} as ConstructorParameters<typeof Connection>[0];
 
 /** What the output was asked to do, one line each, in order. */
 function describe(frame: Uint8Array): string {
@@ -45,10 +45,10 @@ function describe(frame: Uint8Array): string {
 /** A hub's worth of request state with a recording output. */
 function setup(presenceMaxMembers = 100) {
   const log: string[] = [];
-  const closed: Client[] = [];
+  const closed: Connection[] = [];
   const rooms = new RoomDirectory();
   const output = {
-    send: (client: Client, frame: Uint8Array) =>
+    send: (client: Connection, frame: Uint8Array) =>
       log.push(`to ${client.id}: ${describe(frame)}`),
     announce: (room: Room, frame: Uint8Array) =>
       log.push(`to ${room.name}: ${describe(frame)}`),
@@ -67,16 +67,20 @@ function setup(presenceMaxMembers = 100) {
   };
   let nextId = 1;
   /** A registered client in the lobby (its join not logged). */
-  const connect = (): Client => {
-    const client = new Client(idleTransport, 1024, () => {});
+  const connect = (): Connection => {
+    const client = new Connection(idleTransport, 1024, () => {});
     client.id = nextId++;
-    client.state = ClientState.Open;
+    client.state = ConnectionState.Open;
     client.declareHubbub();
     rooms.move(client, LOBBY);
     return client;
   };
   /** Apply a request the way the hub does. */
-  const request = (client: Client, tag: number, body: string | Uint8Array) => {
+  const request = (
+    client: Connection,
+    tag: number,
+    body: string | Uint8Array,
+  ) => {
     const bytes = typeof body === "string" ? encoder.encode(body) : body;
     requestHandler(tag)!(context, client, bytes);
   };

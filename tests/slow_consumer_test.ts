@@ -37,8 +37,8 @@ import {
 } from "./_kit.ts";
 import { type LogLines, withServer } from "./_server.ts";
 import {
-  Client,
   collectStats,
+  Connection,
   DEFAULT_HUB_OPTIONS,
   Hub,
   Logger,
@@ -362,11 +362,11 @@ Deno.test("Slow consumer: a peer whose writes fail with a reset is dropped as go
     // keep coming meanwhile.
     const failures: unknown[] = [];
     const reset = new ResetTransport();
-    const victim = new Client(reset, 256 * 1024, (e) => failures.push(e));
+    const victim = new Connection(reset, 256 * 1024, (e) => failures.push(e));
     hub.inbox.push({ kind: "connect", client: victim });
     await waitUntil(() => victim.writer.closed, "the victim's write to fail");
     const sink = new SinkTransport();
-    const sender = new Client(sink, 256 * 1024, () => {});
+    const sender = new Connection(sink, 256 * 1024, () => {});
     hub.inbox.push({ kind: "connect", client: sender });
     const chat = encodeFrame(Tag.CHAT, 0, "to everyone");
     for (let i = 0; i < 3; i++) {

@@ -1,4 +1,4 @@
-import type { Client } from "../client.ts";
+import type { Connection } from "../connection.ts";
 import type { RequestContext } from "./context.ts";
 
 /**
@@ -7,6 +7,6 @@ import type { RequestContext } from "./context.ts";
  * @param context The hub's state and output.
  * @param client The client.
  */
-export function close(context: RequestContext, client: Client): void {
+export function close(context: RequestContext, client: Connection): void {
   context.close(client);
 }

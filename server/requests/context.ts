@@ -1,4 +1,4 @@
-import type { Client } from "../client.ts";
+import type { Connection } from "../connection.ts";
 import type { Logger } from "../logger.ts";
 import type { NicknameIndex } from "../nickname_index.ts";
 import type { RoomPresence } from "../room_presence.ts";
@@ -20,11 +20,11 @@ export interface RequestContext {
   /** Lifecycle lines. */
   readonly logger: Logger;
   /** Queue a frame for one client. */
-  send(client: Client, frame: Uint8Array): void;
+  send(client: Connection, frame: Uint8Array): void;
   /** Answer a request of `tag` with ERROR (sender id `tag`) saying `reason`. */
-  refuse(client: Client, tag: number, reason: string): void;
+  refuse(client: Connection, tag: number, reason: string): void;
   /** End the client's connection at its request (CLOSE answered with CLOSE). */
-  close(client: Client): void;
+  close(client: Connection): void;
 }
 
 /**
@@ -36,6 +36,6 @@ export interface RequestContext {
  */
 export type RequestHandler = (
   context: RequestContext,
-  client: Client,
+  client: Connection,
   body: Uint8Array,
 ) => void;

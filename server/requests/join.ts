@@ -1,5 +1,5 @@
 import { roomNameProblem, Tag } from "../../protocol/mod.ts";
-import type { Client } from "../client.ts";
+import type { Connection } from "../connection.ts";
 import { decodeName } from "./_names.ts";
 import type { RequestContext } from "./context.ts";
 
@@ -30,7 +30,7 @@ export function parseJoin(
  */
 export function join(
   context: RequestContext,
-  client: Client,
+  client: Connection,
   body: Uint8Array,
 ): void {
   const parsed = parseJoin(body, context.maxRoomNameBytes);

@@ -5,7 +5,7 @@ import {
   type RoomEntry,
   Tag,
 } from "../../protocol/mod.ts";
-import type { Client } from "../client.ts";
+import type { Connection } from "../connection.ts";
 import type { RequestContext } from "./context.ts";
 
 /** Entries at most in one ROOMS or WHO reply. */
@@ -18,7 +18,7 @@ export const LIST_LIMIT = 1000;
  * @param context The hub's state and output.
  * @param client The client.
  */
-export function rooms(context: RequestContext, client: Client): void {
+export function rooms(context: RequestContext, client: Connection): void {
   sendList(context, client, Tag.ROOMS, context.presence.rooms.entries());
 }
 
@@ -29,7 +29,7 @@ export function rooms(context: RequestContext, client: Client): void {
  * @param context The hub's state and output.
  * @param client The client.
  */
-export function who(context: RequestContext, client: Client): void {
+export function who(context: RequestContext, client: Connection): void {
   sendList(
     context,
     client,
@@ -47,7 +47,7 @@ export function who(context: RequestContext, client: Client): void {
  */
 function sendList(
   context: RequestContext,
-  client: Client,
+  client: Connection,
   tag: number,
   entries: RoomEntry[] | MemberEntry[],
 ): void {

@@ -1,5 +1,5 @@
 import { nicknameProblem, Tag } from "../../protocol/mod.ts";
-import type { Client } from "../client.ts";
+import type { Connection } from "../connection.ts";
 import { decodeName } from "./_names.ts";
 import type { RequestContext } from "./context.ts";
 
@@ -31,7 +31,7 @@ export function parseNick(
  */
 export function nick(
   context: RequestContext,
-  client: Client,
+  client: Connection,
   body: Uint8Array,
 ): void {
   const parsed = parseNick(body, context.maxNicknameBytes);

@@ -1,5 +1,5 @@
 import { encodeFrame, Tag } from "../../protocol/mod.ts";
-import type { Client } from "../client.ts";
+import type { Connection } from "../connection.ts";
 import type { RequestContext } from "./context.ts";
 
 /**
@@ -11,7 +11,7 @@ import type { RequestContext } from "./context.ts";
  */
 export function ping(
   context: RequestContext,
-  client: Client,
+  client: Connection,
   body: Uint8Array,
 ): void {
   context.send(client, encodeFrame(Tag.PONG, 0, body));

@@ -2,14 +2,14 @@
  * The one way a new connection reaches the hub, whatever its transport: a
  * gateway (`tcp/`, later `ws/`) accepts it, finishes its handshake, and
  * hands over its two directions here: the outbound transport, wrapped in a
- * {@linkcode Client} with its writer, and the inbound reader, started once
+ * {@linkcode Connection} with its writer, and the inbound reader, started once
  * the hub has been told of the client.
  *
  * @module
  */
 
 import type { Channel } from "../channel.ts";
-import { Client } from "../client.ts";
+import { Connection } from "../connection.ts";
 import type { WriteTotals } from "../client_writer.ts";
 import type { Clock } from "../clock.ts";
 import type { HubEvent } from "../events.ts";
@@ -22,7 +22,7 @@ import type { AnyTransport } from "./transport.ts";
  * Never throws.
  */
 export type ReadTask = (
-  client: Client,
+  client: Connection,
   inbox: Channel<HubEvent>,
 ) => Promise<void>;
 
@@ -39,7 +39,7 @@ export interface HubEntrance {
 }
 
 /**
- * Hand a new connection to the hub: make its {@linkcode Client} (a failed
+ * Hand a new connection to the hub: make its {@linkcode Connection} (a failed
  * write posts `gone`), post `connect`, start its reader.
  *
  * @param entrance The hub's inbox and the settings clients share.
@@ -51,9 +51,9 @@ export function connectClient(
   entrance: HubEntrance,
   transport: AnyTransport,
   read: ReadTask,
-): Client {
+): Connection {
   const inbox = entrance.inbox;
-  const client = new Client(
+  const client = new Connection(
     transport,
     entrance.maxPendingBytes,
     (error) =>

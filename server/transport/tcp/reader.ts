@@ -5,7 +5,7 @@ import {
 } from "../../../protocol/mod.ts";
 import { describeConnectionError } from "../_connection_error.ts";
 import type { Channel } from "../../channel.ts";
-import { type Client, ClientState } from "../../client.ts";
+import { type Connection, ConnectionState } from "../../connection.ts";
 import type { HubEvent } from "../../events.ts";
 import type { StreamConnection } from "./transport.ts";
 
@@ -39,7 +39,7 @@ const SMALL_READS_BEFORE_SHRINK = 32;
  * connection gone quiet keeps at most {@linkcode IDLE_READ_BUFFER} bytes of
  * read buffer. It
  * records when the frame it holds the start of began arriving
- * (`Client.partialFrameSince`), for the hub's frame deadline.
+ * (`Connection.partialFrameSince`), for the hub's frame deadline.
  *
  * Never throws: the end of the connection, a broken one and a protocol
  * violation are all posted to the hub as events.
@@ -50,7 +50,7 @@ const SMALL_READS_BEFORE_SHRINK = 32;
  */
 export async function readConnection(
   conn: StreamConnection,
-  client: Client,
+  client: Connection,
   channel: Channel<HubEvent>,
 ): Promise<void> {
   let size = MIN_READ_BUFFER;
@@ -67,7 +67,7 @@ export async function readConnection(
         // The server was not reading: the frame's time starts again.
         if (used > 0) client.partialFrameSince = clock.now();
       }
-      if (client.state === ClientState.Closed) return;
+      if (client.state === ConnectionState.Closed) return;
       if (drained && used === 0 && buffer.length > IDLE_READ_BUFFER) {
         // Wait for the next byte without holding the big buffer.
         client.returnReadBuffer(buffer);

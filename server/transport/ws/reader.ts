@@ -13,7 +13,7 @@ import {
   readBodyLength,
 } from "../../../protocol/mod.ts";
 import type { Channel } from "../../channel.ts";
-import { type Client, ClientState } from "../../client.ts";
+import { type Connection, ConnectionState } from "../../connection.ts";
 import type { HubEvent } from "../../events.ts";
 import { describeConnectionError } from "../_connection_error.ts";
 import type { WebSocketConnection, WebSocketTransport } from "./transport.ts";
@@ -61,7 +61,7 @@ class Violation extends Error {}
 export async function readWebSocket(
   conn: WebSocketConnection,
   transport: WebSocketTransport,
-  client: Client,
+  client: Connection,
   channel: Channel<HubEvent>,
   early: Uint8Array = new Uint8Array(0),
 ): Promise<void> {
@@ -89,7 +89,7 @@ export async function readWebSocket(
           await channel.whenNotFull();
           if (used > 0) client.partialFrameSince = clock.now();
         }
-        if (client.state === ClientState.Closed) return;
+        if (client.state === ConnectionState.Closed) return;
         client.readingInto = input.length;
         const count = await conn.read(input.subarray(used));
         client.readingInto = 0;

@@ -6,7 +6,7 @@ import type { FrameBudget } from "./frame_budget.ts";
 import type { AnyTransport, Transport } from "./transport/transport.ts";
 
 /** Where a client is in its life. Only the hub changes it. */
-export const ClientState = {
+export const ConnectionState = {
   /** Accepted; the hub has not issued an id yet (it may await AUTH). */
   Connecting: 0,
   /** Registered and in a room. */
@@ -15,16 +15,17 @@ export const ClientState = {
   Closed: 2,
 } as const;
 
-/** One of the values of {@linkcode ClientState}. */
-export type ClientStateValue = typeof ClientState[keyof typeof ClientState];
+/** One of the values of {@linkcode ConnectionState}. */
+export type ConnectionStateValue =
+  typeof ConnectionState[keyof typeof ConnectionState];
 
 /**
- * A connected client as the hub sees it: transport-agnostic state plus its
- * outbound {@linkcode ClientWriter}. The hub alone mutates the fields; the
+ * The server's record of one connection, a connected client as the hub sees
+ * it: transport-agnostic state plus its outbound {@linkcode ClientWriter}. The hub alone mutates the fields; the
  * connection's reader only reads `state` and trades read buffers through
- * {@linkcode Client.takeReadBuffer} / {@linkcode Client.returnReadBuffer}.
+ * {@linkcode Connection.takeReadBuffer} / {@linkcode Connection.returnReadBuffer}.
  */
-export class Client {
+export class Connection {
   /** The issued id, 0 until the hub registers the client. */
   id = 0;
   /** The nickname, or `null` when none is set. */
@@ -33,8 +34,8 @@ export class Client {
   room: Room | null = null;
   /** The client's index in its room's member list (kept by {@linkcode Room}). */
   roomIndex = -1;
-  /** See {@linkcode ClientState}. */
-  state: ClientStateValue = ClientState.Connecting;
+  /** See {@linkcode ConnectionState}. */
+  state: ConnectionStateValue = ConnectionState.Connecting;
   /**
    * True until the client sends a frame of a tag above CLOSE: until then it
    * may be the original client, and gets only ISSUE_ID, CHAT and CLOSE, one
@@ -63,7 +64,7 @@ export class Client {
   lastPingAt = 0;
   /**
    * When the frame whose start the reader holds began arriving (on
-   * {@linkcode Client.clock}), -1 at a frame boundary. Set by the reader;
+   * {@linkcode Connection.clock}), -1 at a frame boundary. Set by the reader;
    * the hub's frame deadline reads it.
    */
   partialFrameSince = -1;
