@@ -10,6 +10,17 @@ import { slowConsumer } from "./farewell.ts";
 import { type Keepalive, type KeepaliveDue, SEND_PING } from "./keepalive.ts";
 import type { HubOptions } from "./settings.ts";
 
+/** The timers the tick must serve: the hub's own settings (ms; 0 is off). */
+export type TickTimers = Pick<
+  HubOptions,
+  | "pingIntervalMs"
+  | "idleTimeoutMs"
+  | "frameTimeoutMs"
+  | "writeDeadlineMs"
+  | "handshakeTimeoutMs"
+  | "tokens"
+>;
+
 /**
  * Period of the hub's housekeeping tick (keepalive, handshake and write
  * deadlines, idle buffer release): a quarter of the shortest timer in
@@ -19,7 +30,7 @@ import type { HubOptions } from "./settings.ts";
  * @param options The hub's timers.
  * @returns The period in ms.
  */
-export function tickPeriod(options: HubOptions): number {
+export function tickPeriod(options: TickTimers): number {
   const periods = [
     options.pingIntervalMs,
     options.idleTimeoutMs,

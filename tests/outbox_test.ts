@@ -5,6 +5,7 @@ import {
   COALESCE_DELAY_MS,
   MAX_COALESCED_ROUND_WRITES,
 } from "../server/flush_policy.ts";
+import { DisconnectReason } from "../server/events.ts";
 import { Outbox } from "../server/outbox.ts";
 import type { StreamTransport } from "../server/transport/transport.ts";
 import { FakeClock } from "./_fake_clock.ts";
@@ -300,4 +301,46 @@ Deno.test("Outbox: busy big rooms get their flush rounds spaced on the clock", a
   s.clock.advance(interval);
   assert.equal(s.streams[0].writes.length, first + 1);
   s.outbox.close();
+});
+
+Deno.test("Outbox: a farewell to a peer that is gone closes at once; any other discards if told, queues ERROR then CLOSE, and closes once they are written", async () => {
+  const { outbox, clients, streams } = setup(3);
+  const [gone, slow, held] = clients;
+  gone.id = 1;
+  outbox.send(gone, encodeFrame(Tag.CHAT, 9, "never sent"));
+  assert.equal(
+    outbox.farewell(gone, { reason: DisconnectReason.Gone }, 5000),
+    false,
+  );
+  assert.equal(gone.writer.closed, true);
+  assert.equal(streams[0].writes.length, 0);
+
+  slow.id = 2;
+  outbox.send(slow, encodeFrame(Tag.CHAT, 9, "discarded"));
+  const lingering = outbox.farewell(slow, {
+    reason: DisconnectReason.SlowConsumer,
+    error: "slow consumer",
+    close: "bye",
+    discardQueued: true,
+  }, 5000);
+  assert.equal(lingering, true, "its last frames are leaving");
+  const expected = [
+    ...encodeFrame(Tag.ERROR, 0, "slow consumer"),
+    ...encodeFrame(Tag.CLOSE, 2, "bye"),
+  ];
+  assert.deepEqual([...streams[1].writes.flatMap((w) => [...w])], expected);
+  await slow.writer.whenClosed();
+  assert.equal(streams[1].closed, true);
+
+  streams[2].hold = true;
+  held.id = 3;
+  assert.equal(
+    outbox.farewell(
+      held,
+      { reason: DisconnectReason.Shutdown, close: "" },
+      60_000,
+    ),
+    true,
+  );
+  assert.equal(held.writer.closed, false, "waits for its write");
 });
