@@ -15,7 +15,7 @@ import {
   createHistogram,
   encodeHistogram,
   type Histogram,
-  recordMicroseconds,
+  LatencyTally,
   recordMilliseconds,
 } from "./latency_histogram.ts";
 
@@ -97,6 +97,10 @@ export class ShardCounters {
   #tickHistogram: Histogram = createHistogram();
   /** This tick's latencies in the measured window. */
   #tickMeasuredHistogram: Histogram = createHistogram();
+  /** Counts in front of {@linkcode ShardCounters.#tickHistogram}. */
+  #tickTally = new LatencyTally(this.#tickHistogram);
+  /** Counts in front of {@linkcode ShardCounters.#tickMeasuredHistogram}. */
+  #tickMeasuredTally = new LatencyTally(this.#tickMeasuredHistogram);
   /** How late each batch left after its first message's intended time. */
   #sendLagHistogram: Histogram = createHistogram();
 
@@ -153,10 +157,10 @@ export class ShardCounters {
    */
   latency(microseconds: number, measured: boolean): void {
     if (measured) {
-      recordMicroseconds(this.#tickMeasuredHistogram, microseconds);
+      this.#tickMeasuredTally.record(microseconds);
       this.#deliveredMeasured++;
     } else {
-      recordMicroseconds(this.#tickHistogram, microseconds);
+      this.#tickTally.record(microseconds);
     }
   }
 
@@ -285,6 +289,8 @@ export class ShardCounters {
    * the tick's other one, which then holds all of the tick's.
    */
   #foldMeasuredTick(): void {
+    this.#tickTally.flush();
+    this.#tickMeasuredTally.flush();
     this.#histogram.add(this.#tickMeasuredHistogram);
     this.#tickHistogram.add(this.#tickMeasuredHistogram);
     this.#tickMeasuredHistogram.reset();
