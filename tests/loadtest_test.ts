@@ -8,8 +8,7 @@ import {
 import { type Fault, startFaultyServer } from "./_faulty_server.ts";
 import { startOriginalServer } from "./_original_server.ts";
 import {
-  payloadFields,
-  readPayloadFields,
+  PayloadReader,
   writePayload,
   writePayloadTemplate,
 } from "../client/loadtest/payload.ts";
@@ -818,6 +817,7 @@ Deno.test("Loadtest payload: printable text that survives lossy UTF-8 re-encodin
   const view = new DataView(bytes.buffer);
   writePayloadTemplate(bytes, 0, 64);
   const wrap = 2 ** 48;
+  const reader = new PayloadReader();
   // [publisher, sequence, intended µs, receiver's now µs]
   const cases: [number, number, number, number][] = [
     [0, 0, 0, 0],
@@ -837,19 +837,25 @@ Deno.test("Loadtest payload: printable text that survives lossy UTF-8 re-encodin
     }
     const relayed = new TextEncoder().encode(new TextDecoder().decode(bytes));
     assert.deepEqual(relayed, bytes);
-    assert.equal(readPayloadFields(view, 0, now), true);
-    assert.deepEqual(payloadFields, {
-      publisher,
-      sequence,
-      intendedMicroseconds: intended,
-    });
+    reader.setNow(now, intended, intended + 1);
+    assert.equal(reader.read(view, 0), true);
+    assert.equal(reader.publisher, publisher);
+    assert.equal(reader.sequence, sequence);
+    assert.equal(reader.latencyMicroseconds, now - intended);
+    assert.equal(reader.sentInWindow, true);
+    reader.setNow(now, intended + 1, Infinity);
+    reader.read(view, 0);
+    assert.equal(reader.sentInWindow, false, "sent before the window");
+    reader.setNow(now, -Infinity, intended);
+    reader.read(view, 0);
+    assert.equal(reader.sentInWindow, false, "sent at the window's end");
   }
   for (const offset of [0, 7, 15]) {
     for (const bad of [0x20, 0x3e, 0x7f, 0xb0]) {
       const copy = bytes.slice();
       copy[offset] = bad;
       assert.equal(
-        readPayloadFields(new DataView(copy.buffer), 0, 0),
+        reader.read(new DataView(copy.buffer), 0),
         false,
         `byte ${bad} at ${offset}`,
       );

@@ -25,9 +25,8 @@ import type { ShardCounters } from "./counters.ts";
 import type { DeliveryChecker } from "./delivery_checker.ts";
 import {
   PAYLOAD_HEADER_SIZE,
-  payloadFields,
   payloadMicroseconds,
-  readPayloadFields,
+  type PayloadReader,
   sharedClockMs,
 } from "./payload.ts";
 import type { Publisher } from "./publisher.ts";
@@ -106,8 +105,11 @@ export interface ConnectionOwner {
   readonly measureFromMicroseconds: number;
   /** The measured window's end as a payload time. */
   readonly publishUntilMicroseconds: number;
-  /** Shared-clock time of the read being parsed, whole microseconds. */
-  nowMicroseconds: number;
+  /**
+   * Reads the payloads; set to the time of the read being parsed and the
+   * measured window before each parse.
+   */
+  readonly payloads: PayloadReader;
   /** Whether the read being parsed arrived in the measured window. */
   inMeasuredWindow: boolean;
   /** Publishers whose window opened during the read. */
@@ -344,7 +346,11 @@ export class Connection implements StreamSink, Connectable {
           end = 0;
           continue;
         }
-        shard.nowMicroseconds = payloadMicroseconds(now);
+        shard.payloads.setNow(
+          payloadMicroseconds(now),
+          shard.measureFromMicroseconds,
+          shard.publishUntilMicroseconds,
+        );
         start = target.parse(buffer, view, start, end, this);
         if (start === end) {
           start = 0;
@@ -409,7 +415,9 @@ export class Connection implements StreamSink, Connectable {
 
   /**
    * A delivery (see {@linkcode StreamSink}): checked and counted. The hot
-   * path: it allocates nothing.
+   * path: it allocates nothing, and what is rare (a stranger's message, a
+   * sender id not yet known or wrong) is in methods of its own, so that this
+   * one stays small enough to be inlined into the parser's loop.
    */
   delivered(
     view: DataView,
@@ -417,44 +425,43 @@ export class Connection implements StreamSink, Connectable {
     payloadLength: number,
     senderId: number,
   ): void {
+    const receiver = this.receiver;
+    if (receiver < 0) return;
     const shard = this.shard;
-    if (this.receiver < 0) return;
     const counters = shard.counters;
+    const payloads = shard.payloads;
     counters.received(payloadLength);
-    if (payloadLength < PAYLOAD_HEADER_SIZE) {
+    if (
+      payloadLength < PAYLOAD_HEADER_SIZE ||
+      !payloads.read(view, payloadOffset) ||
+      payloads.publisher >= shard.publisherIndexes
+    ) {
       counters.unexpectedDelivery();
       return;
     }
-    const now = shard.nowMicroseconds;
-    if (!readPayloadFields(view, payloadOffset, now)) {
-      counters.unexpectedDelivery();
-      return;
+    const publisher = payloads.publisher;
+    const sequence = payloads.sequence;
+    if (senderId >= 0 && shard.senderIds[publisher] !== senderId) {
+      this.#unknownSenderId(publisher, senderId);
     }
-    const { publisher, sequence } = payloadFields;
-    const intended = payloadFields.intendedMicroseconds;
-    if (publisher >= shard.publisherIndexes) {
-      counters.unexpectedDelivery();
-      return;
-    }
-    if (senderId >= 0) {
-      const issued = shard.senderIds[publisher];
-      if (issued !== senderId) {
-        if (issued === 0) shard.senderIds[publisher] = senderId;
-        else counters.wrongSenderId();
-      }
-    }
-    shard.checker!.record(this.receiver, publisher, sequence);
-    counters.latency(
-      now - intended,
-      intended >= shard.measureFromMicroseconds &&
-        intended < shard.publishUntilMicroseconds,
-    );
+    shard.checker!.record(receiver, publisher, sequence);
+    counters.latency(payloads.latencyMicroseconds, payloads.sentInWindow);
     if (shard.inMeasuredWindow) counters.measuredPayload(payloadLength);
     const local = shard.localPublishers[publisher];
     if (local !== undefined) {
       if (local.awaitingServerRead) local.serverRead(sequence);
       local.received(sequence);
     }
+  }
+
+  /**
+   * A delivery stamped with another id than the one known for its
+   * publisher: the first one names it, any other is wrong.
+   */
+  #unknownSenderId(publisher: number, senderId: number): void {
+    const senderIds = this.shard.senderIds;
+    if (senderIds[publisher] === 0) senderIds[publisher] = senderId;
+    else this.shard.counters.wrongSenderId();
   }
 
   /** The server is not the original (see {@linkcode StreamSink}). */

@@ -13,8 +13,9 @@
  * 24 bits at 4; the intended send time in whole microseconds on the shared
  * clock of {@linkcode sharedClockMs}, modulo 2^48 (about 8.9 years, restored
  * from the receiver's clock), top 24 bits at 8 and low 24 at 12; filler `x`
- * from 16. Four groups, so the receivers' decoding is small enough for V8 to
- * inline into their hot path.
+ * from 16. Four groups, so the receivers' decoding
+ * ({@linkcode PayloadReader}) is small enough for V8 to inline into their
+ * hot path.
  *
  * @module
  */
@@ -145,14 +146,12 @@ export function writePayloadTemplate(
  *
  * @example Usage
  * ```ts
- * import { payloadFields, readPayloadFields, writePayload, writePayloadTemplate } from "./payload.ts";
+ * import { writePayload, writePayloadTemplate } from "./payload.ts";
  * const bytes = new Uint8Array(24);
  * const view = new DataView(bytes.buffer);
  * writePayloadTemplate(bytes, 0, 24);
  * writePayload(view, 0, 3, 42, 1_700_000_000_000_500);
  * console.log(new TextDecoder().decode(bytes)); // ??K????iAaOWFcFsxxxxxxxx
- * readPayloadFields(view, 0, 1_700_000_000_002_000);
- * console.log(payloadFields); // { publisher: 3, sequence: 42, intendedMicroseconds: 1700000000000500 }
  * ```
  */
 export function writePayload(
@@ -170,44 +169,94 @@ export function writePayload(
   writeGroup(view, offset + 12, wrapped - high * GROUP_SPAN);
 }
 
-/** What {@linkcode readPayloadFields} read last (one object, reused). */
-export const payloadFields: {
-  publisher: number;
-  sequence: number;
-  intendedMicroseconds: number;
-} = { publisher: 0, sequence: 0, intendedMicroseconds: 0 };
-
 /**
- * Read the data fields of the payload at `offset` into
- * {@linkcode payloadFields}, in one pass and without allocating: the
- * receivers' hot path.
+ * Reads the data fields of received payloads, in place and without
+ * allocating: the receivers' hot path. Rather than the send time, it gives
+ * each payload's latency, worked out in small integers against the
+ * receiver's time set once per socket read ({@linkcode PayloadReader.setNow}),
+ * and whether the payload was sent in the measured window.
  *
- * @param view A view over the received bytes.
- * @param offset Where the payload starts, relative to the view.
- * @param nowMicroseconds The receiver's shared-clock time, whole
- * microseconds: the intended time is the one within 2^47 microseconds of it
- * that matches the payload's.
- * @returns `false` when a field is not digits (the fields are then stale).
+ * @example Usage
+ * ```ts
+ * import { PayloadReader, writePayload, writePayloadTemplate } from "./payload.ts";
+ * const bytes = new Uint8Array(24);
+ * const view = new DataView(bytes.buffer);
+ * writePayloadTemplate(bytes, 0, 24);
+ * writePayload(view, 0, 3, 42, 1_700_000_000_000_500);
+ * const reader = new PayloadReader();
+ * reader.setNow(1_700_000_000_002_000, 1_700_000_000_000_000, Infinity);
+ * console.log(reader.read(view, 0), reader.publisher, reader.sequence); // true 3 42
+ * console.log(reader.latencyMicroseconds, reader.sentInWindow); // 1500 true
+ * ```
  */
-export function readPayloadFields(
-  view: DataView,
-  offset: number,
-  nowMicroseconds: number,
-): boolean {
-  const first = (view.getInt32(offset) - ZERO_GROUP) | 0;
-  const sequenceLow = (view.getInt32(offset + 4) - ZERO_GROUP) | 0;
-  const timeHigh = (view.getInt32(offset + 8) - ZERO_GROUP) | 0;
-  const timeLow = (view.getInt32(offset + 12) - ZERO_GROUP) | 0;
-  if (((first | sequenceLow | timeHigh | timeLow) & NOT_DIGITS) !== 0) {
-    return false;
+export class PayloadReader {
+  /** Publisher index of the payload read last. */
+  publisher = 0;
+  /** Sequence number of the payload read last. */
+  sequence = 0;
+  /**
+   * Microseconds from the send time of the payload read last to the time
+   * given to {@linkcode PayloadReader.setNow}; the send time taken is the
+   * one within about 2^47 microseconds of that time.
+   */
+  latencyMicroseconds = 0;
+  /** Whether the payload read last was sent in the window of `setNow`. */
+  sentInWindow = false;
+  /** The receiver's time modulo 2^48: its top and low 24 bits. */
+  #nowHigh = 0;
+  #nowLow = 0;
+  /** The latencies of payloads sent in the window: above one, up to the other. */
+  #windowLatencyAbove = 0;
+  #windowLatencyUpTo = 0;
+
+  /**
+   * Set the receiver's time for the payloads read next, and the window
+   * whose payloads count as measured.
+   *
+   * @param nowMicroseconds The receiver's shared-clock time, whole
+   * microseconds, from {@linkcode payloadMicroseconds}.
+   * @param windowFrom Start of the window, the same way (`Infinity`: none).
+   * @param windowUntil End of the window, exclusive.
+   */
+  setNow(
+    nowMicroseconds: number,
+    windowFrom: number,
+    windowUntil: number,
+  ): void {
+    const wrapped = nowMicroseconds % TIME_SPAN;
+    const high = Math.floor(wrapped / GROUP_SPAN);
+    this.#nowHigh = high;
+    this.#nowLow = wrapped - high * GROUP_SPAN;
+    this.#windowLatencyAbove = nowMicroseconds - windowUntil;
+    this.#windowLatencyUpTo = nowMicroseconds - windowFrom;
   }
-  const publisherAndTop = groupValue(first);
-  payloadFields.publisher = publisherAndTop >> 8;
-  payloadFields.sequence = ((publisherAndTop << 24) |
-    groupValue(sequenceLow)) >>> 0;
-  const wrapped = groupValue(timeHigh) * GROUP_SPAN + groupValue(timeLow);
-  // Exact in doubles: both terms are whole and below 2^53.
-  payloadFields.intendedMicroseconds = wrapped +
-    Math.round((nowMicroseconds - wrapped) / TIME_SPAN) * TIME_SPAN;
-  return true;
+
+  /**
+   * Read the data fields of the payload at `offset`.
+   *
+   * @param view A view over the received bytes.
+   * @param offset Where the payload starts, relative to the view.
+   * @returns `false` when a field is not digits (the fields are then stale).
+   */
+  read(view: DataView, offset: number): boolean {
+    const first = (view.getInt32(offset) - ZERO_GROUP) | 0;
+    const sequenceLow = (view.getInt32(offset + 4) - ZERO_GROUP) | 0;
+    const timeHigh = (view.getInt32(offset + 8) - ZERO_GROUP) | 0;
+    const timeLow = (view.getInt32(offset + 12) - ZERO_GROUP) | 0;
+    if (((first | sequenceLow | timeHigh | timeLow) & NOT_DIGITS) !== 0) {
+      return false;
+    }
+    const publisherAndTop = groupValue(first);
+    this.publisher = publisherAndTop >> 8;
+    this.sequence = ((publisherAndTop << 24) | groupValue(sequenceLow)) >>> 0;
+    // The top groups' difference as a signed 24-bit number, so a send time
+    // on the other side of a wrap of the field still comes out near now.
+    const highDifference = ((this.#nowHigh - groupValue(timeHigh)) << 8) >> 8;
+    const latency = highDifference * GROUP_SPAN +
+      (this.#nowLow - groupValue(timeLow));
+    this.latencyMicroseconds = latency;
+    this.sentInWindow = latency > this.#windowLatencyAbove &&
+      latency <= this.#windowLatencyUpTo;
+    return true;
+  }
 }

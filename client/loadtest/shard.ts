@@ -32,6 +32,7 @@ import { DeliveryChecker } from "./delivery_checker.ts";
 import {
   callAtSharedTime,
   payloadMicroseconds,
+  PayloadReader,
   sharedClockMs,
 } from "./payload.ts";
 import {
@@ -70,8 +71,8 @@ export class Shard implements ConnectionOwner, PublisherOwner {
   checker: DeliveryChecker | null = null;
   /** What this worker counts. */
   readonly counters: ShardCounters = new ShardCounters();
-  /** Shared-clock time of the read being parsed, whole microseconds. */
-  nowMicroseconds = 0;
+  /** Reads the payloads of the read being parsed. */
+  readonly payloads: PayloadReader = new PayloadReader();
   /** Shared-clock time publishing starts, ms (see `LoadSchedule`). */
   loadStart = Infinity;
   /** When the warmup ends and measurement starts. */
