@@ -86,7 +86,7 @@ export function recordMilliseconds(
  * Latencies below this many microseconds are counted in a
  * {@linkcode LatencyTally}'s table; longer ones go straight to its histogram.
  */
-export const TALLIED_MICROSECONDS = 0x8000;
+export const TALLIED_MICROSECONDS = 0x4_0000;
 
 /**
  * Counts of whole-microsecond latencies in a plain table in front of a
