@@ -45,7 +45,9 @@ export class WebSocketTransport implements StreamTransport {
   readonly remoteAddress: string;
   #conn: WebSocketConnection;
   #framed = new Uint8Array(0);
-  /** A write on the socket, data or control, not settled yet. */
+  /** A data write on the socket not settled yet (one at a time). */
+  #writing = false;
+  /** A control write on the socket not settled yet. */
   #busy: Promise<void> | null = null;
   /** A pong to send once the socket is free (the latest ping's). */
   #pendingPong: Uint8Array | null = null;
@@ -69,12 +71,18 @@ export class WebSocketTransport implements StreamTransport {
     if (this.#closing) throw new Deno.errors.BadResource("WebSocket closed");
     while (this.#busy !== null) await this.#busy;
     const length = this.#frame(bytes);
-    const done = writeAll(this.#conn, this.#framed.subarray(0, length));
-    this.#busy = done;
+    const framed = this.#framed;
+    const conn = this.#conn;
+    // The socket writes straight from here (no promise of a helper's own
+    // per write): a write costs what a TCP one does, plus the framing.
+    this.#writing = true;
     try {
-      await done;
+      let offset = await conn.write(framed.subarray(0, length));
+      while (offset < length) {
+        offset += await conn.write(framed.subarray(offset, length));
+      }
     } finally {
-      this.#busy = null;
+      this.#writing = false;
       this.#afterWrite();
     }
     return bytes.length;
@@ -89,7 +97,7 @@ export class WebSocketTransport implements StreamTransport {
   sendPong(frame: Uint8Array): void {
     if (this.#closing) return;
     this.#pendingPong = frame;
-    if (this.#busy === null) this.#afterWrite();
+    if (!this.#writing && this.#busy === null) this.#afterWrite();
   }
 
   /**
@@ -101,8 +109,8 @@ export class WebSocketTransport implements StreamTransport {
     if (this.#closing) return;
     this.#closing = true;
     this.#pendingPong = null;
-    if (this.#busy !== null) {
-      // A data write in flight is cut off, as a TCP close cuts it.
+    if (this.#writing || this.#busy !== null) {
+      // A write in flight is cut off, as a TCP close cuts it.
       this.#closeSocket();
       return;
     }
@@ -122,12 +130,18 @@ export class WebSocketTransport implements StreamTransport {
       this.#framed = new Uint8Array(Math.max(most, this.#framed.length * 2));
     }
     const framed = this.#framed;
+    // One copy of all the frames to the end of the room `most` reserves,
+    // then each moves down behind its header within the buffer: no
+    // subarray (an allocation) per frame. The headers written never reach
+    // the frames still to move, as the room left for them bounds them all.
+    const from = most - bytes.length;
+    framed.set(bytes, from);
     let length = 0;
     let offset = 0;
     while (offset < bytes.length) {
       const size = HEADER_SIZE + readBodyLength(bytes, offset);
       length += writeServerHeader(framed, length, Opcode.Binary, size);
-      framed.set(bytes.subarray(offset, offset + size), length);
+      framed.copyWithin(length, from + offset, from + offset + size);
       length += size;
       offset += size;
     }
