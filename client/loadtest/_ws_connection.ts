@@ -63,6 +63,70 @@ function frameSize(bytes: Uint8Array, offset: number): number {
   return HEADER_SIZE + high * 0x1_0000_0000 + low;
 }
 
+/** Where a parsed message's payload lies, and its opcode (reused). */
+interface ParsedMessage {
+  opcode: number;
+  payloadStart: number;
+  payloadEnd: number;
+}
+
+/**
+ * Parse the server message at `start` of `bytes[..end)` into `message`;
+ * false when it has not arrived whole. Throws on what the server must not
+ * send: a masked, fragmented or too long message, a binary one that is not
+ * exactly one frame.
+ */
+function parseMessage(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  message: ParsedMessage,
+): boolean {
+  const available = end - start;
+  if (available < 2) return false;
+  const first = bytes[start];
+  const second = bytes[start + 1];
+  let length = second & 0x7f;
+  let headerSize = 2;
+  if (length === 126) {
+    if (available < 4) return false;
+    length = bytes[start + 2] << 8 | bytes[start + 3];
+    headerSize = 4;
+  } else if (length === 127) {
+    throw new ProtocolError(
+      "Server sent a WebSocket message over 64 KiB (one frame per message)",
+    );
+  }
+  if ((second & MASKED) !== 0) {
+    throw new ProtocolError("Server sent a masked WebSocket message");
+  }
+  if (length > MAX_MESSAGE_BYTES) {
+    throw new ProtocolError(
+      `Server sent a WebSocket message of ${length} bytes (one frame per message)`,
+    );
+  }
+  if (available < headerSize + length) return false;
+  const payloadStart = start + headerSize;
+  const opcode = first & 0x0f;
+  if ((first & FIN) === 0 || opcode === 0) {
+    throw new ProtocolError(
+      "Server sent a fragmented WebSocket message (one frame per message)",
+    );
+  }
+  if (
+    opcode === OPCODE_BINARY &&
+    (length < HEADER_SIZE || frameSize(bytes, payloadStart) !== length)
+  ) {
+    throw new ProtocolError(
+      `Server sent a WebSocket message of ${length} bytes that is not one frame`,
+    );
+  }
+  message.opcode = opcode;
+  message.payloadStart = payloadStart;
+  message.payloadEnd = payloadStart + length;
+  return true;
+}
+
 /** Write all of `bytes` to `conn`. */
 async function writeFully(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   let offset = 0;
@@ -87,6 +151,10 @@ export class WebSocketConnection implements ByteConnection {
   #sendBuffer = new Uint8Array(4096);
   #sending = false;
   #controlWrites: Promise<void> = Promise.resolve();
+  /** The message {@linkcode parseMessage} parsed last. */
+  #message: ParsedMessage = { opcode: 0, payloadStart: 0, payloadEnd: 0 };
+  /** Where {@linkcode #unwrapInPlace} found the first incomplete message. */
+  #tail = 0;
 
   /**
    * @param conn The TCP connection, upgraded.
@@ -137,86 +205,142 @@ export class WebSocketConnection implements ByteConnection {
    */
   #nextMessage(): boolean {
     const raw = this.#raw;
-    const start = this.#rawStart;
-    const available = this.#rawEnd - start;
-    if (available < 2) return false;
-    const first = raw[start];
-    const second = raw[start + 1];
-    let length = second & 0x7f;
-    let headerSize = 2;
-    if (length === 126) {
-      if (available < 4) return false;
-      length = raw[start + 2] << 8 | raw[start + 3];
-      headerSize = 4;
-    } else if (length === 127) {
-      throw new ProtocolError(
-        "Server sent a WebSocket message over 64 KiB (one frame per message)",
-      );
+    const message = this.#message;
+    if (!parseMessage(raw, this.#rawStart, this.#rawEnd, message)) {
+      return false;
     }
-    if ((second & MASKED) !== 0) {
-      throw new ProtocolError("Server sent a masked WebSocket message");
-    }
-    if (length > MAX_MESSAGE_BYTES) {
-      throw new ProtocolError(
-        `Server sent a WebSocket message of ${length} bytes (one frame per message)`,
-      );
-    }
-    if (available < headerSize + length) return false;
-    const payloadStart = start + headerSize;
-    const payloadEnd = payloadStart + length;
-    const opcode = first & 0x0f;
-    if ((first & FIN) === 0 || opcode === 0) {
-      throw new ProtocolError(
-        "Server sent a fragmented WebSocket message (one frame per message)",
-      );
-    }
-    if (opcode === OPCODE_BINARY) {
-      if (length < HEADER_SIZE || frameSize(raw, payloadStart) !== length) {
-        throw new ProtocolError(
-          `Server sent a WebSocket message of ${length} bytes that is not one frame`,
-        );
-      }
-      this.#payloadStart = payloadStart;
-      this.#payloadEnd = payloadEnd;
+    if (message.opcode === OPCODE_BINARY) {
+      this.#payloadStart = message.payloadStart;
+      this.#payloadEnd = message.payloadEnd;
       return true;
     }
-    this.#rawStart = payloadEnd;
+    this.#rawStart = message.payloadEnd;
+    this.#control(raw, message);
+    return true;
+  }
+
+  /** Handle a control message (or refuse a text one). */
+  #control(bytes: Uint8Array, message: ParsedMessage): void {
+    const { opcode, payloadStart, payloadEnd } = message;
     if (opcode === OPCODE_TEXT) {
       throw new ProtocolError("Server sent a text WebSocket message");
     } else if (opcode === OPCODE_PING) {
-      this.#sendControl(OPCODE_PONG, raw.slice(payloadStart, payloadEnd));
+      this.#sendControl(OPCODE_PONG, bytes.slice(payloadStart, payloadEnd));
     } else if (opcode === OPCODE_CLOSE) {
       this.#ended = true;
       this.#sendControl(
         OPCODE_CLOSE,
-        raw.slice(payloadStart, payloadStart + 2),
+        bytes.slice(payloadStart, Math.min(payloadEnd, payloadStart + 2)),
       );
     }
     // PONG and unknown opcodes: nothing to do.
-    return true;
   }
 
+  /**
+   * Unwrap the whole messages of `buffer[0..end)` in place: each binary
+   * message's payload moves down over the headers before it (copyWithin: no
+   * second copy, no allocation per message), control messages are handled.
+   * Returns the payload bytes now at the front; `#tail` is where the first
+   * incomplete message starts.
+   */
+  #unwrapInPlace(buffer: Uint8Array, end: number): number {
+    const message = this.#message;
+    let at = 0;
+    let written = 0;
+    while (!this.#ended && parseMessage(buffer, at, end, message)) {
+      if (message.opcode === OPCODE_BINARY) {
+        const { payloadStart, payloadEnd } = message;
+        buffer.copyWithin(written, payloadStart, payloadEnd);
+        written += payloadEnd - payloadStart;
+      } else {
+        this.#control(buffer, message);
+      }
+      at = message.payloadEnd;
+    }
+    this.#tail = at;
+    return written;
+  }
+
+  /**
+   * Read into `buffer` what the server's messages hold: the socket is read
+   * straight into `buffer` (after the start of a message left from the last
+   * read) and its whole messages unwrapped in place.
+   */
   async read(buffer: Uint8Array): Promise<number | null> {
     for (;;) {
-      const copied = this.#unwrapInto(buffer);
-      if (copied > 0) return copied;
-      if (this.#ended) return null;
-      if (this.#rawStart === this.#rawEnd) {
-        this.#rawStart = 0;
-        this.#rawEnd = 0;
-      } else if (this.#rawEnd === this.#raw.length) {
-        // A partial message at the end: move it to the front.
-        this.#raw.copyWithin(0, this.#rawStart, this.#rawEnd);
-        this.#rawEnd -= this.#rawStart;
-        this.#rawStart = 0;
+      const pending = this.#rawEnd - this.#rawStart;
+      if (this.#payloadStart < this.#payloadEnd || pending >= buffer.length) {
+        // A buffer too small for what is pending: copy out of the raw input.
+        const copied = await this.#readThroughRaw(buffer);
+        if (copied !== 0) return copied;
+        continue;
       }
-      const count = await this.#conn.read(this.#raw.subarray(this.#rawEnd));
-      if (count === null) {
-        this.#ended = true;
-        return null;
+      if (pending > 0) {
+        buffer.set(this.#raw.subarray(this.#rawStart, this.#rawEnd));
       }
-      this.#rawEnd += count;
+      this.#rawStart = 0;
+      this.#rawEnd = 0;
+      let filled = pending;
+      for (;;) {
+        if (filled > 0) {
+          const written = this.#unwrapInPlace(buffer, filled);
+          const tail = this.#tail;
+          if (written > 0 || this.#ended) {
+            // Keep the start of the next message for the next read.
+            if (tail < filled && !this.#ended) {
+              this.#raw.set(buffer.subarray(tail, filled));
+              this.#rawEnd = filled - tail;
+            }
+            return written > 0 ? written : null;
+          }
+          if (tail > 0) buffer.copyWithin(0, tail, filled);
+          filled -= tail;
+        } else if (this.#ended) {
+          return null;
+        }
+        if (filled === buffer.length) {
+          // A message longer than the buffer: the raw input takes it.
+          this.#raw.set(buffer.subarray(0, filled));
+          this.#rawEnd = filled;
+          break;
+        }
+        const count = await this.#conn.read(
+          filled === 0 ? buffer : buffer.subarray(filled),
+        );
+        if (count === null) {
+          this.#ended = true;
+          return null;
+        }
+        filled += count;
+      }
     }
+  }
+
+  /**
+   * Copy what the raw input's messages hold into `buffer`, reading the
+   * socket into the raw input when it holds no whole message: the byte
+   * count copied, `null` at the end, or 0 after a read (ask again).
+   */
+  async #readThroughRaw(buffer: Uint8Array): Promise<number | null> {
+    const copied = this.#unwrapInto(buffer);
+    if (copied > 0) return copied;
+    if (this.#ended) return null;
+    if (this.#rawStart === this.#rawEnd) {
+      this.#rawStart = 0;
+      this.#rawEnd = 0;
+    } else if (this.#rawStart > 0) {
+      // A partial message: move it to the front.
+      this.#raw.copyWithin(0, this.#rawStart, this.#rawEnd);
+      this.#rawEnd -= this.#rawStart;
+      this.#rawStart = 0;
+    }
+    const count = await this.#conn.read(this.#raw.subarray(this.#rawEnd));
+    if (count === null) {
+      this.#ended = true;
+      return null;
+    }
+    this.#rawEnd += count;
+    return 0;
   }
 
   /** Mask `payload` into `target` at `offset` behind a header; the end. */
