@@ -29,9 +29,13 @@ export const PROGRAMS: readonly Program[] = [
   {
     name: "serve",
     entry: "server/main.ts",
-    workers: ["server/_precise_timer_worker.ts"],
-    // Read: the TLS certificate and key and the token file.
-    permissions: ["--allow-net", "--allow-read"],
+    workers: [
+      "server/_precise_timer_worker.ts",
+      "server/history/_sqlite_worker.ts",
+    ],
+    // Read: the TLS certificate and key and the token file; read and write:
+    // the history database (--history-db, any path).
+    permissions: ["--allow-net", "--allow-read", "--allow-write"],
     runtimeFlags: ["--v8-flags=--max-semi-space-size=2"],
   },
   {

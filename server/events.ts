@@ -1,4 +1,5 @@
 import type { Connection } from "./connection.ts";
+import type { HistoryAnswer } from "./history/mod.ts";
 
 /** Why a client left; the label of the disconnect counters. */
 export const DisconnectReason = {
@@ -58,6 +59,8 @@ export type HubEvent =
    * may still be read.
    */
   | { kind: "gone"; client: Connection; detail: string; endOfInput?: boolean }
+  /** The history store's answer to a HISTORY request of `client`. */
+  | { kind: "history"; client: Connection; answer: HistoryAnswer }
   /** Time for housekeeping: keepalive, deadlines, idle buffers. */
   | { kind: "tick" }
   /** The server is stopping: tell every client, then call `done`. */

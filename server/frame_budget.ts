@@ -35,11 +35,11 @@ export const MIN_FLOOD_FRAMES = 10_000;
  * control frames.
  *
  * @param tag The frame's tag.
- * @returns `true` for CHAT, JOIN, NICK, ROOMS and WHO.
+ * @returns `true` for CHAT, JOIN, NICK, ROOMS, WHO and HISTORY.
  */
 export function isMessageTag(tag: number): boolean {
   return tag === Tag.CHAT || tag === Tag.JOIN || tag === Tag.NICK ||
-    tag === Tag.ROOMS || tag === Tag.WHO;
+    tag === Tag.ROOMS || tag === Tag.WHO || tag === Tag.HISTORY;
 }
 
 /**

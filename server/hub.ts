@@ -2,6 +2,7 @@ import {
   encodeFrame,
   HEADER_SIZE,
   readBodyLength,
+  readSenderId,
   readTag,
   Tag,
   writeSenderId,
@@ -24,7 +25,12 @@ import {
   shuttingDown,
   slowConsumer,
 } from "./farewell.ts";
-import { type RequestContext, requestHandler } from "./requests/mod.ts";
+import {
+  type RequestContext,
+  requestHandler,
+  sendHistoryAnswer,
+} from "./requests/mod.ts";
+import type { HistoryStore } from "./history/mod.ts";
 import { declaresHubbub } from "./original_client.ts";
 import { Outbox } from "./outbox.ts";
 import { LocalBus, type RoomBus } from "./room_bus.ts";
@@ -73,6 +79,8 @@ export class Hub {
   readonly clock: Clock;
   /** Counts of the hub's state now, for `/stats`, `/metrics` and tests. */
   readonly gauges: HubGauges;
+  /** Where relayed CHAT is recorded (its counters for /metrics); `null`: off. */
+  readonly history: HistoryStore | null;
   #options: HubOptions;
   #logger: Logger;
   #clients = new Map<number, Connection>();
@@ -93,6 +101,8 @@ export class Hub {
   #outbox: Outbox;
   /** Orders each room's CHAT (message ids) and hands it back for delivery. */
   #bus: RoomBus;
+  /** Where delivered CHAT is recorded; `null` when history is off. */
+  #history: HistoryStore | null;
   /** Frame budgets, notices, floods. */
   #rateLimits: RateLimits;
   /** When the server could not read (see `TokenBucket.take`). */
@@ -128,8 +138,13 @@ export class Hub {
           slowConsumer(`${client.writer.pendingBytes} bytes pending`),
         ),
     });
-    this.#bus = new LocalBus((room, frames, count) =>
-      this.#deliver(room, frames, count)
+    const history = options.history ?? null;
+    this.history = history;
+    this.#history = history;
+    this.#bus = new LocalBus(
+      (room, frames, count, firstId) =>
+        this.#deliver(room, frames, count, firstId),
+      history === null ? undefined : (room) => history.lastId(room.name),
     );
     this.handshakes = new HandshakeAllowance(options.maxHandshakes);
     this.#admission = new Admission(
@@ -152,6 +167,7 @@ export class Hub {
       this.#rooms,
       output,
       options.presenceMaxMembers,
+      history === null ? null : (room) => this.#bus.lastId(room),
     );
     this.#requests = {
       presence: this.#presence,
@@ -159,6 +175,12 @@ export class Hub {
       maxRoomNameBytes: options.maxRoomNameBytes,
       maxNicknameBytes: options.maxNicknameBytes,
       logger: this.#logger,
+      history,
+      historyMaxReply: options.historyMaxReply,
+      // The store answers on its own turn: back through the inbox, so the
+      // reply is sent on the hub's.
+      historyAnswered: (client, answer) =>
+        this.inbox.push({ kind: "history", client, answer }),
       send: output.send,
       refuse: (client, tag, reason) => this.#refuse(client, tag, reason),
       close: (client) => this.#drop(client, CLOSED),
@@ -234,6 +256,9 @@ export class Hub {
         break;
       case "gone":
         this.#drop(event.client, peerGone(event.detail, event.endOfInput));
+        break;
+      case "history":
+        sendHistoryAnswer(this.#requests, event.client, event.answer);
         break;
       case "tick":
         this.#onTick();
@@ -400,10 +425,30 @@ export class Hub {
     this.#bus.publish(room, bytes.subarray(start, end), frames);
   }
 
-  /** Messages the bus has ordered: one copy to each member of the room. */
-  #deliver(room: Room, frames: Uint8Array, count: number): void {
+  /**
+   * Messages the bus has ordered, ids `firstId`...: one copy to each member
+   * of the room, and one into history (a run is one sender's).
+   */
+  #deliver(
+    room: Room,
+    frames: Uint8Array,
+    count: number,
+    firstId: number,
+  ): void {
     this.metrics.deliveries += count * room.members.length;
     this.#outbox.deliver(room.members, frames, count);
+    const history = this.#history;
+    if (history !== null) {
+      const sender = this.#clients.get(readSenderId(frames, 0));
+      history.record(
+        room.name,
+        firstId,
+        frames,
+        count,
+        sender?.nickname ?? null,
+        Date.now(),
+      );
+    }
   }
 
   /**

@@ -15,6 +15,7 @@ import {
 } from "./settings.ts";
 import { ShutdownSignals } from "./shutdown_signals.ts";
 import { readTlsFiles, readTokenFile } from "./_startup_files.ts";
+import { openHistory } from "./_history_startup.ts";
 import {
   httpEndpointOptions,
   startChatListener,
@@ -88,11 +89,13 @@ await runCommand(command, Deno.args, async (values) => {
     ? null
     : await readTokenFile(settings.tokenFile, "Token file");
   const httpOptions = await httpEndpointOptions(settings);
+  const history = await openHistory(settings, logger);
   const server = await startChatListener({
     ...serverSettingsOf(settings),
     tls,
     logger,
     tokens,
+    history,
   });
   const http = httpOptions === null
     ? null
@@ -102,6 +105,7 @@ await runCommand(command, Deno.args, async (values) => {
     address: `${server.address.hostname}:${server.address.port}`,
     tls: tls !== undefined,
     auth: tokens !== null,
+    history: history === null ? "off" : settings.historyDb,
     http: http === null
       ? undefined
       : `${http.address.hostname}:${http.address.port}`,

@@ -42,7 +42,8 @@ class Exposition {
  * 0.0.4): connections, connects and disconnects by reason, frames and bytes
  * in and out, deliveries, slow-consumer disconnects, rate-limit drops, event
  * queue depth, the handler's batch-duration histogram, log lines dropped and
- * suppressed, the HTTP listener's connections, and process memory.
+ * suppressed, the HTTP listener's connections, history writes, and process
+ * memory.
  *
  * @param hub The hub to describe. Read synchronously; nothing is changed.
  * @param sources The logger and the HTTP listener, for their counters.
@@ -298,6 +299,31 @@ export function formatMetrics(hub: Hub, sources: MetricSources = {}): string {
     "counter",
     "WebSocket upgrades refused with 403: their Origin is not allowed (--allowed-origins).",
     webSockets?.refusedOrigins ?? 0,
+  );
+  const history = hub.history?.counters;
+  out.single(
+    "hubbub_history_stored_total",
+    "counter",
+    "Messages written to the history database (0 with --no-history).",
+    history?.stored ?? 0,
+  );
+  out.single(
+    "hubbub_history_not_stored_total",
+    "counter",
+    "Messages relayed but not stored: write failures, dropped past the pending bound, or after the store closed.",
+    history?.notStored ?? 0,
+  );
+  out.single(
+    "hubbub_history_write_errors_total",
+    "counter",
+    "Failed history write attempts (batches; writing pauses and is retried).",
+    history?.writeErrors ?? 0,
+  );
+  out.single(
+    "hubbub_history_pending",
+    "gauge",
+    "Messages recorded and not yet confirmed written (the batch window, or paused writing).",
+    history?.pending ?? 0,
   );
   out.single(
     "process_resident_memory_bytes",

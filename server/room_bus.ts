@@ -18,8 +18,8 @@
  * that wants to show its message at once can hide by showing it as pending
  * until the echo comes.
  *
- * The bus is where history will record a message (with its id) and where a
- * Redis backplane replaces {@linkcode LocalBus}.
+ * The bus's delivery is where history records a message (with its id), and
+ * the bus is what a Redis backplane replaces ({@linkcode LocalBus} here).
  *
  * @module
  */
@@ -68,7 +68,9 @@ export interface RoomBus {
  * by the outbox). A run of N frames takes ids first..first+N-1 in one call.
  *
  * Its counters are forgotten with the room: a room that empties and is
- * created again counts from 1 (history will keep the last id itself).
+ * created again starts again from its seed, the last id history keeps for
+ * the room's name (so ids go on across emptied rooms and restarts), or
+ * from 1 without a seed.
  *
  * @example Usage
  * ```ts
@@ -85,20 +87,28 @@ export interface RoomBus {
  */
 export class LocalBus implements RoomBus {
   #deliver: BusDelivery;
+  #seed: ((room: Room) => number) | null;
   #lastIds = new WeakMap<Room, number>();
 
-  /** @param deliver Where ordered messages go (the hub's delivery to members). */
-  constructor(deliver: BusDelivery) {
+  /**
+   * @param deliver Where ordered messages go (the hub's delivery to members).
+   * @param seed The last id of a room the bus has not counted yet (history's
+   * `lastId` of its name); without it such a room starts at 0.
+   */
+  constructor(deliver: BusDelivery, seed?: (room: Room) => number) {
     this.#deliver = deliver;
+    this.#seed = seed ?? null;
   }
 
   publish(room: Room, frames: Uint8Array, count: number): void {
-    const first = (this.#lastIds.get(room) ?? 0) + 1;
+    const first = this.lastId(room) + 1;
     this.#lastIds.set(room, first + count - 1);
     this.#deliver(room, frames, count, first);
   }
 
   lastId(room: Room): number {
-    return this.#lastIds.get(room) ?? 0;
+    const known = this.#lastIds.get(room);
+    if (known !== undefined) return known;
+    return this.#seed === null ? 0 : this.#seed(room);
   }
 }

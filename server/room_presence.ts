@@ -29,20 +29,25 @@ export class RoomPresence {
   readonly rooms: RoomDirectory;
   #output: PresenceOutput;
   #maxMembers: number;
+  #lastId: ((room: Room) => number) | null;
 
   /**
    * @param rooms The rooms by name.
    * @param output Where frames go.
    * @param maxMembers Rooms larger than this announce nothing (0: none does).
+   * @param lastId The id of a room's last message, for the `last_id` of
+   * `join` (with history on); `null`: joins carry none.
    */
   constructor(
     rooms: RoomDirectory,
     output: PresenceOutput,
     maxMembers: number,
+    lastId: ((room: Room) => number) | null = null,
   ) {
     this.rooms = rooms;
     this.#output = output;
     this.#maxMembers = maxMembers;
+    this.#lastId = lastId;
   }
 
   /**
@@ -65,6 +70,7 @@ export class RoomPresence {
    * @param client Whom it concerns (its id and nickname now).
    * @param room The room's name.
    * @param old With `nick`: the nickname before.
+   * @param lastId With `join` and history on: the room's last message id.
    * @returns The frame.
    */
   frame(
@@ -72,6 +78,7 @@ export class RoomPresence {
     client: Connection,
     room: string,
     old?: string | null,
+    lastId?: number,
   ): Uint8Array {
     const presence: Presence = {
       event,
@@ -80,7 +87,14 @@ export class RoomPresence {
       nick: client.nickname,
     };
     if (old !== undefined) presence.old = old;
+    if (lastId !== undefined) presence.last_id = lastId;
     return encodeFrame(Tag.PRESENCE, client.id, encodeJsonBody(presence));
+  }
+
+  /** The `join` of `client` in `room`, with the room's last id now. */
+  #joinFrame(client: Connection, room: Room): Uint8Array {
+    const lastId = this.#lastId === null ? undefined : this.#lastId(room);
+    return this.frame("join", client, room.name, undefined, lastId);
   }
 
   /**
@@ -89,7 +103,7 @@ export class RoomPresence {
    * @param client A client in a room.
    */
   confirmJoin(client: Connection): void {
-    this.#output.send(client, this.frame("join", client, client.room!.name));
+    this.#output.send(client, this.#joinFrame(client, client.room!));
   }
 
   /**
@@ -118,7 +132,7 @@ export class RoomPresence {
    */
   enter(client: Connection, name: string): void {
     const { entered } = this.rooms.move(client, name);
-    const frame = this.frame("join", client, name);
+    const frame = this.#joinFrame(client, entered);
     if (this.announces(entered)) this.#output.announce(entered, frame);
     else this.#output.send(client, frame);
   }

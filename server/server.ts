@@ -42,6 +42,7 @@ export class Server {
   readonly finished: Promise<void>;
   #tcp: TcpGateway;
   #stopping: Promise<void> | null = null;
+  #history: HubOptions["history"];
 
   /** Use {@linkcode startServer}. */
   constructor(
@@ -51,6 +52,7 @@ export class Server {
     tlsContext: ReturnType<typeof createTlsContext> | null = null,
   ) {
     this.hub = hub;
+    this.#history = options.history;
     const hubDone = hub.run();
     const entrance: HubEntrance = {
       inbox: hub.inbox,
@@ -76,7 +78,9 @@ export class Server {
   /**
    * Stop gracefully: stop accepting, send every client a CLOSE frame with the
    * reason, give queued frames up to `graceMs` to leave, then close
-   * everything. Calling it again returns the same promise.
+   * everything, the history store last (it writes what it still holds, so a
+   * clean shutdown loses no relayed message). Calling it again returns the
+   * same promise.
    *
    * @param options The reason and the grace period.
    * @returns A promise that settles when everything is closed.
@@ -101,6 +105,7 @@ export class Server {
     await done.promise;
     this.hub.inbox.close();
     await this.finished;
+    await this.#history?.close();
   }
 }
 

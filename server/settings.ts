@@ -34,6 +34,7 @@ import { LOG_FORMATS, LOG_LEVELS, type Logger } from "./logger.ts";
 import { DEFAULT_LOG_BUFFER_BYTES } from "./log_writer.ts";
 import { MAX_READ_BUFFER } from "./transport/tcp/reader.ts";
 import type { TokenSet } from "./token_set.ts";
+import type { HistoryStore } from "./history/mod.ts";
 
 /**
  * Where a setting's value goes: a {@linkcode HubOptions} field, an option of
@@ -196,7 +197,7 @@ export const SERVER_SETTINGS = {
       "Drop a client whose socket accepts nothing for this long (slow consumer)",
   },
   /**
-   * Messages (CHAT, JOIN, NICK, ROOMS, WHO) a client may send per second
+   * Messages (CHAT, JOIN, NICK, ROOMS, WHO, HISTORY) a client may send per second
    * (token bucket rate); 0 turns every frame-rate limit off, the
    * per-address and control-frame ones included.
    */
@@ -208,7 +209,7 @@ export const SERVER_SETTINGS = {
     min: 0,
     valueName: "N",
     description:
-      "Messages (CHAT, JOIN, NICK, ROOMS, WHO) per second per client; excess is dropped with an ERROR notice a second (0: no frame-rate limit at all, per-address and control-frame ones included)",
+      "Messages (CHAT, JOIN, NICK, ROOMS, WHO, HISTORY) per second per client; excess is dropped with an ERROR notice a second (0: no frame-rate limit at all, per-address and control-frame ones included)",
   },
   /** Token bucket size: messages a client may send at once. */
   messageBurst: {
@@ -359,6 +360,64 @@ export const SERVER_SETTINGS = {
     valueName: "SECONDS",
     description:
       "Drop a client whose frame, once begun, is not complete by then (ERROR 'frame timeout'), whatever --idle-timeout says",
+  },
+  /** The SQLite file history is kept in (`:memory:`: none on disk). */
+  historyDb: {
+    scope: "command-line",
+    type: "string",
+    flag: "history-db",
+    default: "./data/hubbub.db",
+    valueName: "PATH",
+    description:
+      "Keep message history in this SQLite file, created with its folder (:memory: keeps it only while the server runs)",
+  },
+  noHistory: {
+    scope: "command-line",
+    type: "boolean",
+    flag: "no-history",
+    description: "Keep no history (HISTORY gets ERROR 'history is off')",
+  },
+  historyMaxPerRoom: {
+    scope: "command-line",
+    type: "integer",
+    flag: "history-max-per-room",
+    default: 10_000,
+    min: 1,
+    valueName: "N",
+    description:
+      "Messages of history kept per room; older ones are pruned in the background",
+  },
+  historyMaxAgeMs: {
+    scope: "command-line",
+    type: "integer",
+    flag: "history-max-age",
+    default: 604_800_000,
+    min: 0,
+    unit: "seconds",
+    valueName: "SECONDS",
+    description:
+      "Prune history older than this in the background (0: no age limit)",
+  },
+  historyFlushMs: {
+    scope: "command-line",
+    type: "integer",
+    flag: "history-flush-ms",
+    default: 100,
+    min: 1,
+    valueName: "MS",
+    description:
+      "Write history in one transaction this often (what a kill -9 can lose)",
+  },
+  /** Most messages in one answer to a HISTORY request. */
+  historyMaxReply: {
+    scope: "hub",
+    type: "integer",
+    flag: "history-max-reply",
+    default: 200,
+    min: 1,
+    valueName: "N",
+    description:
+      "Most messages in one HISTORY reply (the client asks again for more)",
   },
   /** The longest `Server.shutdown` waits for queued frames to leave. */
   shutdownGraceMs: {
@@ -513,6 +572,11 @@ export interface HubOptions extends HubSettings {
   logger: Logger;
   /** Accepted tokens; `null` when no authentication is required. */
   tokens: TokenSet | null;
+  /**
+   * Where relayed messages are recorded and HISTORY requests answered;
+   * `null` or absent: history is off. The server closes it on shutdown.
+   */
+  history?: HistoryStore | null;
   /**
    * The one clock of the hub, its writers and readers (deadlines, timers,
    * rate limits); `systemClock` when not given. Not a CLI setting:

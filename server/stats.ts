@@ -40,6 +40,11 @@ export interface ServerStats {
     auth_failures: number;
     pending_bytes: number;
     event_queue_depth: number;
+    /** History: messages stored, not stored, failed writes, pending (all 0 when off). */
+    history_stored: number;
+    history_not_stored: number;
+    history_write_errors: number;
+    history_pending: number;
   };
   /** Total connections, offset and limit of the page in `connections`. */
   total: number;
@@ -93,6 +98,7 @@ export function collectStats(hub: Hub, query: StatsQuery = {}): ServerStats {
   const clients = [...hub.clients()];
   let pending = 0;
   for (const client of clients) pending += client.writer.pendingBytes;
+  const history = hub.history?.counters;
   if (sort === "pending") {
     clients.sort((a, b) => b.writer.pendingBytes - a.writer.pendingBytes);
   }
@@ -119,6 +125,10 @@ export function collectStats(hub: Hub, query: StatsQuery = {}): ServerStats {
       auth_failures: m.authFailures,
       pending_bytes: pending,
       event_queue_depth: hub.inbox.length,
+      history_stored: history?.stored ?? 0,
+      history_not_stored: history?.notStored ?? 0,
+      history_write_errors: history?.writeErrors ?? 0,
+      history_pending: history?.pending ?? 0,
     },
     total: clients.length,
     offset,

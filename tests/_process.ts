@@ -14,6 +14,23 @@ export const SERVER_MAIN = new URL("../server/main.ts", import.meta.url)
 export const CLIENT_MAIN = new URL("../client/main.ts", import.meta.url)
   .pathname;
 
+/**
+ * A test server keeps no history unless its test asks for it (gives
+ * `--history-db` or `--no-history`): the default `./data/hubbub.db` would be
+ * one file shared, and locked, by every server of every test running at once.
+ *
+ * @param args The server's flags.
+ * @returns `args`, after `--no-history` unless history is asked about.
+ */
+export function serverArgs(args: readonly string[]): string[] {
+  const asked = args.some((arg) =>
+    arg === "--no-history" || arg === "--history-db" ||
+    arg.startsWith("--history-db=")
+  );
+  // First, so a flag at the end that is missing its value stays so.
+  return asked ? [...args] : ["--no-history", ...args];
+}
+
 /** The parent's environment without `RUST_BACKTRACE`, with `NO_COLOR`. */
 function cleanEnv(): Record<string, string> {
   const env = Deno.env.toObject();
@@ -75,7 +92,7 @@ export class Spawned {
       "run",
       ...(options.permissions ?? ["--allow-net", "--allow-read"]),
       script,
-      ...args,
+      ...(script === SERVER_MAIN ? serverArgs(args) : args),
     ];
     const program = options.executable ? script : Deno.execPath();
     const command = options.openFileLimit === undefined

@@ -11,7 +11,7 @@ import {
   startServer,
 } from "../server/mod.ts";
 import { deadline } from "./_deadline.ts";
-import { collectLines } from "./_process.ts";
+import { collectLines, serverArgs } from "./_process.ts";
 
 /** Log lines an in-process server wrote, for assertions. */
 export type LogLines = string[];
@@ -87,9 +87,7 @@ export async function spawnServer(args: string[] = []): Promise<ServerProcess> {
       "--allow-net",
       "--allow-read",
       SERVER_MAIN,
-      "--port",
-      "0",
-      ...args,
+      ...serverArgs(["--port", "0", ...args]),
     ],
     stdin: "null",
     stdout: "piped",

@@ -10,6 +10,7 @@ import { Tag } from "../protocol/mod.ts";
 import { deadline } from "./_deadline.ts";
 import { RawClient, text } from "./_raw_client.ts";
 import { spawnServer } from "./_server.ts";
+import { serverArgs } from "./_process.ts";
 
 const SERVER_MAIN = new URL("../server/main.ts", import.meta.url).pathname;
 
@@ -31,7 +32,13 @@ async function runServer(
   timeoutMs = 15_000,
 ): Promise<Finished> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-read", SERVER_MAIN, ...args],
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      SERVER_MAIN,
+      ...serverArgs(args),
+    ],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

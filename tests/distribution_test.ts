@@ -74,6 +74,9 @@ async function programsWorkTogether(launch: Launch): Promise<void> {
   }
 
   const server = launch(program("serve"), [
+    // History on, in memory: its worker must come with the build.
+    "--history-db",
+    ":memory:",
     "--port",
     "0",
     "--max-msgs-per-sec",

@@ -60,6 +60,9 @@ function setup(presenceMaxMembers = 100) {
     maxRoomNameBytes: 64,
     maxNicknameBytes: 32,
     logger: new Logger({ level: "error", write: () => {} }),
+    history: null,
+    historyMaxReply: 200,
+    historyAnswered: () => {},
     send: output.send,
     refuse: (client, tag, reason) =>
       output.send(client, encodeFrame(Tag.ERROR, tag, reason)),

@@ -29,7 +29,7 @@ import {
   takeUntil,
   text,
 } from "./_kit.ts";
-import { collectLines } from "./_process.ts";
+import { collectLines, serverArgs } from "./_process.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -73,7 +73,7 @@ class TaskServer {
     const env = Deno.env.toObject();
     delete env.RUST_BACKTRACE;
     env.NO_COLOR = "1";
-    const task = [Deno.execPath(), "task", "serve", ...args];
+    const task = [Deno.execPath(), "task", "serve", ...serverArgs(args)];
     this.child = new Deno.Command(
       session === "terminal" ? "script" : "setsid",
       {

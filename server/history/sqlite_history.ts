@@ -10,6 +10,7 @@
  */
 
 import { dirname } from "node:path";
+import { workerUrl } from "../../cli/worker_url.ts";
 import { type Clock, type ClockTimer, systemClock } from "../clock.ts";
 import { HistoryOpenError } from "./history_open_error.ts";
 import { PendingBatch } from "./_pending_batch.ts";
@@ -356,7 +357,8 @@ export async function openSqliteHistory(
 ): Promise<SqliteHistory> {
   if (path !== ":memory:") await checkPath(path);
   const settings = settingsOf(options);
-  const worker = new Worker(new URL("./_sqlite_worker.ts", import.meta.url), {
+  // workerUrl: beside this file from source or compiled, embedded in a bundle.
+  const worker = new Worker(workerUrl("_sqlite_worker", import.meta.url), {
     type: "module",
   });
   const reply = await new Promise<FromWorker>((resolve) => {

@@ -1,4 +1,5 @@
 import type { Connection } from "../connection.ts";
+import type { HistoryAnswer, HistoryStore } from "../history/mod.ts";
 import type { Logger } from "../logger.ts";
 import type { NicknameIndex } from "../nickname_index.ts";
 import type { RoomPresence } from "../room_presence.ts";
@@ -19,6 +20,15 @@ export interface RequestContext {
   readonly maxNicknameBytes: number;
   /** Lifecycle lines. */
   readonly logger: Logger;
+  /** Where HISTORY requests are answered from; `null`: history is off. */
+  readonly history: HistoryStore | null;
+  /** Most messages in one HISTORY reply. */
+  readonly historyMaxReply: number;
+  /**
+   * Hand the store's answer to a HISTORY request back to the hub, which
+   * sends it on its own turn (see `sendHistoryAnswer`).
+   */
+  historyAnswered(client: Connection, answer: HistoryAnswer): void;
   /** Queue a frame for one client. */
   send(client: Connection, frame: Uint8Array): void;
   /** Answer a request of `tag` with ERROR (sender id `tag`) saying `reason`. */

@@ -11,6 +11,7 @@
 import { Tag } from "../../protocol/mod.ts";
 import { close } from "./close.ts";
 import type { RequestHandler } from "./context.ts";
+import { history } from "./history.ts";
 import { join } from "./join.ts";
 import { rooms, who } from "./lists.ts";
 import { nick } from "./nick.ts";
@@ -22,6 +23,7 @@ export { LIST_LIMIT, rooms, who } from "./lists.ts";
 export { nick, parseNick } from "./nick.ts";
 export { ping } from "./ping.ts";
 export { close } from "./close.ts";
+export { history, HISTORY_OFF, sendHistoryAnswer } from "./history.ts";
 
 /**
  * The handler of each request tag. PONG needs nothing (any frame proves
@@ -35,6 +37,7 @@ const HANDLERS = new Map<number, RequestHandler>([
   [Tag.NICK, nick],
   [Tag.ROOMS, rooms],
   [Tag.WHO, who],
+  [Tag.HISTORY, history],
 ]);
 
 /**
