@@ -124,3 +124,22 @@ Deno.test("Room bus: every member, senders included, sees a room's messages in o
     }
   });
 });
+
+Deno.test("LocalBus: a room it has not counted yet starts from its seed (history's last id), even when created again", () => {
+  const delivered: number[] = [];
+  const seeds = new Map([["lobby", 41]]);
+  const bus = new LocalBus(
+    (_room, _frames, _count, firstId) => delivered.push(firstId),
+    (room) => seeds.get(room.name) ?? 0,
+  );
+  const lobby = new Room("lobby");
+  assert.equal(bus.lastId(lobby), 41);
+  bus.publish(lobby, new Uint8Array(0), 2);
+  bus.publish(new Room("dev"), new Uint8Array(0), 1);
+  assert.deepEqual(delivered, [42, 1]);
+  // The room emptied and was made again: history kept its last id.
+  seeds.set("lobby", bus.lastId(lobby));
+  const again = new Room("lobby");
+  bus.publish(again, new Uint8Array(0), 1);
+  assert.deepEqual(delivered, [42, 1, 44]);
+});
