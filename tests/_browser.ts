@@ -7,7 +7,11 @@
  */
 
 import type { Browser, Page } from "playwright-core";
-import { type ServerProcess, startServerProcess } from "./_process.ts";
+import {
+  type ServerProcess,
+  type SpawnOptions,
+  startServerProcess,
+} from "./_process.ts";
 
 /** Where Debian installs Chromium. */
 export const CHROMIUM_PATH = "/usr/bin/chromium";
@@ -79,6 +83,7 @@ export interface ChatPorts {
 export async function startChatServer(
   ports: ChatPorts = { tcp: freePort(), http: freePort() },
   extraArgs: string[] = [],
+  options: SpawnOptions = {},
 ): Promise<{ server: ServerProcess; ports: ChatPorts }> {
   const server = await startServerProcess([
     "--port",
@@ -86,7 +91,7 @@ export async function startChatServer(
     "--http-port",
     String(ports.http),
     ...extraArgs,
-  ]);
+  ], options);
   return { server, ports };
 }
 

@@ -278,6 +278,102 @@ Deno.test({
   },
 });
 
+/** The page's earlier (history) entries, in order: sender and text. */
+async function earlierEntries(page: ChatPage): Promise<string[][]> {
+  return await page.page.$$eval(
+    "#log > li.entry.earlier",
+    (items) =>
+      items.map((item) => [
+        item.querySelector(".sender")?.textContent ?? "",
+        item.querySelector(".text")?.textContent ?? "",
+      ]),
+  );
+}
+
+/** Wait until the page shows `count` earlier entries. */
+async function waitForEarlier(page: ChatPage, count: number): Promise<void> {
+  await page.page.waitForFunction(
+    (count) =>
+      (globalThis as unknown as {
+        document: { querySelectorAll(s: string): ArrayLike<Node> };
+      }).document.querySelectorAll("#log > li.entry.earlier").length >= count,
+    count,
+    { timeout: PAGE_TIMEOUT_MS * 2 },
+  );
+}
+
+Deno.test({
+  name:
+    "Browser page: earlier messages show on joining, marked earlier and inert, and after a server restart the page fills its gap once",
+  ignore: missing !== null,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "hubbub-browser-history-" });
+    const history = ["--history-db", `${dir}/history.db`];
+    const write = {
+      permissions: ["--allow-net", "--allow-read", "--allow-write"],
+    };
+    const ports = { tcp: freePort(), http: freePort() };
+    let { server } = await startChatServer(ports, history, write);
+    let browser: Browser | null = null;
+    try {
+      const hostile = "<b>x</b>\x1b[2J";
+      let terminal = await RawClient.connect(ports.tcp);
+      await nick(terminal, "carol");
+      for (const body of ["first", hostile, "third"]) {
+        await terminal.send(Tag.CHAT, body);
+        assert.equal(await nextChat(terminal), body);
+      }
+      await terminal.close();
+
+      browser = await launchChromium();
+      const page = await ChatPage.open(
+        browser,
+        `http://127.0.0.1:${ports.http}/`,
+      );
+      await waitForEarlier(page, 3);
+      assert.deepEqual(await earlierEntries(page), [
+        ["carol", "first"],
+        ["carol", "<b>x</b>\u241b[2J"],
+        ["carol", "third"],
+      ]);
+      assert.equal(
+        await page.page.evaluate(`document.querySelectorAll("#log b").length`),
+        0,
+      );
+
+      // Away: the page cannot reach the server that takes the next message.
+      assert.equal((await server.stop("SIGTERM")).code, 0);
+      ({ server } = await startChatServer(undefined, history, write));
+      terminal = await RawClient.connect(server.port);
+      await terminal.send(Tag.CHAT, "while you were away");
+      assert.equal(await nextChat(terminal), "while you were away");
+      await terminal.close();
+      assert.equal((await server.stop("SIGTERM")).code, 0);
+
+      ({ server } = await startChatServer(ports, history, write));
+      await page.waitConnected(PAGE_TIMEOUT_MS * 2);
+      await waitForEarlier(page, 4);
+      terminal = await RawClient.connect(ports.tcp);
+      try {
+        await terminal.send(Tag.CHAT, "live again");
+        await page.waitForChat(`#${terminal.id}`, "live again");
+      } finally {
+        await terminal.close();
+      }
+      const earlier = await earlierEntries(page);
+      assert.deepEqual(earlier.slice(3).map(([, text]) => text), [
+        "while you were away",
+      ]);
+      assert.equal(earlier.length, 4, JSON.stringify(earlier));
+      assert.deepEqual(page.errors, []);
+    } finally {
+      await browser?.close();
+      await server.stop("SIGKILL");
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 browserTest(
   "Gateway: a page of an origin not allowed cannot open a WebSocket, the page's own origin can",
   async (browser, server) => {
