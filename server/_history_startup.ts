@@ -11,6 +11,7 @@ import {
   HistoryOpenError,
   type HistoryStore,
   openSqliteHistory,
+  type SqliteHistoryOptions,
 } from "./history/mod.ts";
 import type { Logger } from "./logger.ts";
 import type { CommandLineSettings } from "./settings.ts";
@@ -20,6 +21,7 @@ import type { CommandLineSettings } from "./settings.ts";
  *
  * @param settings The command line's settings.
  * @param logger Where write failures and resumptions are logged.
+ * @param more Settings that have no flag (tests: a small `maxPages`).
  * @returns The store, or `null` with history off.
  * @throws {UsageError} For an empty `--history-db`.
  * @throws {StartupError} When the database cannot be opened (locked,
@@ -28,6 +30,7 @@ import type { CommandLineSettings } from "./settings.ts";
 export async function openHistory(
   settings: CommandLineSettings,
   logger: Logger,
+  more: SqliteHistoryOptions = {},
 ): Promise<HistoryStore | null> {
   if (settings.noHistory) return null;
   const path = settings.historyDb;
@@ -36,6 +39,7 @@ export async function openHistory(
   }
   try {
     return await openSqliteHistory(path, {
+      ...more,
       flushMs: settings.historyFlushMs,
       maxPerRoom: settings.historyMaxPerRoom,
       maxAgeSeconds: settings.historyMaxAgeMs / 1000,

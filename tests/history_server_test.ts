@@ -16,6 +16,11 @@ import {
   Tag,
 } from "../protocol/mod.ts";
 import { FrameBudget, Verdict } from "../server/frame_budget.ts";
+import { openHistory } from "../server/_history_startup.ts";
+import { Logger } from "../server/logger.ts";
+import { formatMetrics } from "../server/prometheus.ts";
+import type { CommandLineSettings } from "../server/settings.ts";
+import { withServer } from "./_server.ts";
 import { TokenBucket } from "../server/token_bucket.ts";
 import {
   barrier,
@@ -512,4 +517,57 @@ Deno.test("History: a HISTORY request draws on the message budget, like JOIN or 
   );
   assert.equal(budget.take(Tag.HISTORY, 0), Verdict.Allowed);
   assert.equal(budget.take(Tag.HISTORY, 0), Verdict.ClientMessages);
+});
+
+Deno.test("History: a database that fills up at run time is logged once, chat goes on, and /metrics counts what was not stored", async () => {
+  const { dir, db } = await tempDb();
+  try {
+    const logs: string[] = [];
+    const logger = new Logger({
+      level: "debug",
+      write: (line) => logs.push(line),
+    });
+    const settings = {
+      noHistory: false,
+      historyDb: db,
+      historyFlushMs: 5,
+      historyMaxPerRoom: 10_000,
+      historyMaxAgeMs: 0,
+    } as CommandLineSettings;
+    // A dozen pages: full after a few dozen long messages.
+    const history = await openHistory(settings, logger, { maxPages: 12 });
+    await withServer({ logger, history }, async (server) => {
+      const ann = await RawClient.connect(server.address.port);
+      const bob = await RawClient.connect(server.address.port);
+      const body = "z".repeat(480);
+      let sent = 0;
+      for (let round = 0; round < 40; round++) {
+        const texts = Array.from({ length: 10 }, () => body);
+        await say(ann, ...texts);
+        sent += texts.length;
+        assert.equal((await bob.chats(texts.length)).length, texts.length);
+        const counters = server.hub.history!.counters;
+        if (counters.writeErrors > 0 && counters.pending === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const counters = server.hub.history!.counters;
+      assert.ok(counters.writeErrors > 0, "the database filled up");
+      const failed = logs.filter((line) => /History writing failed/.test(line));
+      assert.equal(failed.length, 1, failed.join("\n"));
+      assert.ok(failed[0].includes(db), failed[0]);
+      // Chat goes on while history cannot be written.
+      await say(ann, "still here");
+      assert.equal(text((await bob.chats(1))[0]), "still here");
+      const exposed = formatMetrics(server.hub);
+      const notStored = Number(
+        /^hubbub_history_not_stored_total (\d+)$/m.exec(exposed)![1],
+      );
+      assert.ok(notStored > 0 && notStored <= sent + 1, exposed);
+      assert.match(exposed, /^hubbub_history_write_errors_total [1-9]/m);
+      await ann.close();
+      await bob.close();
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
