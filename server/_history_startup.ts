@@ -37,6 +37,14 @@ export async function openHistory(
   if (path.trim() === "") {
     throw new UsageError("--history-db needs a path (or use --no-history)");
   }
+  if (
+    path !== ":memory:" &&
+    Deno.permissions.querySync({ name: "write", path }).state !== "granted"
+  ) {
+    throw new StartupError(
+      `History database ${path} cannot be written without --allow-write (deno task serve has it), or run with --no-history`,
+    );
+  }
   try {
     return await openSqliteHistory(path, {
       ...more,

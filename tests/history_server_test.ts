@@ -421,6 +421,18 @@ Deno.test("History: a database file that is locked, corrupt or cannot be made is
     assert.equal(folder.lines.length, 1, folder.lines.join("\n"));
     assert.ok(folder.lines[0].includes(blocked), folder.lines[0]);
 
+    // Run without --allow-write (as by `deno run`, not `deno task serve`).
+    const denied = await runDeno(
+      SERVER_MAIN,
+      ["--port", "0", "--history-db", db],
+      { timeoutMs: 20_000 },
+    );
+    assert.equal(denied.code, 1);
+    const deniedLines = denied.stderr.filter((line) => line.trim() !== "");
+    assert.equal(deniedLines.length, 1, deniedLines.join("\n"));
+    assert.ok(deniedLines[0].includes(db), deniedLines[0]);
+    assert.match(deniedLines[0], /--allow-write/);
+
     const empty = await failedStart(["--history-db", ""]);
     assert.equal(empty.code, 2);
     assert.equal(empty.lines.length, 1, empty.lines.join("\n"));
