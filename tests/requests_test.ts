@@ -27,7 +27,13 @@ import {
   parseNick,
   type RequestContext,
   requestHandler,
+  sendHistoryAnswer,
 } from "../server/requests/mod.ts";
+import type {
+  HistoryAnswer,
+  HistoryRequest,
+  HistoryStore,
+} from "../server/history/mod.ts";
 
 const encoder = new TextEncoder();
 const idleTransport = {
@@ -264,4 +270,91 @@ Deno.test("Requests: PONG, tags only servers send and unknown tags have no handl
   ) {
     assert.equal(requestHandler(tag), undefined, `tag ${tag}`);
   }
+});
+
+Deno.test("Requests: HISTORY asks the store about the client's current room with the reply cap, and the answer goes out only while the client is connected", () => {
+  const { log, context, connect } = setup();
+  const asked: [string, HistoryRequest][] = [];
+  const replies: ((answer: HistoryAnswer) => void)[] = [];
+  const store = {
+    query(room: string, request: HistoryRequest, reply) {
+      asked.push([room, request]);
+      replies.push(reply);
+    },
+  } as Partial<HistoryStore> as HistoryStore;
+  const answered: [Connection, HistoryAnswer][] = [];
+  const withHistory: RequestContext = {
+    ...context,
+    history: store,
+    historyMaxReply: 7,
+    historyAnswered: (client, answer) => answered.push([client, answer]),
+  };
+  const a = connect();
+  const handle = requestHandler(Tag.HISTORY)!;
+  handle(withHistory, a, encoder.encode('{"after":3,"until":9}'));
+  handle(withHistory, a, encoder.encode('{"last":1,"after":2}'));
+  handle(context, a, encoder.encode('{"last":1}'));
+  assert.deepEqual(asked, [["lobby", { after: 3, until: 9, limit: 7 }]]);
+  assert.deepEqual(log, [
+    `to 1: ERROR(12) history request needs exactly one of "last" and "after"`,
+    "to 1: ERROR(12) history is off",
+  ]);
+  // The store's reply goes back to the hub, which sends it on its turn.
+  const answer: HistoryAnswer = {
+    room: "lobby",
+    entries: [{
+      room: "lobby",
+      id: 4,
+      sender: 9,
+      nick: null,
+      time: 5,
+      body: encoder.encode("hi"),
+    }],
+    count: 1,
+    first: 4,
+    last: 4,
+    complete: true,
+    missing: 0,
+    more: false,
+  };
+  replies[0](answer);
+  assert.deepEqual(answered, [[a, answer]]);
+  log.length = 0;
+  sendHistoryAnswer(context, a, answer);
+  assert.deepEqual(log, [
+    `to 1: HISTORY(9) {"room":"lobby","id":4,"sender":9,"nick":null,"time":5}`,
+    "to 1: HISTORY_TEXT(9) hi",
+    `to 1: HISTORY_END(0) {"room":"lobby","count":1,"first":4,"last":4,"complete":true,"missing":0,"more":false}`,
+  ]);
+  log.length = 0;
+  a.state = ConnectionState.Closed;
+  sendHistoryAnswer(context, a, answer);
+  assert.deepEqual(log, []);
+});
+
+Deno.test("Requests: with history on, a join carries the room's last id", () => {
+  const rooms = new RoomDirectory();
+  const log: string[] = [];
+  const presence = new RoomPresence(
+    rooms,
+    {
+      send: (client, frame) => log.push(`to ${client.id}: ${describe(frame)}`),
+      announce: (room, frame) =>
+        log.push(`to ${room.name}: ${describe(frame)}`),
+    },
+    100,
+    (room) => room.name === "lobby" ? 41 : 0,
+  );
+  const client = new Connection(idleTransport, 1024, () => {});
+  client.id = 1;
+  client.state = ConnectionState.Open;
+  client.declareHubbub();
+  presence.enter(client, LOBBY);
+  presence.confirmJoin(client);
+  presence.enter(client, "dev");
+  assert.deepEqual(log, [
+    `to lobby: PRESENCE(1) {"event":"join","room":"lobby","id":1,"nick":null,"last_id":41}`,
+    `to 1: PRESENCE(1) {"event":"join","room":"lobby","id":1,"nick":null,"last_id":41}`,
+    `to dev: PRESENCE(1) {"event":"join","room":"dev","id":1,"nick":null,"last_id":0}`,
+  ]);
 });
