@@ -8,7 +8,7 @@
  * @module
  */
 
-import { HEADER_SIZE, readBodyLength } from "../../../protocol/mod.ts";
+import { HEADER_SIZE } from "../../../protocol/mod.ts";
 import type { StreamTransport } from "../transport.ts";
 import { closeFrame, Opcode, writeServerHeader } from "./wire.ts";
 
@@ -23,6 +23,8 @@ const CLOSE_LINGER_MS = 1000;
 /** Most header bytes a hubbub frame's message needs (its payload < 64 KiB). */
 const MESSAGE_HEADER = 4;
 const NORMAL_CLOSE = closeFrame(1000);
+/** First byte of a whole binary message (FIN, opcode 2). */
+const BINARY_FINAL = 0x80 | Opcode.Binary;
 
 async function writeAll(
   conn: WebSocketConnection,
@@ -138,9 +140,19 @@ export class WebSocketTransport implements StreamTransport {
     framed.set(bytes, from);
     let length = 0;
     let offset = 0;
-    while (offset < bytes.length) {
-      const size = HEADER_SIZE + readBodyLength(bytes, offset);
-      length += writeServerHeader(framed, length, Opcode.Binary, size);
+    const end = bytes.length;
+    while (offset < end) {
+      // A queued frame is a valid one, at most 512 bytes: its body length
+      // is in the low two bytes of the field.
+      const size = HEADER_SIZE +
+        ((bytes[offset + 6] << 8) | bytes[offset + 7]);
+      if (size < 126) {
+        framed[length] = BINARY_FINAL;
+        framed[length + 1] = size;
+        length += 2;
+      } else {
+        length += writeServerHeader(framed, length, Opcode.Binary, size);
+      }
       framed.copyWithin(length, from + offset, from + offset + size);
       length += size;
       offset += size;
