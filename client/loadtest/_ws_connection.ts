@@ -3,9 +3,10 @@
  * to the server's `/ws` gateway that the shard reads and writes like a TCP
  * socket. Each outgoing hubbub frame goes as one binary WebSocket message
  * (a batch of frames is several messages in one socket write); each incoming
- * message must hold exactly one frame, and the messages' payloads are copied
- * into the reader's buffer, so the same frame parser as on TCP finds the
- * deliveries in place.
+ * message must hold exactly one frame; a socket read's messages are
+ * unwrapped in place (their payloads moved together over the headers) and
+ * copied to the reader's buffer in one piece, so the same frame parser as on
+ * TCP finds the deliveries in place.
  *
  * It speaks RFC 6455 itself over a TCP connection with no-delay on, rather
  * than through Deno's `WebSocket` client, which turns no-delay off (Nagle's
@@ -138,13 +139,18 @@ async function writeFully(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
 /** A WebSocket to hubbub's gateway, read and written as a byte stream. */
 export class WebSocketConnection implements ByteConnection {
   readonly #conn: Deno.Conn;
-  /** Socket input not yet unwrapped: `#raw[#rawStart..#rawEnd)`. */
+  /**
+   * Socket input: `#raw[#readyStart..#readyEnd)` holds payload bytes already
+   * unwrapped (their headers removed) for `read` to hand out, and
+   * `#raw[#pendingStart..#rawEnd)` what follows them, not unwrapped yet.
+   */
   #raw = new Uint8Array(RAW_BUFFER_BYTES);
-  #rawStart = 0;
+  #readyStart = 0;
+  #readyEnd = 0;
+  #pendingStart = 0;
   #rawEnd = 0;
-  /** The binary message being copied out: its rest in `#raw`. */
-  #payloadStart = 0;
-  #payloadEnd = 0;
+  /** Whether the pending bytes may hold a whole message (none was tried). */
+  #unwrapDue: boolean;
   /** The server closed the WebSocket (or the socket ended). */
   #ended = false;
   #mask: Uint8Array;
@@ -153,8 +159,6 @@ export class WebSocketConnection implements ByteConnection {
   #controlWrites: Promise<void> = Promise.resolve();
   /** The message {@linkcode parseMessage} parsed last. */
   #message: ParsedMessage = { opcode: 0, payloadStart: 0, payloadEnd: 0 };
-  /** Where {@linkcode #unwrapInPlace} found the first incomplete message. */
-  #tail = 0;
 
   /**
    * @param conn The TCP connection, upgraded.
@@ -164,59 +168,39 @@ export class WebSocketConnection implements ByteConnection {
     this.#conn = conn;
     this.#raw.set(leftover);
     this.#rawEnd = leftover.length;
+    this.#unwrapDue = leftover.length > 0;
     // One masking key per connection: the mask guards proxies against
     // payloads a browser page chose, which this generator is not.
     this.#mask = crypto.getRandomValues(new Uint8Array(4));
   }
 
   /**
-   * Copy what the unwrapped messages hold into `out`, parsing messages from
-   * the raw input as needed; returns the bytes copied.
+   * Unwrap the whole messages of the pending input in place: each binary
+   * message's payload moves down over the headers before it (copyWithin: no
+   * copy per delivery out of a buffer of its own, no allocation per
+   * message), so a socket read's deliveries end up in one run of ready
+   * bytes; control messages are handled. What is left pending is the start
+   * of the next message.
    */
-  #unwrapInto(out: Uint8Array): number {
-    const raw = this.#raw;
-    let filled = 0;
-    for (;;) {
-      if (this.#payloadStart < this.#payloadEnd) {
-        const take = Math.min(
-          this.#payloadEnd - this.#payloadStart,
-          out.length - filled,
-        );
-        // Byte by byte: a payload is at most 512 bytes, and a subarray to
-        // copy from would be an allocation per delivery.
-        const from = this.#payloadStart;
-        for (let index = 0; index < take; index++) {
-          out[filled + index] = raw[from + index];
-        }
-        this.#payloadStart += take;
-        filled += take;
-        if (this.#payloadStart < this.#payloadEnd) return filled;
-        this.#rawStart = this.#payloadEnd;
-      }
-      if (filled === out.length || this.#ended) return filled;
-      if (!this.#nextMessage()) return filled;
-    }
-  }
-
-  /**
-   * Parse the next whole message in the raw input: a binary one becomes the
-   * payload to copy out, control messages are handled here. Returns false
-   * when no whole message is there.
-   */
-  #nextMessage(): boolean {
+  #unwrapPending(): void {
     const raw = this.#raw;
     const message = this.#message;
-    if (!parseMessage(raw, this.#rawStart, this.#rawEnd, message)) {
-      return false;
+    const end = this.#rawEnd;
+    let at = this.#pendingStart;
+    let written = this.#readyEnd;
+    while (!this.#ended && parseMessage(raw, at, end, message)) {
+      if (message.opcode === OPCODE_BINARY) {
+        const { payloadStart, payloadEnd } = message;
+        raw.copyWithin(written, payloadStart, payloadEnd);
+        written += payloadEnd - payloadStart;
+      } else {
+        this.#control(raw, message);
+      }
+      at = message.payloadEnd;
     }
-    if (message.opcode === OPCODE_BINARY) {
-      this.#payloadStart = message.payloadStart;
-      this.#payloadEnd = message.payloadEnd;
-      return true;
-    }
-    this.#rawStart = message.payloadEnd;
-    this.#control(raw, message);
-    return true;
+    this.#readyEnd = written;
+    this.#pendingStart = at;
+    this.#unwrapDue = false;
   }
 
   /** Handle a control message (or refuse a text one). */
@@ -237,110 +221,41 @@ export class WebSocketConnection implements ByteConnection {
   }
 
   /**
-   * Unwrap the whole messages of `buffer[0..end)` in place: each binary
-   * message's payload moves down over the headers before it (copyWithin: no
-   * second copy, no allocation per message), control messages are handled.
-   * Returns the payload bytes now at the front; `#tail` is where the first
-   * incomplete message starts.
-   */
-  #unwrapInPlace(buffer: Uint8Array, end: number): number {
-    const message = this.#message;
-    let at = 0;
-    let written = 0;
-    while (!this.#ended && parseMessage(buffer, at, end, message)) {
-      if (message.opcode === OPCODE_BINARY) {
-        const { payloadStart, payloadEnd } = message;
-        buffer.copyWithin(written, payloadStart, payloadEnd);
-        written += payloadEnd - payloadStart;
-      } else {
-        this.#control(buffer, message);
-      }
-      at = message.payloadEnd;
-    }
-    this.#tail = at;
-    return written;
-  }
-
-  /**
-   * Read into `buffer` what the server's messages hold: the socket is read
-   * straight into `buffer` (after the start of a message left from the last
-   * read) and its whole messages unwrapped in place.
+   * Read what the server's messages hold into `buffer`, as many bytes as
+   * are ready (a socket read's worth, its messages unwrapped together) and
+   * fit, in one copy; the byte count, or `null` at the end.
    */
   async read(buffer: Uint8Array): Promise<number | null> {
     for (;;) {
-      const pending = this.#rawEnd - this.#rawStart;
-      if (this.#payloadStart < this.#payloadEnd || pending >= buffer.length) {
-        // A buffer too small for what is pending: copy out of the raw input.
-        const copied = await this.#readThroughRaw(buffer);
-        if (copied !== 0) return copied;
+      const ready = this.#readyEnd - this.#readyStart;
+      if (ready > 0) {
+        const count = Math.min(ready, buffer.length);
+        const from = this.#readyStart;
+        buffer.set(this.#raw.subarray(from, from + count));
+        this.#readyStart += count;
+        return count;
+      }
+      if (this.#unwrapDue) {
+        this.#unwrapPending();
         continue;
       }
-      if (pending > 0) {
-        buffer.set(this.#raw.subarray(this.#rawStart, this.#rawEnd));
+      if (this.#ended) return null;
+      // Nothing ready: the start of the next message moves to the front,
+      // and the socket is read after it.
+      const start = this.#pendingStart;
+      if (start > 0) this.#raw.copyWithin(0, start, this.#rawEnd);
+      this.#rawEnd -= start;
+      this.#pendingStart = 0;
+      this.#readyStart = 0;
+      this.#readyEnd = 0;
+      const count = await this.#conn.read(this.#raw.subarray(this.#rawEnd));
+      if (count === null) {
+        this.#ended = true;
+        return null;
       }
-      this.#rawStart = 0;
-      this.#rawEnd = 0;
-      let filled = pending;
-      for (;;) {
-        if (filled > 0) {
-          const written = this.#unwrapInPlace(buffer, filled);
-          const tail = this.#tail;
-          if (written > 0 || this.#ended) {
-            // Keep the start of the next message for the next read.
-            if (tail < filled && !this.#ended) {
-              this.#raw.set(buffer.subarray(tail, filled));
-              this.#rawEnd = filled - tail;
-            }
-            return written > 0 ? written : null;
-          }
-          if (tail > 0) buffer.copyWithin(0, tail, filled);
-          filled -= tail;
-        } else if (this.#ended) {
-          return null;
-        }
-        if (filled === buffer.length) {
-          // A message longer than the buffer: the raw input takes it.
-          this.#raw.set(buffer.subarray(0, filled));
-          this.#rawEnd = filled;
-          break;
-        }
-        const count = await this.#conn.read(
-          filled === 0 ? buffer : buffer.subarray(filled),
-        );
-        if (count === null) {
-          this.#ended = true;
-          return null;
-        }
-        filled += count;
-      }
+      this.#rawEnd += count;
+      this.#unwrapDue = true;
     }
-  }
-
-  /**
-   * Copy what the raw input's messages hold into `buffer`, reading the
-   * socket into the raw input when it holds no whole message: the byte
-   * count copied, `null` at the end, or 0 after a read (ask again).
-   */
-  async #readThroughRaw(buffer: Uint8Array): Promise<number | null> {
-    const copied = this.#unwrapInto(buffer);
-    if (copied > 0) return copied;
-    if (this.#ended) return null;
-    if (this.#rawStart === this.#rawEnd) {
-      this.#rawStart = 0;
-      this.#rawEnd = 0;
-    } else if (this.#rawStart > 0) {
-      // A partial message: move it to the front.
-      this.#raw.copyWithin(0, this.#rawStart, this.#rawEnd);
-      this.#rawEnd -= this.#rawStart;
-      this.#rawStart = 0;
-    }
-    const count = await this.#conn.read(this.#raw.subarray(this.#rawEnd));
-    if (count === null) {
-      this.#ended = true;
-      return null;
-    }
-    this.#rawEnd += count;
-    return 0;
   }
 
   /** Mask `payload` into `target` at `offset` behind a header; the end. */
