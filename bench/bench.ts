@@ -19,6 +19,7 @@ import { renderMarkdown } from "./markdown.ts";
 import { canPin, freePort } from "./process_stats.ts";
 import type {
   BenchResults,
+  HistoryResults,
   MatrixRow,
   SlowConsumerResults,
   WebSocketResults,
@@ -103,7 +104,7 @@ const command = defineCommand({
     },
     only: {
       type: "string",
-      choices: ["matrix", "websocket", "slow-consumer", "large"],
+      choices: ["matrix", "websocket", "history", "slow-consumer", "large"],
       valueName: "PART",
       description:
         "Run only this part of the benchmark and leave the others empty (use with --out elsewhere, so the full results stay)",
@@ -145,6 +146,8 @@ const SLOW_CONSUMER_STALLED = 1;
 const SLOW_CONSUMER_REPEAT = 5;
 /** The WebSocket runs: our server over WebSocket against TCP, 100 clients. */
 const WEBSOCKET_CLIENTS = 100;
+/** The history runs: our server with history off and on, 100 clients. */
+const HISTORY_CLIENTS = 100;
 
 const began = Date.now();
 
@@ -295,7 +298,9 @@ await runCommand(command, Deno.args, async (options) => {
   const runsOf = (row: MatrixRow) => row.mode === "open" ? options.repeat : 1;
   const serverRuns = rows.reduce((sum, row) => sum + runsOf(row), 0) +
     (inThisRun("slow-consumer") ? 2 * SLOW_CONSUMER_REPEAT : 0);
-  const transportRuns = inThisRun("websocket") ? 2 * (1 + options.repeat) : 0;
+  const transportRuns =
+    (inThisRun("websocket") ? 2 * (1 + options.repeat) : 0) +
+    (inThisRun("history") ? 2 * (1 + options.repeat) : 0);
   const steps = serverRuns * targets.length + transportRuns;
   /**
    * Run the generator with `args` against each variant `repeats` times,
@@ -363,6 +368,36 @@ await runCommand(command, Deno.args, async (options) => {
     );
     return { hubbub: median("hubbub"), redis: median("redis") };
   };
+  /**
+   * A closed-loop run (once) and open-loop runs (`--repeat` times, median
+   * p99) of `clients` clients against each variant, alternating.
+   */
+  const closedAndOpen = async <Name extends string>(
+    what: string,
+    variants: Variant<Name>[],
+    clients: number,
+  ) => {
+    const args = [
+      ...generatorArgs(PAYLOAD_BYTES, options.duration),
+      "--clients",
+      `${clients}`,
+    ];
+    const closed = await measureAlternating(
+      `closed-${clients}, ${what}`,
+      variants,
+      [...args, "--rate", "0", "--window", `${options.window}`],
+      1,
+      false,
+    );
+    const open = await measureAlternating(
+      `open-${clients}, ${what}`,
+      variants,
+      [...args, "--rate", `${options.rate}`],
+      options.repeat,
+      true,
+    );
+    return { closed, open };
+  };
   for (const row of rows) {
     const args = [
       ...generatorArgs(PAYLOAD_BYTES, options.duration),
@@ -404,24 +439,10 @@ await runCommand(command, Deno.args, async (options) => {
         extraArgs: ["--transport", "ws"],
       },
     ];
-    const args = [
-      ...generatorArgs(PAYLOAD_BYTES, options.duration),
-      "--clients",
-      `${WEBSOCKET_CLIENTS}`,
-    ];
-    const closed = await measureAlternating(
-      `closed-${WEBSOCKET_CLIENTS}, TCP and WebSocket`,
+    const { closed, open } = await closedAndOpen(
+      "TCP and WebSocket",
       variants,
-      [...args, "--rate", "0", "--window", `${options.window}`],
-      1,
-      false,
-    );
-    const open = await measureAlternating(
-      `open-${WEBSOCKET_CLIENTS}, TCP and WebSocket`,
-      variants,
-      [...args, "--rate", `${options.rate}`],
-      options.repeat,
-      true,
+      WEBSOCKET_CLIENTS,
     );
     webSocket = {
       clients: WEBSOCKET_CLIENTS,
@@ -431,6 +452,51 @@ await runCommand(command, Deno.args, async (options) => {
       closed: { tcp: closed("tcp"), ws: closed("ws") },
       open: { tcp: open("tcp"), ws: open("ws") },
     };
+  }
+
+  let history: HistoryResults | null = null;
+  if (inThisRun("history")) {
+    // The same server with history off and on (a fresh database file in a
+    // temporary folder per run), so the only difference is the recording.
+    const folders: string[] = [];
+    const startWithHistory = async () => {
+      const folder = await Deno.makeTempDir({ prefix: "hubbub-bench-" });
+      folders.push(folder);
+      return startHubbub(placement.serverCore, [], `${folder}/history.db`);
+    };
+    const variants: Variant<"off" | "on">[] = [
+      {
+        name: "off",
+        start: () => startHubbub(placement.serverCore),
+        port: (server) => server.port,
+        extraArgs: [],
+      },
+      {
+        name: "on",
+        start: startWithHistory,
+        port: (server) => server.port,
+        extraArgs: [],
+      },
+    ];
+    try {
+      const { closed, open } = await closedAndOpen(
+        "history off and on",
+        variants,
+        HISTORY_CLIENTS,
+      );
+      history = {
+        clients: HISTORY_CLIENTS,
+        publishers: PUBLISHERS,
+        window: options.window,
+        rate: options.rate,
+        closed: { off: closed("off"), on: closed("on") },
+        open: { off: open("off"), on: open("on") },
+      };
+    } finally {
+      for (const folder of folders) {
+        await Deno.remove(folder, { recursive: true }).catch(() => {});
+      }
+    }
   }
 
   const slowConsumer: SlowConsumerResults | null = inThisRun("slow-consumer")
@@ -527,6 +593,7 @@ await runCommand(command, Deno.args, async (options) => {
     rows,
     slowConsumer,
     webSocket,
+    history,
     memory,
     broadcast,
     elapsedSeconds: Math.round((Date.now() - began) / 1000),

@@ -7,6 +7,7 @@
 
 import type {
   BenchResults,
+  HistoryResults,
   MatrixRow,
   SlowConsumerResults,
   WebSocketResults,
@@ -215,6 +216,56 @@ function latency(figures: RunFigures | null): string {
     : `${figures.latencyMs.p50} / ${figures.latencyMs.p99} / ${figures.latencyMs.p99_9} / ${figures.latencyMs.max}`;
 }
 
+/** The header of a table of {@linkcode variantRow}s, first column `what`. */
+function variantTableHeader(what: string): string[] {
+  return [
+    `| ${what} | Closed-loop deliveries/s | Open-loop p50 / p99 / p99.9 / max (ms) | p99 of every run (ms) | Server CPU s / M (closed / open) | Check (closed / open) | Generator busy (closed / open) |`,
+    "| --- | ---: | --- | --- | ---: | --- | --- |",
+  ];
+}
+
+/** One server configuration's closed-loop and open-loop figures as a row. */
+function variantRow(
+  name: string,
+  closed: RunFigures | null,
+  open: RunFigures | null,
+): string {
+  return `| ${name} | ${throughput(closed)} | ${latency(open)} | ${
+    open?.p99Runs?.join(", ") ?? "–"
+  } | ${closed?.serverCpuPerMillionDeliveries ?? "–"} / ${
+    open?.serverCpuPerMillionDeliveries ?? "–"
+  } | ${check(closed)} / ${check(open)} | ${busy(closed)} / ${busy(open)} |`;
+}
+
+/** Our server with history off and on: a table and the ratios. */
+function historySection(history: HistoryResults): string[] {
+  const { closed, open } = history;
+  return [
+    "",
+    "## History off and on",
+    "",
+    `Our server started with \`--no-history\` or with \`--history-db\` on a fresh file (SQLite in WAL mode, written in batches by a worker thread), ${history.clients} clients and ${history.publishers} publishers, each run against a fresh server, the two alternating. ` +
+    `Closed loop: each publisher keeps ${history.window} messages in flight. Open loop: ${
+      count(history.rate)
+    } msg/s, the run with the median p99 of several. The other sections run with history off, as Redis pub/sub stores nothing.`,
+    "",
+    ...variantTableHeader("History"),
+    variantRow("Off", closed.off, open.off),
+    variantRow("On", closed.on, open.on),
+    "",
+    `On ÷ off: closed-loop deliveries/s ${
+      ratio(closed.on?.deliveriesPerSecond, closed.off?.deliveriesPerSecond)
+    }, open-loop p99 ${
+      ratio(open.on?.latencyMs.p99, open.off?.latencyMs.p99)
+    }, server CPU per delivery ${
+      ratio(
+        open.on?.serverCpuPerMillionDeliveries,
+        open.off?.serverCpuPerMillionDeliveries,
+      )
+    } (open loop).`,
+  ];
+}
+
 /** Our server over WebSocket against TCP: a table and the runs' p99s. */
 function webSocketSection(ws: WebSocketResults): string[] {
   const lines = [
@@ -228,21 +279,10 @@ function webSocketSection(ws: WebSocketResults): string[] {
     } msg/s, the run with the median p99 of several. ` +
     "The generator speaks WebSocket over TCP with no-delay on, as browsers do (Deno's own WebSocket client turns it off): it masks what it sends and unwraps each message it reads into its read buffer, a little more work per delivery than over TCP, so generator busy matters here as above.",
     "",
-    "| Transport | Closed-loop deliveries/s | Open-loop p50 / p99 / p99.9 / max (ms) | p99 of every run (ms) | Server CPU s / M (closed / open) | Check (closed / open) | Generator busy (closed / open) |",
-    "| --- | ---: | --- | --- | ---: | --- | --- |",
+    ...variantTableHeader("Transport"),
   ];
   for (const [name, key] of [["TCP", "tcp"], ["WebSocket", "ws"]] as const) {
-    const closed = ws.closed[key];
-    const open = ws.open[key];
-    lines.push(
-      `| ${name} | ${throughput(closed)} | ${latency(open)} | ${
-        open?.p99Runs?.join(", ") ?? "–"
-      } | ${closed?.serverCpuPerMillionDeliveries ?? "–"} / ${
-        open?.serverCpuPerMillionDeliveries ?? "–"
-      } | ${check(closed)} / ${check(open)} | ${busy(closed)} / ${
-        busy(open)
-      } |`,
-    );
+    lines.push(variantRow(name, ws.closed[key], ws.open[key]));
   }
   lines.push(
     "",
@@ -415,6 +455,7 @@ export function renderMarkdown(results: BenchResults): string {
   }
 
   if (results.webSocket) lines.push(...webSocketSection(results.webSocket));
+  if (results.history) lines.push(...historySection(results.history));
 
   if (results.memory !== null) {
     const { hubbub, redis } = results.memory;

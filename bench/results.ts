@@ -78,6 +78,33 @@ export interface WebSocketResults {
   open: TransportFigures;
 }
 
+/** Our server's runs with history off and on. */
+export interface HistoryFigures {
+  /** Started with `--no-history`. */
+  off: RunFigures | null;
+  /** Started with `--history-db` on a fresh file. */
+  on: RunFigures | null;
+}
+
+/**
+ * Our server with message history off and on in the same run, each run
+ * against a fresh server (and, with history on, a fresh database file).
+ */
+export interface HistoryResults {
+  /** Checked receiving clients. */
+  clients: number;
+  /** Publishers. */
+  publishers: number;
+  /** Closed loop: window per publisher. */
+  window: number;
+  /** Open loop: messages per second. */
+  rate: number;
+  /** Closed loop: maximum deliveries/s. */
+  closed: HistoryFigures;
+  /** Open loop: latency at `rate` (the median-p99 run of several). */
+  open: HistoryFigures;
+}
+
 /** Everything `bench/results.json` holds. */
 export interface BenchResults {
   /** The machine. */
@@ -115,6 +142,8 @@ export interface BenchResults {
   slowConsumer: SlowConsumerResults | null;
   /** WebSocket against TCP (absent from results written before it). */
   webSocket?: WebSocketResults | null;
+  /** History off against on (absent from results written before it). */
+  history?: HistoryResults | null;
   /** Seconds the whole benchmark took. */
   elapsedSeconds: number;
 }

@@ -95,16 +95,19 @@ function handle(
 
 /**
  * Start hubbub's server on a free port, without its frame-rate limits and
- * per-address connection rate.
+ * per-address connection rate, and with history off unless a database file
+ * is given (Redis pub/sub, the comparison, stores nothing).
  *
  * @param core Pin it to this core, or `null`.
  * @param extraArgs More server flags (the soak run's `--server-args`).
+ * @param historyFile Record history in this file, or `null` for none.
  * @returns The running server.
  * @throws {StartupError} When it does not say it is listening in time.
  */
 export async function startHubbub(
   core: number | null,
   extraArgs: string[] = [],
+  historyFile: string | null = null,
 ): Promise<ServerUnderTest> {
   const port = freePort();
   const { command, args } = pinned(core, Deno.execPath(), [
@@ -118,6 +121,9 @@ export async function startHubbub(
     // The generators open up to 19,000 connections from one address at once.
     "--max-address-connects-per-sec",
     "0",
+    ...(historyFile === null
+      ? ["--no-history"]
+      : ["--history-db", historyFile]),
     ...extraArgs,
   ]);
   const child = new Deno.Command(command, {
