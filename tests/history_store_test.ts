@@ -10,19 +10,13 @@ import {
   type SqliteHistoryOptions,
 } from "../server/history/mod.ts";
 import { FakeClock } from "./_fake_clock.ts";
+import { concat } from "./_kit.ts";
 
 const decoder = new TextDecoder();
 
 /** `texts` as CHAT frames from `sender`, back to back. */
 function frames(sender: number, ...texts: string[]): Uint8Array {
-  const parts = texts.map((text) => encodeFrame(Tag.CHAT, sender, text));
-  const bytes = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    bytes.set(part, offset);
-    offset += part.length;
-  }
-  return bytes;
+  return concat(...texts.map((text) => encodeFrame(Tag.CHAT, sender, text)));
 }
 
 /** Record `texts` as one run from `sender`, ids following the room's last. */
@@ -506,5 +500,59 @@ Deno.test("History store: ids of messages a full database could not store are no
     const reopened = await open(path);
     assert.equal(reopened.lastId("lobby"), relayed);
     await reopened.close();
+  });
+});
+
+Deno.test("History store: many messages span several chunks; ranges, limits and retention cut them exactly", async () => {
+  await withDir(async (dir) => {
+    const clock = new FakeClock();
+    const path = join(dir, "h.db");
+    let store = await open(path, { clock, maxPerRoom: 150, pruneMs: 1000 });
+    const all = Array.from({ length: 200 }, (_, i) => `m${i + 1}`);
+    say(store, "lobby", 1, all.slice(0, 130), Date.now(), "ann"); // one long run
+    for (let i = 130; i < 200; i++) say(store, "lobby", 2, [all[i]]);
+    say(store, "den", 3, ["d1"]);
+    const middle = await ask(store, "lobby", {
+      after: 60,
+      until: 140,
+      limit: 50,
+    });
+    assert.deepEqual(ids(middle), Array.from({ length: 50 }, (_, i) => 61 + i));
+    assert.deepEqual([middle.more, middle.missing], [true, 0]);
+    assert.equal(middle.entries[0].nick, "ann");
+    const tail = await ask(store, "lobby", { last: 5, limit: 200 });
+    assert.deepEqual(texts(tail), all.slice(195));
+    assert.equal(tail.entries[0].sender, 2);
+
+    clock.advance(1000); // keeps ids 51..200: a chunk straddles id 50
+    const kept = await ask(store, "lobby", { after: 0, limit: 1000 });
+    assert.deepEqual(texts(kept), all.slice(50));
+    assert.deepEqual([kept.missing, kept.complete], [50, false]);
+    await store.close();
+
+    store = await open(path, { clock, maxPerRoom: 150 });
+    assert.deepEqual(ids(await ask(store, "lobby", { last: 151, limit: 2 })), [
+      51,
+      52,
+    ]);
+    assert.deepEqual(texts(await ask(store, "den", { last: 1, limit: 1 })), [
+      "d1",
+    ]);
+    await store.close();
+  });
+});
+
+Deno.test("History store: a file with the first schema (one row per message) is refused as another version", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "h.db");
+    const { DatabaseSync } = await import("node:sqlite");
+    const db = new DatabaseSync(path);
+    db.exec(
+      "CREATE TABLE messages (room TEXT, id INTEGER, PRIMARY KEY (room, id)) WITHOUT ROWID",
+    );
+    db.close();
+    const error = await refusal(path);
+    assert.equal(error.reason, "version");
+    assert.match(error.message, /another version/);
   });
 });

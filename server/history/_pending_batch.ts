@@ -1,33 +1,34 @@
 /**
- * The records gathered since the last post to the history worker: the frame
- * bytes copied into one growing buffer, the rest in parallel arrays, so
- * recording a run of frames allocates nothing but the occasional growth.
+ * The records gathered since the last post to the history worker, packed
+ * as runs (see `_run_layout.ts`) into one growing buffer, each run's room in
+ * a parallel array, so recording allocates nothing but the occasional
+ * growth and the worker can store the runs as they are.
  *
  * @module
  */
 
+import { NO_NICK, RUN_HEADER, writeRunHeader } from "./_run_layout.ts";
 import type { BatchMessage } from "./_worker_protocol.ts";
+
+const encoder = new TextEncoder();
 
 /** Records not yet posted to the worker. */
 export class PendingBatch {
   #capacity: number;
   #bytes: Uint8Array;
+  #view: DataView;
   #used = 0;
   #rooms: string[] = [];
-  #firstIds: number[] = [];
-  #counts: number[] = [];
-  #nicks: (string | null)[] = [];
-  #times: number[] = [];
-  #ends: number[] = [];
   #messages = 0;
 
   /** @param capacity The buffer size to start each batch with, in bytes. */
   constructor(capacity: number) {
     this.#capacity = Math.max(capacity, 512);
     this.#bytes = new Uint8Array(this.#capacity);
+    this.#view = new DataView(this.#bytes.buffer);
   }
 
-  /** Frame bytes held. */
+  /** Bytes held (frames and run headers). */
   get bytes(): number {
     return this.#used;
   }
@@ -55,25 +56,34 @@ export class PendingBatch {
     nick: string | null,
     time: number,
   ): void {
-    const end = this.#used + frames.length;
-    if (end > this.#bytes.length) {
-      const grown = new Uint8Array(Math.max(end, this.#bytes.length * 2));
-      grown.set(this.#bytes.subarray(0, this.#used));
-      this.#bytes = grown;
+    // A UTF-16 unit takes at most 3 UTF-8 bytes.
+    const nickRoom = nick === null ? 0 : nick.length * 3;
+    const start = this.#used;
+    this.#reserve(start + RUN_HEADER + nickRoom + frames.length);
+    const bytes = this.#bytes;
+    let at = start + RUN_HEADER;
+    let nickLength = NO_NICK;
+    if (nick !== null) {
+      at = writeNick(bytes, at, nick);
+      nickLength = at - start - RUN_HEADER;
     }
-    this.#bytes.set(frames, this.#used);
-    this.#used = end;
+    bytes.set(frames, at);
+    writeRunHeader(
+      this.#view,
+      start,
+      firstId,
+      time,
+      count,
+      frames.length,
+      nickLength,
+    );
+    this.#used = at + frames.length;
     this.#rooms.push(room);
-    this.#firstIds.push(firstId);
-    this.#counts.push(count);
-    this.#nicks.push(nick);
-    this.#times.push(time);
-    this.#ends.push(end);
     this.#messages += count;
   }
 
   /**
-   * Post everything held to `port` (the buffer is transferred, the arrays
+   * Post everything held to `port` (the buffer is transferred, the rooms
    * cloned) and start empty.
    *
    * @param port Where to post.
@@ -86,22 +96,34 @@ export class PendingBatch {
       type: "batch",
       bytes,
       rooms: this.#rooms,
-      firstIds: this.#firstIds,
-      counts: this.#counts,
-      nicks: this.#nicks,
-      times: this.#times,
-      ends: this.#ends,
       messages: this.#messages,
     };
     port.postMessage(message, [bytes.buffer as ArrayBuffer]);
     this.#bytes = new Uint8Array(this.#capacity);
+    this.#view = new DataView(this.#bytes.buffer);
     this.#used = 0;
     this.#rooms.length = 0;
-    this.#firstIds.length = 0;
-    this.#counts.length = 0;
-    this.#nicks.length = 0;
-    this.#times.length = 0;
-    this.#ends.length = 0;
     this.#messages = 0;
   }
+
+  #reserve(end: number): void {
+    if (end <= this.#bytes.length) return;
+    const grown = new Uint8Array(Math.max(end, this.#bytes.length * 2));
+    grown.set(this.#bytes.subarray(0, this.#used));
+    this.#bytes = grown;
+    this.#view = new DataView(grown.buffer);
+  }
+}
+
+/** Write `nick` as UTF-8 at `at`; returns where it ends. */
+function writeNick(bytes: Uint8Array, at: number, nick: string): number {
+  // Nicks are nearly always ASCII: copy those without a view per record.
+  for (let i = 0; i < nick.length; i++) {
+    const unit = nick.charCodeAt(i);
+    if (unit >= 0x80) {
+      return at + encoder.encodeInto(nick, bytes.subarray(at)).written;
+    }
+    bytes[at + i] = unit;
+  }
+  return at + nick.length;
 }

@@ -2,7 +2,9 @@
  * The worker that owns the history database: one `node:sqlite` connection
  * (WAL, synchronous=NORMAL, locking_mode=EXCLUSIVE so a second server on the
  * same file is refused), one transaction per batch, queries answered in the
- * order asked. Errors are reported back, never thrown out of the worker.
+ * order asked. Messages are stored in chunks (`_chunk_writer.ts`): one row
+ * holds many messages of a room, so a message costs the database next to
+ * nothing. Errors are reported back, never thrown out of the worker.
  *
  * @module
  */
@@ -10,8 +12,10 @@
 /// <reference lib="deno.worker" />
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { HEADER_SIZE } from "../../protocol/constants.ts";
-import { readBodyLength, readSenderId } from "../../protocol/header.ts";
+import { ChunkReader } from "./_chunk_reader.ts";
+import { ChunkWriter } from "./_chunk_writer.ts";
+import { trimRuns } from "./_trim_runs.ts";
+import { runCount, runEnd, runFirstId } from "./_run_layout.ts";
 import type {
   BatchMessage,
   FromWorker,
@@ -22,27 +26,52 @@ import type {
   ToWorker,
 } from "./_worker_protocol.ts";
 
+/** `PRAGMA user_version` of the schema below; any other is refused. */
+const SCHEMA_VERSION = 2;
+
+// A chunk's `data` is runs back to back (`_run_layout.ts`); its id range,
+// times and count let a query or prune skip it without reading `data`.
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS messages (
-  room TEXT NOT NULL, id INTEGER NOT NULL, sender INTEGER NOT NULL,
-  nick TEXT, time INTEGER NOT NULL, body BLOB NOT NULL,
-  PRIMARY KEY (room, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chunks (
+  room TEXT NOT NULL, first_id INTEGER NOT NULL, last_id INTEGER NOT NULL,
+  oldest_time INTEGER NOT NULL, newest_time INTEGER NOT NULL,
+  count INTEGER NOT NULL, data BLOB NOT NULL,
+  PRIMARY KEY (room, first_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rooms (room TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
+PRAGMA user_version = ${SCHEMA_VERSION};
 `;
 
 interface Statements {
   insert: StatementSync;
-  insertMany: StatementSync;
   lastId: StatementSync;
-  count: StatementSync;
-  select: StatementSync;
+  overlapping: StatementSync;
+  data: StatementSync;
   rooms: StatementSync;
   pruneRoom: StatementSync;
   pruneAge: StatementSync;
+  partlyOld: StatementSync;
+  partlyBeyond: StatementSync;
+  remove: StatementSync;
 }
+
+/** A file whose schema this version does not know. */
+class VersionError extends Error {}
 
 let db: DatabaseSync | null = null;
 let statements: Statements | null = null;
+
+const writer = new ChunkWriter(
+  (room, firstId, lastId, oldestTime, newestTime, count, data) =>
+    statements!.insert.run(
+      room,
+      firstId,
+      lastId,
+      oldestTime,
+      newestTime,
+      count,
+      data,
+    ),
+);
 
 function post(message: FromWorker): void {
   self.postMessage(message);
@@ -74,7 +103,7 @@ function open(message: OpenMessage): void {
     }
     // A write now takes the exclusive lock and proves the file writable.
     opened.exec("BEGIN IMMEDIATE");
-    opened.exec(SCHEMA);
+    checkSchema(opened);
     opened.exec("COMMIT");
     const lastIds = opened.prepare("SELECT room, last_id FROM rooms").all()
       .map((row) =>
@@ -88,33 +117,65 @@ function open(message: OpenMessage): void {
     try {
       opened?.close();
     } catch { /* already failed; the open error is the one to report */ }
-    post({ type: "open-failed", failure: classify(detail), detail });
+    const failure = error instanceof VersionError
+      ? "version"
+      : classify(detail);
+    post({ type: "open-failed", failure, detail });
   }
+}
+
+/** Create the schema in a new file; refuse a file of another version. */
+function checkSchema(database: DatabaseSync): void {
+  const version = Number(
+    database.prepare("PRAGMA user_version").get()?.user_version ?? 0,
+  );
+  if (version === SCHEMA_VERSION) return;
+  // Version 0 is a new file, unless it holds the one-row-per-message
+  // table of the first schema.
+  const old = database.prepare(
+    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages'",
+  ).get();
+  if (version !== 0 || old !== undefined) {
+    throw new VersionError(
+      `schema version ${version}, this server knows ${SCHEMA_VERSION}`,
+    );
+  }
+  database.exec(SCHEMA);
 }
 
 function prepare(database: DatabaseSync): Statements {
   return {
     insert: database.prepare(
-      "INSERT OR REPLACE INTO messages (room, id, sender, nick, time, body) VALUES (?, ?, ?, ?, ?, ?)",
-    ),
-    insertMany: database.prepare(
-      "INSERT OR REPLACE INTO messages (room, id, sender, nick, time, body) VALUES " +
-        Array(ROWS_PER_INSERT).fill("(?, ?, ?, ?, ?, ?)").join(", "),
+      "INSERT OR REPLACE INTO chunks (room, first_id, last_id, oldest_time, newest_time, count, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
     ),
     lastId: database.prepare(
       "INSERT INTO rooms (room, last_id) VALUES (?, ?) ON CONFLICT(room) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
     ),
-    count: database.prepare(
-      "SELECT count(*) AS n FROM messages WHERE room = ? AND id BETWEEN ? AND ?",
+    // Chunks hold disjoint id ranges: only the last one starting at or
+    // below `low` can reach into the range from below.
+    overlapping: database.prepare(
+      `SELECT first_id, last_id, count FROM chunks
+       WHERE room = ? AND last_id >= ? AND first_id BETWEEN
+         coalesce((SELECT max(first_id) FROM chunks WHERE room = ? AND first_id <= ?), 0) AND ?
+       ORDER BY first_id`,
     ),
-    select: database.prepare(
-      "SELECT id, sender, nick, time, body FROM messages WHERE room = ? AND id BETWEEN ? AND ? ORDER BY id LIMIT ?",
+    data: database.prepare(
+      "SELECT data FROM chunks WHERE room = ? AND first_id = ?",
     ),
     rooms: database.prepare("SELECT room, last_id FROM rooms"),
     pruneRoom: database.prepare(
-      "DELETE FROM messages WHERE room = ? AND id <= ?",
+      "DELETE FROM chunks WHERE room = ? AND first_id <= ? AND last_id <= ?",
     ),
-    pruneAge: database.prepare("DELETE FROM messages WHERE time < ?"),
+    pruneAge: database.prepare("DELETE FROM chunks WHERE newest_time < ?"),
+    partlyOld: database.prepare(
+      "SELECT room, first_id, data FROM chunks WHERE oldest_time < ?",
+    ),
+    partlyBeyond: database.prepare(
+      "SELECT room, first_id, data FROM chunks WHERE room = ? AND first_id <= ? AND last_id > ?",
+    ),
+    remove: database.prepare(
+      "DELETE FROM chunks WHERE room = ? AND first_id = ?",
+    ),
   };
 }
 
@@ -131,52 +192,17 @@ function inTransaction(database: DatabaseSync, work: () => void): void {
   }
 }
 
-/** Rows per multi-row INSERT: one call per many rows is much faster. */
-const ROWS_PER_INSERT = 16;
-const COLUMNS = 6;
-const insertArgs: (string | number | null | Uint8Array)[] = new Array(
-  ROWS_PER_INSERT * COLUMNS,
-);
-
 function writeBatch(batch: BatchMessage): void {
   if (db === null || statements === null) {
     post({ type: "written", messages: batch.messages, error: "not open" });
     return;
   }
-  const { insert, insertMany, lastId } = statements;
   try {
     inTransaction(db, () => {
-      const bytes = batch.bytes;
-      const lastIds = new Map<string, number>();
-      let offset = 0;
-      let rows = 0;
-      for (let i = 0; i < batch.rooms.length; i++) {
-        const room = batch.rooms[i];
-        const firstId = batch.firstIds[i];
-        for (let k = 0; k < batch.counts[i]; k++) {
-          const length = readBodyLength(bytes, offset);
-          const start = offset + HEADER_SIZE;
-          const at = rows * COLUMNS;
-          insertArgs[at] = room;
-          insertArgs[at + 1] = firstId + k;
-          insertArgs[at + 2] = readSenderId(bytes, offset);
-          insertArgs[at + 3] = batch.nicks[i];
-          insertArgs[at + 4] = batch.times[i];
-          insertArgs[at + 5] = bytes.subarray(start, start + length);
-          offset = start + length;
-          if (++rows === ROWS_PER_INSERT) {
-            insertMany.run(...insertArgs);
-            rows = 0;
-          }
-        }
-        offset = batch.ends[i];
-        const last = firstId + batch.counts[i] - 1;
-        if (last > (lastIds.get(room) ?? 0)) lastIds.set(room, last);
+      writer.writeBatch(batch.bytes, batch.rooms);
+      for (const [room, last] of lastIdsOf(batch)) {
+        statements!.lastId.run(room, last);
       }
-      for (let r = 0; r < rows; r++) {
-        insert.run(...insertArgs.slice(r * COLUMNS, (r + 1) * COLUMNS));
-      }
-      for (const [room, last] of lastIds) lastId.run(room, last);
     });
     post({ type: "written", messages: batch.messages, error: null });
   } catch (error) {
@@ -189,6 +215,20 @@ function writeBatch(batch: BatchMessage): void {
   }
 }
 
+/** Each room's highest id in a batch. */
+function lastIdsOf(batch: BatchMessage): Map<string, number> {
+  const bytes = batch.bytes;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  const lastIds = new Map<string, number>();
+  let at = 0;
+  for (const room of batch.rooms) {
+    const last = runFirstId(view, at) + runCount(view, at) - 1;
+    if (last > (lastIds.get(room) ?? 0)) lastIds.set(room, last);
+    at = runEnd(view, at);
+  }
+  return lastIds;
+}
+
 /**
  * After a failed batch, still try to move the rooms' last ids on (updating
  * a row in place often fits where new rows do not), so that ids never
@@ -199,9 +239,7 @@ function keepLastIds(batch: BatchMessage): void {
   const { lastId } = statements;
   try {
     inTransaction(db, () => {
-      for (let i = 0; i < batch.rooms.length; i++) {
-        lastId.run(batch.rooms[i], batch.firstIds[i] + batch.counts[i] - 1);
-      }
+      for (const [room, last] of lastIdsOf(batch)) lastId.run(room, last);
     });
   } catch { /* the batch's failure is the one reported */ }
 }
@@ -224,15 +262,21 @@ function query(message: QueryMessage): void {
     return;
   }
   try {
-    const inRange = Number(statements.count.get(room, low, upTo)?.n ?? 0);
-    const rows = statements.select.all(room, low, upTo, Math.max(0, limit))
-      .map((row) => ({
-        id: Number(row.id),
-        sender: Number(row.sender),
-        nick: row.nick === null ? null : String(row.nick),
-        time: Number(row.time),
-        body: row.body as Uint8Array,
-      }));
+    const reader = new ChunkReader(low, upTo, limit);
+    const { overlapping, data } = statements;
+    for (const chunk of overlapping.all(room, low, room, low, upTo)) {
+      const firstId = Number(chunk.first_id);
+      if (
+        reader.full &&
+        reader.holdsOnlyWanted(firstId, Number(chunk.last_id))
+      ) {
+        reader.countWanted(Number(chunk.count));
+      } else {
+        reader.addChunk(data.get(room, firstId)!.data as Uint8Array);
+      }
+    }
+    const rows = reader.found;
+    const inRange = reader.inRange;
     post({ type: "answer", room, rows, inRange, rangeSize, error: null });
   } catch (error) {
     post({
@@ -246,21 +290,47 @@ function query(message: QueryMessage): void {
   }
 }
 
+/**
+ * Delete the messages past the retention bounds: whole chunks where they
+ * lie wholly past, and a chunk that straddles a bound is written again
+ * without them, so answers never hold a pruned message.
+ */
 function prune(message: PruneMessage): void {
   if (db === null || statements === null) return;
-  const { rooms, pruneRoom, pruneAge } = statements;
+  const { rooms, pruneRoom, pruneAge, partlyOld, partlyBeyond, remove } =
+    statements;
+  const oldest = message.maxAgeMs > 0
+    ? message.now - message.maxAgeMs
+    : -Infinity;
   let deleted = 0;
   try {
     inTransaction(db, () => {
-      if (message.maxAgeMs > 0) {
-        deleted += Number(
-          pruneAge.run(message.now - message.maxAgeMs).changes,
-        );
-      }
+      const keepAbove = new Map<string, number>();
       for (const row of rooms.all()) {
-        const keepAbove = Number(row.last_id) - message.maxPerRoom;
-        if (keepAbove > 0) {
-          deleted += Number(pruneRoom.run(String(row.room), keepAbove).changes);
+        const keep = Number(row.last_id) - message.maxPerRoom;
+        if (keep > 0) keepAbove.set(String(row.room), keep);
+      }
+      if (oldest > -Infinity) deleted += Number(pruneAge.run(oldest).changes);
+      const straddling = oldest > -Infinity ? partlyOld.all(oldest) : [];
+      for (const [room, keep] of keepAbove) {
+        deleted += Number(pruneRoom.run(room, keep, keep).changes);
+        straddling.push(...partlyBeyond.all(room, keep, keep));
+      }
+      const done = new Set<string>();
+      for (const chunk of straddling) {
+        const room = String(chunk.room);
+        const firstId = Number(chunk.first_id);
+        const key = `${firstId} ${room}`;
+        if (done.has(key)) continue;
+        done.add(key);
+        remove.run(room, firstId);
+        const kept = trimRuns(
+          chunk.data as Uint8Array,
+          keepAbove.get(room) ?? 0,
+          oldest,
+        );
+        if (kept.runs > 0) {
+          writer.writeBatch(kept.bytes, Array(kept.runs).fill(room));
         }
       }
     });

@@ -7,7 +7,12 @@
  */
 
 /** Why an open failed, so the main side can name it in one line. */
-export type OpenFailure = "locked" | "corrupt" | "unreadable" | "other";
+export type OpenFailure =
+  | "locked"
+  | "corrupt"
+  | "unreadable"
+  | "version"
+  | "other";
 
 /** Open the database (first message). */
 export interface OpenMessage {
@@ -19,19 +24,14 @@ export interface OpenMessage {
 }
 
 /**
- * A batch of records, struct-of-arrays: record `i` holds `counts[i]`
- * frames ending at byte `ends[i]` of `bytes` (starting at the previous end).
+ * A batch of records: `bytes` holds runs back to back (`_run_layout.ts`),
+ * run `i` said in `rooms[i]`.
  */
 export interface BatchMessage {
   readonly type: "batch";
   readonly bytes: Uint8Array;
   readonly rooms: string[];
-  readonly firstIds: number[];
-  readonly counts: number[];
-  readonly nicks: (string | null)[];
-  readonly times: number[];
-  readonly ends: number[];
-  /** Messages in the batch (sum of `counts`). */
+  /** Messages in the batch (sum of the runs' counts). */
   readonly messages: number;
 }
 
@@ -45,7 +45,10 @@ export interface QueryMessage {
   readonly limit: number;
 }
 
-/** Delete messages past the retention limits. */
+/**
+ * Apply the retention limits: delete the chunks wholly past them, and from
+ * then on never answer with a message past them (until the next prune).
+ */
 export interface PruneMessage {
   readonly type: "prune";
   /** Wall time now, ms since the epoch. */
@@ -87,5 +90,6 @@ export type FromWorker =
     rangeSize: number;
     error: string | null;
   }
+  /** `deleted` counts chunks (rows), not messages. */
   | { type: "pruned"; deleted: number; error: string | null }
   | { type: "closed" };

@@ -12,6 +12,7 @@ export type HistoryOpenFailure =
   | "locked"
   | "corrupt"
   | "unreadable"
+  | "version"
   | "folder"
   | "other";
 
@@ -34,6 +35,7 @@ export class HistoryOpenError extends Error {
       locked: "is locked by another process (another server on this file?)",
       corrupt: "is corrupt or not a database",
       unreadable: "cannot be read or written",
+      version: "was written by another version of hubbub",
       folder: `cannot be created: its folder ${dirname(path)} cannot be made`,
       other: "cannot be opened",
     }[reason];
