@@ -22,6 +22,7 @@ import { Channel } from "../server/channel.ts";
 import { Connection, ConnectionState } from "../server/connection.ts";
 import type { HubEvent } from "../server/events.ts";
 import { readConnection } from "../server/transport/tcp/reader.ts";
+import { concat } from "./_kit.ts";
 
 /** What parsing a whole byte sequence at once gives. */
 interface OneShot {
@@ -71,16 +72,6 @@ function header(bodyLength: bigint, tag: bigint, sender: bigint): Uint8Array {
   return bytes;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 const u64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
 
 /** A well-formed frame: any tag and sender id, a body of 0 to 488 bytes. */
@@ -93,7 +84,7 @@ const validFrame = fc.record({
     fc.uint8Array({ minLength: MAX_BODY_SIZE, maxLength: MAX_BODY_SIZE }),
   ),
 }).map(({ tag, sender, body }) =>
-  concat([header(BigInt(body.length), tag, sender), body])
+  concat(header(BigInt(body.length), tag, sender), body)
 );
 
 /** A header whose length is just over the limit, past 2^32, 2^53 or 2^64 - 1. */
@@ -127,7 +118,7 @@ const stream = fc.array(
     { weight: 1, arbitrary: oversizedHeader },
   ),
   { maxLength: 24 },
-).map(concat);
+).map((parts) => concat(...parts));
 
 /** A stream and the points to cut it at (sorted, repeats allowed). */
 const cutStream = stream.chain((bytes) =>
@@ -172,10 +163,10 @@ Deno.test("FrameReader property: any bytes cut anywhere give the frames and the 
           reader.push(chunk);
           for (let f = reader.next(); f !== null; f = reader.next()) {
             // Rebuild the frame's wire bytes from its fields.
-            const wire = concat([
+            const wire = concat(
               header(BigInt(f.body.length), BigInt(f.tag), BigInt(f.senderId)),
               f.body,
-            ]);
+            );
             got.push(Array.from(wire));
             consumed += wire.length;
           }
@@ -266,7 +257,7 @@ Deno.test("Server reader property: any bytes cut anywhere are posted as whole fr
         }
       }
       const framesEnd = whole.frameEnds.at(-1) ?? 0;
-      assert.deepEqual(concat(posted), bytes.subarray(0, framesEnd));
+      assert.deepEqual(concat(...posted), bytes.subarray(0, framesEnd));
       if (whole.error !== null) {
         assert.deepEqual(last, {
           kind: "violation",

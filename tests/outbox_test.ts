@@ -9,6 +9,7 @@ import { DisconnectReason } from "../server/events.ts";
 import { Outbox } from "../server/outbox.ts";
 import type { StreamTransport } from "../server/transport/transport.ts";
 import { FakeClock } from "./_fake_clock.ts";
+import { concat } from "./_kit.ts";
 
 /** A stream transport that records each write; `hold` keeps writes in flight. */
 class FakeStream implements StreamTransport {
@@ -79,13 +80,7 @@ function chats(count: number, body = "hi"): Uint8Array {
     { length: count },
     (_, i) => encodeFrame(Tag.CHAT, 7, `${body}${i}`),
   );
-  const run = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
-  let offset = 0;
-  for (const frame of frames) {
-    run.set(frame, offset);
-    offset += frame.length;
-  }
-  return run;
+  return concat(...frames);
 }
 
 /** Let the fake writes' promises settle, so writers are idle again. */

@@ -20,6 +20,7 @@ import {
   WebSocketTransport,
 } from "../server/transport/ws/transport.ts";
 import { WebSocketConnection as GeneratorWebSocket } from "../client/loadtest/_ws_connection.ts";
+import { concat } from "./_kit.ts";
 
 const ADDRESS = {
   transport: "tcp",
@@ -92,16 +93,6 @@ function serverMessage(payload: Uint8Array, opcode = 0x2): Uint8Array {
   return out;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 /** Frames of different sizes: short (7-bit length) and long (16-bit). */
 const FRAMES = [
   encodeFrame(Tag.CHAT, 1, "a"),
@@ -140,16 +131,16 @@ async function readAll(chunks: Uint8Array[]) {
 
 Deno.test("WebSocket reader: the messages of one socket read reach the hub as one batch of frames", async () => {
   const events = await readAll([
-    concat(READER_FRAMES.map((f) => clientMessage(f))),
+    concat(...READER_FRAMES.map((f) => clientMessage(f))),
   ]);
   assert.equal(events.length, 2);
   assert.equal(events[0].kind, "frames");
-  assert.deepEqual(events[0].bytes, concat(READER_FRAMES));
+  assert.deepEqual(events[0].bytes, concat(...READER_FRAMES));
   assert.equal(events[1].kind, "gone");
 });
 
 Deno.test("WebSocket reader: a message cut across reads goes with the read that completes it, whole", async () => {
-  const wire = concat(READER_FRAMES.map((f) => clientMessage(f)));
+  const wire = concat(...READER_FRAMES.map((f) => clientMessage(f)));
   const first = clientMessage(READER_FRAMES[0]).length;
   const second = first + clientMessage(READER_FRAMES[1]).length;
   // Cut inside the second message's header, then inside its payload.
@@ -161,7 +152,7 @@ Deno.test("WebSocket reader: a message cut across reads goes with the read that 
   const frames = events.filter((event) => event.kind === "frames");
   assert.deepEqual(frames.map((event) => event.bytes), [
     READER_FRAMES[0],
-    concat(READER_FRAMES.slice(1)),
+    concat(...READER_FRAMES.slice(1)),
   ]);
   assert.equal(events.at(-1)!.kind, "gone");
 });
@@ -170,11 +161,11 @@ Deno.test("WebSocket transport: one write of several frames is one socket write 
   const { conn, writes } = fakeSocket([]);
   const transport = new WebSocketTransport(conn);
   for (const batch of [FRAMES, FRAMES.slice(2), FRAMES.slice(0, 1)]) {
-    const bytes = concat(batch);
+    const bytes = concat(...batch);
     assert.equal(await transport.write(bytes), bytes.length);
     assert.deepEqual(
       writes.at(-1),
-      concat(batch.map((frame) => serverMessage(frame))),
+      concat(...batch.map((frame) => serverMessage(frame))),
     );
   }
   assert.equal(writes.length, 3);
@@ -195,7 +186,7 @@ async function generatorReads(chunks: Uint8Array[], readSize: number) {
 }
 
 Deno.test("Load generator WebSocket: the messages of a read are unwrapped together, a message cut across reads whole", async () => {
-  const wire = concat(FRAMES.map((f) => serverMessage(f)));
+  const wire = concat(...FRAMES.map((f) => serverMessage(f)));
   const cut = serverMessage(FRAMES[0]).length + 3;
   const { reads } = await generatorReads(
     [wire.slice(0, cut), wire.slice(cut, wire.length - 7), wire.slice(-7)],
@@ -203,22 +194,26 @@ Deno.test("Load generator WebSocket: the messages of a read are unwrapped togeth
   );
   assert.deepEqual(reads, [
     FRAMES[0],
-    concat(FRAMES.slice(1, -1)),
+    concat(...FRAMES.slice(1, -1)),
     FRAMES.at(-1)!,
   ]);
 });
 
 Deno.test("Load generator WebSocket: a read buffer smaller than a message still gets every byte in order; a ping is answered", async () => {
   const ping = serverMessage(new Uint8Array([7, 8]), 0x9);
-  const wire = concat([
+  const wire = concat(
     serverMessage(FRAMES[0]),
     ping,
     ...FRAMES.slice(1).map((f) => serverMessage(f)),
-  ]);
+  );
   for (const readSize of [1, 10, 100, 600]) {
     const chunks = [wire.slice(0, 50), wire.slice(50, 700), wire.slice(700)];
     const { reads, writes } = await generatorReads(chunks, readSize);
-    assert.deepEqual(concat(reads), concat(FRAMES), `reads of ${readSize}`);
+    assert.deepEqual(
+      concat(...reads),
+      concat(...FRAMES),
+      `reads of ${readSize}`,
+    );
     await new Promise((resolve) => setTimeout(resolve, 0));
     assert.equal(writes.length, 1);
     assert.equal(writes[0][0], 0x8a);
@@ -236,7 +231,7 @@ Deno.test("Load generator WebSocket: any frames, cut anywhere, read in any sizes
       fc.array(fc.integer({ min: 0, max: 20_000 }), { maxLength: 20 }),
       fc.integer({ min: 1, max: 4096 }),
       async (frames, cuts, readSize) => {
-        const wire = concat(frames.map((f) => serverMessage(f)));
+        const wire = concat(...frames.map((f) => serverMessage(f)));
         const points = [0, ...cuts.map((c) => c % (wire.length + 1))]
           .sort((a, b) => a - b);
         points.push(wire.length);
@@ -244,7 +239,7 @@ Deno.test("Load generator WebSocket: any frames, cut anywhere, read in any sizes
           wire.slice(points[i], end)
         ).filter((chunk) => chunk.length > 0);
         const { reads } = await generatorReads(chunks, readSize);
-        assert.deepEqual(concat(reads), concat(frames));
+        assert.deepEqual(concat(...reads), concat(...frames));
       },
     ),
     { numRuns: 300 },
