@@ -12,46 +12,15 @@ import {
   encodeFrame,
   encodeHistoryEnd,
   encodeHistoryEntry,
-  encodeJsonBody,
   FrameReader,
   Tag,
 } from "../protocol/mod.ts";
-import { deadline } from "./_deadline.ts";
-import { text } from "./_raw_client.ts";
+import {
+  framesUntil,
+  presenceFrame,
+  withScriptedPeer,
+} from "./_scripted_peer.ts";
 import { assertNoStackTrace, withClient } from "./_terminal_client.ts";
-
-/** Read frames from `conn` until one of `tag`; all of them, in order. */
-function framesUntil(
-  conn: Deno.Conn,
-  reader: FrameReader,
-  tag: number,
-): Promise<[number, string][]> {
-  return deadline(
-    (async () => {
-      const frames: [number, string][] = [];
-      const buffer = new Uint8Array(4096);
-      for (;;) {
-        for (let f = reader.next(); f !== null; f = reader.next()) {
-          frames.push([f.tag, text(f)]);
-          if (f.tag === tag) return frames;
-        }
-        const n = await conn.read(buffer);
-        if (n === null) throw new Error("connection ended");
-        reader.push(buffer.slice(0, n));
-      }
-    })(),
-    20_000,
-    `a frame of tag ${tag}`,
-  );
-}
-
-function ownJoin(id: number, room: string, lastId: number): Uint8Array {
-  return encodeFrame(
-    Tag.PRESENCE,
-    id,
-    encodeJsonBody({ event: "join", room, id, nick: null, last_id: lastId }),
-  );
-}
 
 function stored(
   id: number,
@@ -71,17 +40,13 @@ function stored(
 }
 
 Deno.test("Terminal client: asks history after its join, shows it as earlier and inert, fills the gap after a reconnection", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  const open: Deno.Conn[] = [];
-  try {
-    await withClient(port, async (client) => {
-      const first = await deadline(listener.accept(), 20_000, "the client");
-      open.push(first);
+  await withScriptedPeer(async (peer) => {
+    await withClient(peer.port, async (client) => {
+      const first = await peer.accept(20_000, "the client");
       const reader = new FrameReader();
       await framesUntil(first, reader, Tag.JOIN);
       await first.write(encodeFrame(Tag.ISSUE_ID, 7));
-      await first.write(ownJoin(7, "lobby", 41));
+      await first.write(presenceFrame(7, "join", "lobby", null, 41));
       assert.deepEqual(await framesUntil(first, reader, Tag.HISTORY), [
         [Tag.WHO, ""],
         [Tag.HISTORY, '{"last":20,"until":41}'],
@@ -124,12 +89,11 @@ Deno.test("Terminal client: asks history after its join, shows it as earlier and
       ]);
       first.close();
 
-      const second = await deadline(listener.accept(), 30_000, "reconnection");
-      open.push(second);
+      const second = await peer.accept(30_000, "reconnection");
       const again = new FrameReader();
       await framesUntil(second, again, Tag.JOIN);
       await second.write(encodeFrame(Tag.ISSUE_ID, 8));
-      await second.write(ownJoin(8, "lobby", 50));
+      await second.write(presenceFrame(8, "join", "lobby", null, 50));
       assert.deepEqual(await framesUntil(second, again, Tag.HISTORY), [
         [Tag.WHO, ""],
         [Tag.HISTORY, '{"after":43,"until":50}'],
@@ -150,14 +114,5 @@ Deno.test("Terminal client: asks history after its join, shows it as earlier and
       assert.equal((await client.finish()).code, 0);
       assertNoStackTrace(client);
     });
-  } finally {
-    for (const conn of open) {
-      try {
-        conn.close();
-      } catch {
-        // Closed already.
-      }
-    }
-    listener.close();
-  }
+  });
 });

@@ -7,70 +7,22 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  encodeFrame,
-  encodeJsonBody,
-  FrameReader,
-  Tag,
-} from "../protocol/mod.ts";
-import { deadline } from "./_deadline.ts";
+import { encodeFrame, FrameReader, Tag } from "../protocol/mod.ts";
 import { closedPort } from "./_loadtest_cli.ts";
 import { RawClient, text } from "./_raw_client.ts";
+import {
+  framesUntil,
+  presenceFrame,
+  withScriptedPeer,
+} from "./_scripted_peer.ts";
 import { spawnServer } from "./_server.ts";
 import { assertNoStackTrace, withClient } from "./_terminal_client.ts";
 
-/** Read frames from `conn` until one of `tag`; all of them, in order. */
-function framesUntil(
-  conn: Deno.Conn,
-  reader: FrameReader,
-  tag: number,
-): Promise<[number, string][]> {
-  return deadline(
-    readUntil(conn, reader, tag),
-    10_000,
-    `a frame of tag ${tag}`,
-  );
-}
-
-async function readUntil(
-  conn: Deno.Conn,
-  reader: FrameReader,
-  tag: number,
-): Promise<[number, string][]> {
-  const frames: [number, string][] = [];
-  const buffer = new Uint8Array(4096);
-  for (;;) {
-    for (let f = reader.next(); f !== null; f = reader.next()) {
-      frames.push([f.tag, text(f)]);
-      if (f.tag === tag) return frames;
-    }
-    const n = await conn.read(buffer);
-    if (n === null) throw new Error("connection ended");
-    reader.push(buffer.slice(0, n));
-  }
-}
-
-function presenceFrame(
-  id: number,
-  event: "join" | "nick",
-  room: string,
-  nick: string | null,
-): Uint8Array {
-  return encodeFrame(
-    Tag.PRESENCE,
-    id,
-    encodeJsonBody({ event, room, id, nick }),
-  );
-}
-
 Deno.test("Terminal client: when the peer drops it, it reconnects and sends NICK and JOIN to be back where it was", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  const open: Deno.Conn[] = [];
-  try {
+  await withScriptedPeer(async (peer) => {
+    const port = peer.port;
     await withClient(port, async (client) => {
-      const first = await deadline(listener.accept(), 10_000, "the client");
-      open.push(first);
+      const first = await peer.accept(10_000, "the client");
       const reader = new FrameReader();
       assert.deepEqual(await framesUntil(first, reader, Tag.JOIN), [
         [Tag.JOIN, "lobby"],
@@ -99,8 +51,7 @@ Deno.test("Terminal client: when the peer drops it, it reconnects and sends NICK
           `^Server at 127\\.0\\.0\\.1:${port} went away; reconnecting in \\d+\\.\\d s \\(attempt 1\\)$`,
         ),
       );
-      const second = await deadline(listener.accept(), 20_000, "reconnection");
-      open.push(second);
+      const second = await peer.accept(20_000, "reconnection");
       assert.deepEqual(
         await framesUntil(second, new FrameReader(), Tag.JOIN),
         [[Tag.NICK, "al"], [Tag.JOIN, "den"]],
@@ -127,16 +78,7 @@ Deno.test("Terminal client: when the peer drops it, it reconnects and sends NICK
       assert.equal((await client.finish()).code, 0);
       assertNoStackTrace(client);
     });
-  } finally {
-    for (const conn of open) {
-      try {
-        conn.close();
-      } catch {
-        // Closed already.
-      }
-    }
-    listener.close();
-  }
+  });
 });
 
 Deno.test("Terminal client: a restarted server gets it back, after attempts that each print a line", async () => {
