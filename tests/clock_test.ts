@@ -7,23 +7,9 @@ import {
   Hub,
   Logger,
 } from "../server/mod.ts";
-import type { StreamTransport } from "../server/transport/transport.ts";
 import { FakeClock } from "./_fake_clock.ts";
 import { waitUntil } from "./_kit.ts";
-
-/** A stream whose writes never complete: a peer that stopped reading. */
-class StuckStream implements StreamTransport {
-  readonly remoteAddress = "127.0.0.1:1";
-  writes = 0;
-  closed = false;
-  write(): Promise<number> {
-    this.writes++;
-    return new Promise(() => {});
-  }
-  close(): void {
-    this.closed = true;
-  }
-}
+import { StuckStream } from "./_stuck_stream.ts";
 
 Deno.test("FakeClock: advance runs the timers that fall due in order of their time, each with the clock at that time", () => {
   const clock = new FakeClock(100);

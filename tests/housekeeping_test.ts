@@ -16,16 +16,8 @@ import {
 } from "../server/housekeeping.ts";
 import { Keepalive, SEND_PING } from "../server/keepalive.ts";
 import { TokenSet } from "../server/token_set.ts";
-import type { StreamTransport } from "../server/transport/transport.ts";
 import { FakeClock } from "./_fake_clock.ts";
-
-class StuckStream implements StreamTransport {
-  readonly remoteAddress = "127.0.0.1:1";
-  write(): Promise<number> {
-    return new Promise(() => {});
-  }
-  close(): void {}
-}
+import { stuckConnection } from "./_stuck_stream.ts";
 
 const NO_STALLS = { lastStallMs: 0, lastStallEndedAt: -Infinity };
 
@@ -42,14 +34,7 @@ function housekeeping(
 
 /** A hubbub connection whose write, begun at the clock's time, never ends. */
 function stalledWriter(clock: FakeClock): Connection {
-  const connection = new Connection(
-    new StuckStream(),
-    64 * 1024,
-    () => {},
-    undefined,
-    clock,
-  );
-  connection.declareHubbub();
+  const connection = stuckConnection(clock);
   connection.writer.append(encodeFrame(Tag.CHAT, 1, "hello"));
   connection.writer.flush();
   return connection;

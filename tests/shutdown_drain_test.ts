@@ -10,20 +10,8 @@ import { Connection } from "../server/connection.ts";
 import { Logger } from "../server/logger.ts";
 import { Metrics } from "../server/metrics.ts";
 import { ShutdownDrain } from "../server/shutdown_drain.ts";
-import type { StreamTransport } from "../server/transport/transport.ts";
 import { FakeClock } from "./_fake_clock.ts";
-
-/** A peer that never takes a byte: every write stays in flight. */
-class StuckStream implements StreamTransport {
-  readonly remoteAddress = "127.0.0.1:1";
-  closed = false;
-  write(): Promise<number> {
-    return new Promise(() => {});
-  }
-  close(): void {
-    this.closed = true;
-  }
-}
+import { stuckConnection } from "./_stuck_stream.ts";
 
 function setup() {
   const clock = new FakeClock(1000);
@@ -35,15 +23,8 @@ function setup() {
 }
 
 /** A dropped connection whose three frames cannot leave. */
-function stuckConnection(clock: FakeClock): Connection {
-  const connection = new Connection(
-    new StuckStream(),
-    64 * 1024,
-    () => {},
-    undefined,
-    clock,
-  );
-  connection.declareHubbub();
+function droppedConnection(clock: FakeClock): Connection {
+  const connection = stuckConnection(clock);
   for (let i = 0; i < 3; i++) {
     assert.ok(connection.writer.append(encodeFrame(Tag.CHAT, 1, "hi")));
   }
@@ -53,7 +34,7 @@ function stuckConnection(clock: FakeClock): Connection {
 
 Deno.test("Shutdown drain: a connection still flushing is closed when the grace runs out, its unsent frames counted and logged as a warning", async () => {
   const { clock, metrics, lines, drain } = setup();
-  const connection = stuckConnection(clock);
+  const connection = droppedConnection(clock);
   drain.lingering(connection);
   let done = false;
   const finished = new Promise<void>((resolve) =>
@@ -84,7 +65,7 @@ Deno.test("Shutdown drain: a connection still flushing is closed when the grace 
 
 Deno.test("Shutdown drain: with nobody flushing, done comes without the grace and the report is at info", async () => {
   const { clock, metrics, lines, drain } = setup();
-  const closed = stuckConnection(clock);
+  const closed = droppedConnection(clock);
   drain.lingering(closed);
   closed.writer.close(); // closed before the shutdown: not waited for
   await Promise.resolve();
