@@ -38,6 +38,20 @@ function frame(
   };
 }
 
+/** A HISTORY frame from `sender`: the metadata of message `id` in the lobby. */
+function entryFrame(
+  id: number,
+  sender: number,
+  nick: string | null,
+  time: number,
+): Frame {
+  return frame(
+    Tag.HISTORY,
+    sender,
+    encodeHistoryEntry({ room: "lobby", id, sender, nick, time }),
+  );
+}
+
 function end(fields: Partial<HistoryEnd> = {}): HistoryEnd {
   return {
     room: "lobby",
@@ -118,17 +132,11 @@ Deno.test("History tracker: `history is off` is shown once and stops the asking"
 
 Deno.test("History tracker: a HISTORY_TEXT pairs only with the metadata just before it from the same sender", () => {
   const history = new HistoryTracker();
-  const meta = encodeHistoryEntry({
-    room: "lobby",
-    id: 4,
-    sender: 3,
-    nick: null,
-    time: 0,
-  });
+  const meta = entryFrame(4, 3, null, 0);
   assert.equal(history.onText(frame(Tag.HISTORY_TEXT, 3, "orphan")), null);
-  history.onEntry(frame(Tag.HISTORY, 3, meta));
+  history.onEntry(meta);
   assert.equal(history.onText(frame(Tag.HISTORY_TEXT, 9, "wrong")), null);
-  history.onEntry(frame(Tag.HISTORY, 3, meta));
+  history.onEntry(meta);
   const message = history.onText(frame(Tag.HISTORY_TEXT, 3, "right"));
   assert.equal(message?.entry.id, 4);
   assert.equal(decoder.decode(message?.body), "right");
@@ -176,17 +184,7 @@ Deno.test("Terminal session: history on join, earlier lines made inert, /history
     '{"last":20,"until":41}',
   ]);
   session.onFrame(
-    frame(
-      Tag.HISTORY,
-      3,
-      encodeHistoryEntry({
-        room: "lobby",
-        id: 41,
-        sender: 3,
-        nick: "ann\x1b]0;x",
-        time: Date.UTC(2026, 0, 2, 3, 4),
-      }),
-    ),
+    entryFrame(41, 3, "ann\x1b]0;x", Date.UTC(2026, 0, 2, 3, 4)),
   );
   const shown = session.onFrame(frame(Tag.HISTORY_TEXT, 3, "hi\x1b[2J"));
   assert.equal(shown.print.length, 1);
@@ -224,20 +222,7 @@ Deno.test("Page state: asks history on join, logs it as earlier chat with the se
     '{"last":20,"until":41}',
   ]);
   const time = Date.UTC(2026, 0, 2, 3, 4);
-  state.onFrame(
-    frame(
-      Tag.HISTORY,
-      3,
-      encodeHistoryEntry({
-        room: "lobby",
-        id: 41,
-        sender: 3,
-        nick: null,
-        time,
-      }),
-    ),
-    new Date(),
-  );
+  state.onFrame(entryFrame(41, 3, null, time), new Date());
   const shown = state.onFrame(
     frame(Tag.HISTORY_TEXT, 3, "<b>hi</b>\x1b[2J"),
     new Date(),
