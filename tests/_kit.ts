@@ -279,16 +279,28 @@ export async function whoIsHere(client: RawClient): Promise<MemberEntry[]> {
 
 /**
  * Send JOIN and wait for the joiner's own join PRESENCE (the confirmation).
- * Returns the frames that arrived before it.
+ * Returns the frames up to it, the confirmation last.
  */
-export async function join(client: RawClient, room: string): Promise<Frame[]> {
+export async function joinConfirmed(
+  client: RawClient,
+  room: string,
+  timeoutMs?: number,
+): Promise<Frame[]> {
   await client.send(Tag.JOIN, room);
-  const frames = await takeUntil(client, (frame) => {
+  return await takeUntil(client, (frame) => {
     if (frame.tag !== Tag.PRESENCE) return false;
     const presence = presenceOf(frame);
     return presence.event === "join" && presence.id === client.id &&
       presence.room === room;
-  });
+  }, timeoutMs);
+}
+
+/**
+ * Send JOIN and wait for the joiner's own join PRESENCE (the confirmation).
+ * Returns the frames that arrived before it.
+ */
+export async function join(client: RawClient, room: string): Promise<Frame[]> {
+  const frames = await joinConfirmed(client, room);
   frames.pop();
   return frames;
 }

@@ -24,6 +24,7 @@ import { withServer } from "./_server.ts";
 import { TokenBucket } from "../server/token_bucket.ts";
 import {
   barrier,
+  joinConfirmed,
   nextError,
   presenceOf,
   RawClient,
@@ -96,13 +97,7 @@ async function ask(
 
 /** JOIN `room` (again, for a confirmation) and return the join's last_id. */
 async function joinLastId(client: RawClient, room: string): Promise<number> {
-  await client.send(Tag.JOIN, room);
-  const frames = await takeUntil(client, (frame) => {
-    if (frame.tag !== Tag.PRESENCE) return false;
-    const presence = presenceOf(frame);
-    return presence.event === "join" && presence.id === client.id &&
-      presence.room === room;
-  }, 10_000);
+  const frames = await joinConfirmed(client, room, 10_000);
   const lastId = presenceOf(frames.pop()!).last_id;
   assert.equal(typeof lastId, "number", "the join carries last_id");
   return lastId!;
