@@ -63,6 +63,23 @@ async function waitFor(done: () => boolean, what: string): Promise<void> {
   }
 }
 
+/**
+ * Record runs of ten `body` messages, each batch written on `clock`, until
+ * the store (opened with a small maxPages) reports a write error.
+ */
+async function fillUp(
+  store: HistoryStore,
+  clock: FakeClock,
+  body: string,
+): Promise<void> {
+  for (let run = 0; run < 40 && store.counters.writeErrors === 0; run++) {
+    say(store, "lobby", 1, Array(10).fill(body));
+    clock.advance(10);
+    await waitFor(() => store.counters.pending === 0, "batch written");
+  }
+  assert.ok(store.counters.writeErrors > 0, "the database filled up");
+}
+
 async function withDir(run: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "hubbub_history_" });
   try {
@@ -416,12 +433,7 @@ Deno.test("History store: a full database pauses writing, counts what is lost, l
       onWriteResume: () => resumes++,
     });
     const body = "z".repeat(480);
-    for (let run = 0; run < 40 && store.counters.writeErrors === 0; run++) {
-      say(store, "lobby", 1, Array(10).fill(body));
-      clock.advance(10);
-      await waitFor(() => store.counters.pending === 0, "batch written");
-    }
-    assert.ok(store.counters.writeErrors > 0, "the database filled up");
+    await fillUp(store, clock, body);
     assert.equal(failures.length, 1);
     assert.match(failures[0], /full/);
     assert.ok(store.counters.notStored >= 10);
@@ -487,12 +499,7 @@ Deno.test("History store: ids of messages a full database could not store are no
     const clock = new FakeClock();
     const store = await open(path, { clock, flushMs: 10, maxPages: 12 });
     const body = "z".repeat(480);
-    for (let run = 0; run < 40 && store.counters.writeErrors === 0; run++) {
-      say(store, "lobby", 1, Array(10).fill(body));
-      clock.advance(10);
-      await waitFor(() => store.counters.pending === 0, "batch written");
-    }
-    assert.ok(store.counters.writeErrors > 0, "the database filled up");
+    await fillUp(store, clock, body);
     say(store, "lobby", 1, Array(10).fill(body));
     const relayed = store.lastId("lobby");
     await store.close();
