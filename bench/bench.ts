@@ -370,7 +370,8 @@ await runCommand(command, Deno.args, async (options) => {
   };
   /**
    * A closed-loop run (once) and open-loop runs (`--repeat` times, median
-   * p99) of `clients` clients against each variant, alternating.
+   * p99) of `clients` clients against each variant, alternating; the
+   * figures per variant name with the run's settings.
    */
   const closedAndOpen = async <Name extends string>(
     what: string,
@@ -396,7 +397,18 @@ await runCommand(command, Deno.args, async (options) => {
       options.repeat,
       true,
     );
-    return { closed, open };
+    const perVariant = (median: (name: Name) => RunFigures | null) =>
+      Object.fromEntries(
+        variants.map(({ name }) => [name, median(name)]),
+      ) as Record<Name, RunFigures | null>;
+    return {
+      clients,
+      publishers: PUBLISHERS,
+      window: options.window,
+      rate: options.rate,
+      closed: perVariant(closed),
+      open: perVariant(open),
+    };
   };
   for (const row of rows) {
     const args = [
@@ -439,19 +451,11 @@ await runCommand(command, Deno.args, async (options) => {
         extraArgs: ["--transport", "ws"],
       },
     ];
-    const { closed, open } = await closedAndOpen(
+    webSocket = await closedAndOpen(
       "TCP and WebSocket",
       variants,
       WEBSOCKET_CLIENTS,
     );
-    webSocket = {
-      clients: WEBSOCKET_CLIENTS,
-      publishers: PUBLISHERS,
-      window: options.window,
-      rate: options.rate,
-      closed: { tcp: closed("tcp"), ws: closed("ws") },
-      open: { tcp: open("tcp"), ws: open("ws") },
-    };
   }
 
   let history: HistoryResults | null = null;
@@ -479,19 +483,11 @@ await runCommand(command, Deno.args, async (options) => {
       },
     ];
     try {
-      const { closed, open } = await closedAndOpen(
+      history = await closedAndOpen(
         "history off and on",
         variants,
         HISTORY_CLIENTS,
       );
-      history = {
-        clients: HISTORY_CLIENTS,
-        publishers: PUBLISHERS,
-        window: options.window,
-        rate: options.rate,
-        closed: { off: closed("off"), on: closed("on") },
-        open: { off: open("off"), on: open("on") },
-      };
     } finally {
       for (const folder of folders) {
         await Deno.remove(folder, { recursive: true }).catch(() => {});
