@@ -37,11 +37,18 @@ export type ChunkSink = (
   data: Uint8Array,
 ) => void;
 
-/** Fills one chunk at a time into a buffer it reuses. */
+/**
+ * Fills one chunk at a time. Whole runs that lie back to back in the batch
+ * are passed on as one view of it; the rest is copied into a buffer reused
+ * for every chunk.
+ */
 export class ChunkWriter {
   #data = new Uint8Array(2 * MAX_CHUNK_BYTES);
   #view = new DataView(this.#data.buffer);
   #used = 0;
+  #source: Uint8Array | null = null;
+  #spanStart = 0;
+  #spanEnd = 0;
   #room = "";
   #count = 0;
   #firstId = 0;
@@ -76,6 +83,7 @@ export class ChunkWriter {
       for (const start of starts) this.#addRun(bytes, view, start);
       this.#emit();
     }
+    this.#source = null;
   }
 
   #addRun(bytes: Uint8Array, view: DataView, start: number): void {
@@ -89,7 +97,8 @@ export class ChunkWriter {
     while (left > 0) {
       if (this.#count === MAX_CHUNK_MESSAGES) this.#emit();
       const space = MAX_CHUNK_MESSAGES - this.#count;
-      const budget = MAX_CHUNK_BYTES - this.#used - headerAndNick;
+      const held = this.#used + this.#spanEnd - this.#spanStart;
+      const budget = MAX_CHUNK_BYTES - held - headerAndNick;
       let n = left;
       let to = framesEnd;
       if (left > space || framesEnd - from > budget) {
@@ -106,35 +115,70 @@ export class ChunkWriter {
           continue;
         }
       }
-      this.#append(bytes, start, headerAndNick, from, to, id, n, time);
+      if (from === framesStart && to === framesEnd) {
+        this.#appendWhole(bytes, start, framesEnd);
+      } else {
+        this.#flushSpan();
+        const at = this.#append(bytes, start, headerAndNick, from, to);
+        const nickLength = runNickLength(this.#view, at);
+        writeRunHeader(this.#view, at, id, time, n, to - from, nickLength);
+      }
+      this.#counted(id, n, time);
       id += n;
       left -= n;
       from = to;
     }
   }
 
-  #append(
-    bytes: Uint8Array,
-    start: number,
-    headerAndNick: number,
-    from: number,
-    to: number,
-    id: number,
-    count: number,
-    time: number,
-  ): void {
+  /** A whole run: extend the span when it follows on, else start one. */
+  #appendWhole(bytes: Uint8Array, start: number, end: number): void {
+    if (this.#source === bytes && this.#spanEnd === start) {
+      this.#spanEnd = end;
+      return;
+    }
+    this.#flushSpan();
+    this.#source = bytes;
+    this.#spanStart = start;
+    this.#spanEnd = end;
+  }
+
+  /** Copy the span into the buffer. */
+  #flushSpan(): void {
+    if (this.#spanEnd === this.#spanStart) return;
+    const at = this.#reserve(this.#spanEnd - this.#spanStart);
+    this.#data.set(this.#source!.subarray(this.#spanStart, this.#spanEnd), at);
+    this.#spanStart = this.#spanEnd = 0;
+  }
+
+  /** Make room for `length` more bytes; returns where they go. */
+  #reserve(length: number): number {
     const at = this.#used;
-    const end = at + headerAndNick + (to - from);
+    const end = at + length;
     if (end > this.#data.length) {
       const grown = new Uint8Array(2 * end);
       grown.set(this.#data.subarray(0, at));
       this.#data = grown;
       this.#view = new DataView(grown.buffer);
     }
+    this.#used = end;
+    return at;
+  }
+
+  /** Copy part of a run (frames `from` to `to`) with its header redone. */
+  #append(
+    bytes: Uint8Array,
+    start: number,
+    headerAndNick: number,
+    from: number,
+    to: number,
+  ): number {
+    const at = this.#reserve(headerAndNick + (to - from));
     this.#data.set(bytes.subarray(start, start + headerAndNick), at);
     this.#data.set(bytes.subarray(from, to), at + headerAndNick);
-    const nickLength = runNickLength(this.#view, at);
-    writeRunHeader(this.#view, at, id, time, count, to - from, nickLength);
+    return at;
+  }
+
+  #counted(id: number, count: number, time: number): void {
     if (this.#count === 0) {
       this.#firstId = id;
       this.#oldestTime = time;
@@ -144,11 +188,18 @@ export class ChunkWriter {
     this.#oldestTime = Math.min(this.#oldestTime, time);
     this.#newestTime = Math.max(this.#newestTime, time);
     this.#count += count;
-    this.#used = end;
   }
 
   #emit(): void {
     if (this.#count === 0) return;
+    let data: Uint8Array;
+    if (this.#used === 0) {
+      data = this.#source!.subarray(this.#spanStart, this.#spanEnd);
+      this.#spanStart = this.#spanEnd = 0;
+    } else {
+      this.#flushSpan();
+      data = this.#data.subarray(0, this.#used);
+    }
     this.#sink(
       this.#room,
       this.#firstId,
@@ -156,7 +207,7 @@ export class ChunkWriter {
       this.#oldestTime,
       this.#newestTime,
       this.#count,
-      this.#data.subarray(0, this.#used),
+      data,
     );
     this.#count = 0;
     this.#used = 0;
