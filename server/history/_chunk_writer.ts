@@ -66,13 +66,19 @@ export class ChunkWriter {
    * Store every run of a batch, one room after another.
    *
    * @param bytes The batch's runs back to back.
-   * @param rooms The room of each run.
+   * @param roomNames The rooms of the batch.
+   * @param runRooms For each run, the index of its room in `roomNames`.
    */
-  writeBatch(bytes: Uint8Array, rooms: readonly string[]): void {
+  writeBatch(
+    bytes: Uint8Array,
+    roomNames: readonly string[],
+    runRooms: ArrayLike<number>,
+  ): void {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
     const byRoom = new Map<string, number[]>();
     let at = 0;
-    for (const room of rooms) {
+    for (let i = 0; i < runRooms.length; i++) {
+      const room = roomNames[runRooms[i]];
       const starts = byRoom.get(room);
       if (starts === undefined) byRoom.set(room, [at]);
       else starts.push(at);

@@ -1,8 +1,9 @@
 /**
  * The records gathered since the last post to the history worker, packed
- * as runs (see `_run_layout.ts`) into one growing buffer, each run's room in
- * a parallel array, so recording allocates nothing but the occasional
- * growth and the worker can store the runs as they are.
+ * as runs (see `_run_layout.ts`) into one growing buffer, each run's room as
+ * an index into the batch's room names, so recording allocates nothing but
+ * the occasional growth, posting clones no string per run, and the worker
+ * can store the runs as they are.
  *
  * @module
  */
@@ -18,7 +19,10 @@ export class PendingBatch {
   #bytes: Uint8Array;
   #view: DataView;
   #used = 0;
-  #rooms: string[] = [];
+  #roomNames: string[] = [];
+  #roomIndex = new Map<string, number>();
+  #runRooms = new Uint32Array(256);
+  #runs = 0;
   #messages = 0;
 
   /** @param capacity The buffer size to start each batch with, in bytes. */
@@ -78,13 +82,23 @@ export class PendingBatch {
       nickLength,
     );
     this.#used = at + frames.length;
-    this.#rooms.push(room);
+    let index = this.#roomIndex.get(room);
+    if (index === undefined) {
+      index = this.#roomNames.push(room) - 1;
+      this.#roomIndex.set(room, index);
+    }
+    if (this.#runs === this.#runRooms.length) {
+      const grown = new Uint32Array(2 * this.#runs);
+      grown.set(this.#runRooms);
+      this.#runRooms = grown;
+    }
+    this.#runRooms[this.#runs++] = index;
     this.#messages += count;
   }
 
   /**
-   * Post everything held to `port` (the buffer is transferred, the rooms
-   * cloned) and start empty.
+   * Post everything held to `port` (the buffers are transferred, the room
+   * names cloned) and start empty.
    *
    * @param port Where to post.
    */
@@ -92,17 +106,25 @@ export class PendingBatch {
     port: { postMessage(message: unknown, transfer: Transferable[]): void },
   ): void {
     const bytes = this.#bytes.subarray(0, this.#used);
+    const runRooms = this.#runRooms.subarray(0, this.#runs);
     const message: BatchMessage = {
       type: "batch",
       bytes,
-      rooms: this.#rooms,
+      roomNames: this.#roomNames,
+      runRooms,
       messages: this.#messages,
     };
-    port.postMessage(message, [bytes.buffer as ArrayBuffer]);
+    port.postMessage(message, [
+      bytes.buffer as ArrayBuffer,
+      runRooms.buffer as ArrayBuffer,
+    ]);
     this.#bytes = new Uint8Array(this.#capacity);
     this.#view = new DataView(this.#bytes.buffer);
     this.#used = 0;
-    this.#rooms.length = 0;
+    this.#roomNames = [];
+    this.#roomIndex.clear();
+    this.#runRooms = new Uint32Array(256);
+    this.#runs = 0;
     this.#messages = 0;
   }
 

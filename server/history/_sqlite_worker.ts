@@ -201,7 +201,7 @@ function writeBatch(batch: BatchMessage): void {
   }
   try {
     inTransaction(db, () => {
-      writer.writeBatch(batch.bytes, batch.rooms);
+      writer.writeBatch(batch.bytes, batch.roomNames, batch.runRooms);
       for (const [room, last] of lastIdsOf(batch)) {
         statements!.lastId.run(room, last);
       }
@@ -223,7 +223,8 @@ function lastIdsOf(batch: BatchMessage): Map<string, number> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   const lastIds = new Map<string, number>();
   let at = 0;
-  for (const room of batch.rooms) {
+  for (let i = 0; i < batch.runRooms.length; i++) {
+    const room = batch.roomNames[batch.runRooms[i]];
     const last = runFirstId(view, at) + runCount(view, at) - 1;
     if (last > (lastIds.get(room) ?? 0)) lastIds.set(room, last);
     at = runEnd(view, at);
@@ -332,7 +333,7 @@ function prune(message: PruneMessage): void {
           oldest,
         );
         if (kept.runs > 0) {
-          writer.writeBatch(kept.bytes, Array(kept.runs).fill(room));
+          writer.writeBatch(kept.bytes, [room], new Uint32Array(kept.runs));
         }
       }
     });

@@ -25,12 +25,13 @@ export interface OpenMessage {
 
 /**
  * A batch of records: `bytes` holds runs back to back (`_run_layout.ts`),
- * run `i` said in `rooms[i]`.
+ * run `i` said in `roomNames[runRooms[i]]`.
  */
 export interface BatchMessage {
   readonly type: "batch";
   readonly bytes: Uint8Array;
-  readonly rooms: string[];
+  readonly roomNames: string[];
+  readonly runRooms: Uint32Array;
   /** Messages in the batch (sum of the runs' counts). */
   readonly messages: number;
 }
