@@ -50,8 +50,36 @@ export interface RoomBus {
    * the reader's buffer: valid only during the call, so a bus that delivers
    * later must copy it.
    * @param count How many frames `frames` holds.
+   * @param nick The sender's nickname (a run is one sender's), for a bus
+   * that stores the messages itself (the Redis stream); null for none.
+   * @param time When the hub received the run, ms since the epoch, for the
+   * same store.
    */
-  publish(room: Room, frames: Uint8Array, count: number): void;
+  publish(
+    room: Room,
+    frames: Uint8Array,
+    count: number,
+    nick?: string | null,
+    time?: number,
+  ): void;
+  /**
+   * The hub's batch is over: a bus that delivers later sends what was
+   * published in it now (one round trip per room per batch).
+   */
+  endBatch(): void;
+  /**
+   * The room's first local member joined: a shared bus starts receiving the
+   * room's messages.
+   *
+   * @param room The room.
+   */
+  join(room: Room): void;
+  /**
+   * The room's last local member left: a shared bus stops receiving them.
+   *
+   * @param room The room.
+   */
+  leave(room: Room): void;
   /**
    * The id of the last message the bus has ordered in a room.
    *
@@ -105,6 +133,15 @@ export class LocalBus implements RoomBus {
     this.#lastIds.set(room, first + count - 1);
     this.#deliver(room, frames, count, first);
   }
+
+  /** Nothing to send: delivery was synchronous. */
+  endBatch(): void {}
+
+  /** Nothing to do: every room is this server's. */
+  join(_room: Room): void {}
+
+  /** Nothing to do: every room is this server's. */
+  leave(_room: Room): void {}
 
   lastId(room: Room): number {
     const known = this.#lastIds.get(room);
