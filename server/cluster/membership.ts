@@ -1,0 +1,175 @@
+/**
+ * Room membership and nicknames across the nodes of a cluster, kept in
+ * Redis: who is in which room on any node (WHO, ROOMS) and which client
+ * holds a nickname or a lookalike of it.
+ *
+ * Every call returns a promise and the hub never awaits one: it turns the
+ * answer into an inbox event. Record calls (join, part, remove) never
+ * reject; a failure goes to `onError`. Queries and nickname claims reject
+ * when Redis fails, and the caller reports that to the client.
+ *
+ * @module
+ */
+
+import type { MemberEntry, RoomEntry } from "../../protocol/messages.ts";
+import { nicknameKey } from "../../protocol/name_key.ts";
+import {
+  JOIN_SCRIPT,
+  LEAVE_CLUSTER_SCRIPT,
+  NICK_SCRIPT,
+  PART_SCRIPT,
+  REMOVE_SCRIPT,
+  ROOMS_SCRIPT,
+  WHO_SCRIPT,
+} from "./_membership_scripts.ts";
+import {
+  parseRemoved,
+  type RemovedMember,
+  type ScriptRunner,
+} from "./membership_redis.ts";
+
+/** The refusal of a nickname another client holds (as on a single node). */
+export const NICKNAME_TAKEN = "nickname is taken";
+
+/** The answer to a nickname claim. */
+export type NickClaim = { ok: true } | { ok: false; reason: string };
+
+/**
+ * One node's view of cluster membership: it records its own clients and
+ * answers about everyone's.
+ *
+ * Start the node's {@linkcode NodeHeartbeat} before recording clients: a
+ * node that never beat is not registered, so its clients would never be
+ * reaped if it died.
+ *
+ * @example Usage
+ * ```ts no-eval
+ * const membership = new ClusterMembership(redis, node, console.error);
+ * membership.join(id, "lobby");
+ * const claim = await membership.claimNick(id, "ann");
+ * const members = await membership.who("lobby");
+ * ```
+ */
+export class ClusterMembership {
+  #redis: ScriptRunner;
+  #node: string;
+  #onError: (error: unknown) => void;
+
+  /**
+   * @param redis The connection (an ioredis client).
+   * @param node This node's number.
+   * @param onError Told of each record call that failed.
+   */
+  constructor(
+    redis: ScriptRunner,
+    node: number,
+    onError: (error: unknown) => void,
+  ) {
+    this.#redis = redis;
+    this.#node = String(node);
+    this.#onError = onError;
+  }
+
+  /**
+   * Record that a local client is now in `room` (leaving its old room).
+   *
+   * @param id The client's id.
+   * @param room The room's name.
+   * @returns Settles when recorded (or failed: see `onError`).
+   */
+  join(id: number, room: string): Promise<void> {
+    return this.#record(JOIN_SCRIPT, String(id), room);
+  }
+
+  /**
+   * Record that a local client left its room (it keeps its nickname).
+   *
+   * @param id The client's id.
+   * @returns Settles when recorded.
+   */
+  part(id: number): Promise<void> {
+    return this.#record(PART_SCRIPT, String(id));
+  }
+
+  /**
+   * Record that a local client is gone: out of its room, nickname freed.
+   *
+   * @param id The client's id.
+   * @returns Settles when recorded.
+   */
+  remove(id: number): Promise<void> {
+    return this.#record(REMOVE_SCRIPT, String(id));
+  }
+
+  /**
+   * Claim a nickname for a local client across the cluster, freeing the one
+   * it held. Refused when another client holds it or a lookalike of it.
+   *
+   * @param id The client's id.
+   * @param nickname A nickname that passed `nicknameProblem` (NFC).
+   * @returns Whether the client now holds it.
+   */
+  async claimNick(id: number, nickname: string): Promise<NickClaim> {
+    const member: MemberEntry = { id, nick: nickname };
+    const reply = await this.#redis.eval(
+      NICK_SCRIPT,
+      0,
+      this.#node,
+      String(id),
+      nicknameKey(nickname),
+      JSON.stringify(member),
+    );
+    return reply === 1 ? { ok: true } : { ok: false, reason: NICKNAME_TAKEN };
+  }
+
+  /**
+   * The members of a room on every node, by id.
+   *
+   * @param room The room's name.
+   * @returns One entry per member.
+   */
+  async who(room: string): Promise<MemberEntry[]> {
+    const values = await this.#redis.eval(WHO_SCRIPT, 0, room) as string[];
+    return values
+      .map((value) => JSON.parse(value) as MemberEntry)
+      .sort((a, b) => a.id - b.id);
+  }
+
+  /**
+   * The rooms with members on any node, with their member counts, largest
+   * first (ties by name), as a single node orders them. Rooms with no member
+   * anywhere (an empty lobby) are not listed.
+   *
+   * @returns One entry per room.
+   */
+  async rooms(): Promise<RoomEntry[]> {
+    const flat = await this.#redis.eval(ROOMS_SCRIPT, 0) as (string | number)[];
+    const entries: RoomEntry[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      entries.push({ room: String(flat[i]), members: Number(flat[i + 1]) });
+    }
+    return entries.sort((a, b) =>
+      b.members - a.members || (a.room < b.room ? -1 : 1)
+    );
+  }
+
+  /**
+   * A clean shutdown: remove all of this node's clients from the cluster
+   * at once, and the node's registration (stop its heartbeat first).
+   *
+   * @returns The room members removed, for leave presence.
+   */
+  async leaveCluster(): Promise<RemovedMember[]> {
+    return parseRemoved(
+      await this.#redis.eval(LEAVE_CLUSTER_SCRIPT, 0, this.#node),
+    );
+  }
+
+  async #record(script: string, ...args: string[]): Promise<void> {
+    try {
+      await this.#redis.eval(script, 0, this.#node, ...args);
+    } catch (error) {
+      this.#onError(error);
+    }
+  }
+}
