@@ -27,7 +27,13 @@ export type Fault =
    * Never deliver anything to one client: at the first CHAT, the one with
    * the highest id other than the sender's.
    */
-  | "starve-one";
+  | "starve-one"
+  /**
+   * To one client (the highest id at the first CHAT), deliver the first
+   * message after the next one from another sender: each sender's own
+   * order is kept, but that client sees another total order than the rest.
+   */
+  | "swap-for-one";
 
 /** A running faulty server. */
 export interface FaultyServer {
@@ -44,6 +50,10 @@ class FaultyClient {
   readonly conn: Deno.Conn;
   deliveries = 0;
   held: Uint8Array | null = null;
+  /** swap-for-one: frames held back behind the first, and its sender. */
+  swapQueue: Uint8Array[] | null = null;
+  swapSender = 0;
+  swapped = false;
   heldTimer: ReturnType<typeof setTimeout> | undefined;
   #writing: Promise<void> = Promise.resolve();
 
@@ -76,8 +86,22 @@ export function startFaultyServer(fault: Fault): FaultyServer {
   let nextId = 1;
   let starved: FaultyClient | null = null;
 
-  const deliver = (client: FaultyClient, frame: Uint8Array) => {
+  const deliver = (client: FaultyClient, frame: Uint8Array, sender: number) => {
     client.deliveries++;
+    if (fault === "swap-for-one" && client === starved && !client.swapped) {
+      if (client.swapQueue === null) {
+        client.swapQueue = [frame];
+        client.swapSender = sender;
+      } else if (sender === client.swapSender) {
+        client.swapQueue.push(frame);
+      } else {
+        client.send(frame);
+        for (const held of client.swapQueue) client.send(held);
+        client.swapQueue = null;
+        client.swapped = true;
+      }
+      return;
+    }
     const tenth = client.deliveries % 10 === 0;
     switch (fault) {
       case "drop-every-10th":
@@ -129,7 +153,10 @@ export function startFaultyServer(fault: Fault): FaultyServer {
           if (frame.tag !== Tag.CHAT) continue;
           const sender = fault === "wrong-sender" ? client.id + 1 : client.id;
           const relayed = encodeFrame(Tag.CHAT, sender, frame.body);
-          if (fault === "starve-one" && starved === null) {
+          if (
+            (fault === "starve-one" || fault === "swap-for-one") &&
+            starved === null
+          ) {
             for (const member of clients) {
               if (member !== client && member.id > (starved?.id ?? 0)) {
                 starved = member;
@@ -137,7 +164,8 @@ export function startFaultyServer(fault: Fault): FaultyServer {
             }
           }
           for (const member of clients) {
-            if (member !== starved) deliver(member, relayed);
+            if (fault === "starve-one" && member === starved) continue;
+            deliver(member, relayed, sender);
           }
         }
       }

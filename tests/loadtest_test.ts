@@ -92,6 +92,7 @@ const DOCUMENTED_FIELDS = [
   "connections.requested",
   "connections.opened",
   "connections.failed",
+  "connections.perTarget",
   "connections.failures.refused",
   "connections.failures.timedOut",
   "connections.failures.tooManyOpenFiles",
@@ -133,6 +134,9 @@ const DOCUMENTED_FIELDS = [
   "delivery.wrongSender",
   "delivery.unrelayed",
   "delivery.refusalNotices",
+  "order.compared",
+  "order.differing",
+  "order.excluded",
   "options.stalled",
   "stalled.joined",
   "stalled.droppedByServer",
@@ -222,6 +226,10 @@ Deno.test("Loadtest: --json output parses and holds every documented field; --re
     const page = await Deno.readTextFile(report);
     assert.match(page, /^<!doctype html>/i);
     assert.match(page, /<svg/);
+    assert.match(
+      page,
+      /order across receivers<\/td><td>same for all 20 receivers/,
+    );
     assert.doesNotMatch(page, /<script[^>]+src=|<link[^>]+href=|https?:\/\//);
   });
 });

@@ -16,10 +16,11 @@ export interface ShardPlan {
   target: string;
   /** Redis channel name. */
   channel: string;
-  /** Server host. */
-  hostname: string;
-  /** Server port. */
-  port: number;
+  /**
+   * Server nodes; connection number k (over the whole process: receivers,
+   * then idle, then stalled) goes to node k modulo their count.
+   */
+  endpoints: { hostname: string; port: number }[];
   /** Receiving connections in the whole process (`--clients`). */
   clients: number;
   /** Idle connections in the whole process (`--idle`). */
@@ -127,6 +128,13 @@ export interface ShardTotals {
    * server's protocol): they sent one frame per write.
    */
   originalProtocolPublishers: number;
+  /** Connections that joined, per node of the plan's endpoints. */
+  connectedPerEndpoint: number[];
+  /**
+   * The single-order check: receivers grouped by their order hash and
+   * count (see order_check.ts), and how many were left out.
+   */
+  order: { groups: [number, number, number][]; excluded: number };
   /** Connect and join times in µs, encoded. */
   connectHistogram: string;
   /** Failed connects by cause. */

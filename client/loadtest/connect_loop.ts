@@ -32,6 +32,8 @@ const MAX_FAILURE_SAMPLES = 3;
 
 /** What the connect loop needs of a connection. */
 export interface Connectable {
+  /** Index of the server node (the plan's endpoints) it connects to. */
+  readonly endpoint: number;
   /** Joins no room (a publish-only connection): joined once connected. */
   readonly publishOnly: boolean;
   /** The room to move to once joined, `null` to stay in the test's. */
@@ -49,14 +51,16 @@ export interface Connectable {
 }
 
 /** Connect, or reject with {@linkcode ConnectTimeoutError} after `ms`. */
-function connectWithin(plan: ShardPlan, ms: number): Promise<ByteConnection> {
+function connectWithin(
+  plan: ShardPlan,
+  endpoint: number,
+  ms: number,
+): Promise<ByteConnection> {
+  const { hostname, port } = plan.endpoints[endpoint];
   if (plan.transport === "ws") {
-    const host = plan.hostname.includes(":")
-      ? `[${plan.hostname}]`
-      : plan.hostname;
-    return connectWebSocket(`ws://${host}:${plan.port}/ws`, ms);
+    const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+    return connectWebSocket(`ws://${host}:${port}/ws`, ms);
   }
-  const { hostname, port } = plan;
   const connecting: Promise<ByteConnection> = plan.tls
     ? Deno.connectTls({ hostname, port, caCerts: plan.caCerts })
     : Deno.connect({ hostname, port, transport: "tcp" });
@@ -73,17 +77,19 @@ export class ConnectLoop {
   #plan: ShardPlan;
   #target: Target;
   #connected = 0;
+  #connectedPerEndpoint: number[];
   #histogram: Histogram = createHistogram();
   #failures: ConnectFailures = noConnectFailures();
   #samples: string[] = [];
 
   /**
-   * @param plan The worker's plan (address, TLS, transport, timeout, rate).
+   * @param plan The worker's plan (nodes, TLS, transport, timeout, rate).
    * @param target The wire format's join and move requests.
    */
   constructor(plan: ShardPlan, target: Target) {
     this.#plan = plan;
     this.#target = target;
+    this.#connectedPerEndpoint = plan.endpoints.map(() => 0);
   }
 
   /** Connections that joined. */
@@ -129,12 +135,14 @@ export class ConnectLoop {
   totals(): Pick<
     ShardTotals,
     | "connected"
+    | "connectedPerEndpoint"
     | "connectHistogram"
     | "connectFailures"
     | "connectFailureSamples"
   > {
     return {
       connected: this.#connected,
+      connectedPerEndpoint: this.#connectedPerEndpoint,
       connectHistogram: encodeHistogram(this.#histogram),
       connectFailures: this.#failures,
       connectFailureSamples: this.#samples,
@@ -151,7 +159,7 @@ export class ConnectLoop {
     const timeout = this.#plan.connectTimeoutMs;
     let conn: ByteConnection;
     try {
-      conn = await connectWithin(this.#plan, timeout);
+      conn = await connectWithin(this.#plan, connection.endpoint, timeout);
     } catch (error) {
       this.#countFailure(error);
       return;
@@ -180,6 +188,7 @@ export class ConnectLoop {
       return;
     }
     this.#connected++;
+    this.#connectedPerEndpoint[connection.endpoint]++;
     recordMilliseconds(this.#histogram, sharedClockMs() - began);
   }
 

@@ -10,7 +10,7 @@
  * The hot path, a read of a receiving connection, allocates nothing per
  * delivery: the payload fields are read through a per-buffer `DataView`, the
  * clock is read once per read, and the only work per delivery is a sequence
- * check and one histogram record.
+ * check, one step of the order hash and one histogram record.
  *
  * @module
  */
@@ -23,6 +23,7 @@ import { RejectedError } from "./connect_failure.ts";
 import type { Connectable } from "./connect_loop.ts";
 import type { ShardCounters } from "./counters.ts";
 import type { DeliveryChecker } from "./delivery_checker.ts";
+import type { OrderHashes } from "./order_check.ts";
 import {
   PAYLOAD_HEADER_SIZE,
   payloadMicroseconds,
@@ -97,6 +98,8 @@ export interface ConnectionOwner {
   readonly localPublishers: (Publisher | undefined)[];
   /** The exact accounting of deliveries, once the load starts. */
   readonly checker: DeliveryChecker | null;
+  /** Each receiver's order hash, once the load starts. */
+  readonly orders: OrderHashes | null;
   /** Shared-clock time the measured window starts, ms. */
   readonly measureFrom: number;
   /** Shared-clock time publishing stops, ms. */
@@ -161,6 +164,8 @@ export class Connection implements StreamSink, Connectable {
   readonly shard: ConnectionOwner;
   /** Its part in the test. */
   readonly role: RoleValue;
+  /** Index of the server node (the plan's endpoints) it connects to. */
+  readonly endpoint: number;
   /** Index among the shard's receivers (the checker's), -1 if none. */
   receiver = -1;
   /** The publisher that writes on (or beside) this connection, if any. */
@@ -201,10 +206,12 @@ export class Connection implements StreamSink, Connectable {
   /**
    * @param shard The worker.
    * @param role Its part in the test.
+   * @param endpoint Index of the server node it connects to.
    */
-  constructor(shard: ConnectionOwner, role: RoleValue) {
+  constructor(shard: ConnectionOwner, role: RoleValue, endpoint = 0) {
     this.shard = shard;
     this.role = role;
+    this.endpoint = endpoint;
     this.newerTags = shard.target.identifyRequest === null;
   }
 
@@ -445,6 +452,7 @@ export class Connection implements StreamSink, Connectable {
       this.#unknownSenderId(publisher, senderId);
     }
     shard.checker!.record(receiver, publisher, sequence);
+    shard.orders!.add(receiver, publisher, sequence);
     counters.latency(payloads.latencyMicroseconds, payloads.sentInWindow);
     if (shard.inMeasuredWindow) counters.measuredPayload(payloadLength);
     const local = shard.localPublishers[publisher];

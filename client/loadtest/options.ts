@@ -22,6 +22,11 @@ export interface LoadTestOptions {
   host: string;
   /** Server port. */
   port: number;
+  /**
+   * Server nodes (`--targets`) the connections are spread over, round-robin
+   * by connection number; empty: the one of `--host`/`--port`.
+   */
+  targets: Endpoint[];
   /** Receiving connections; every delivery to them is checked. */
   clients: number;
   /** Extra connections that join and read but are not checked. */
@@ -78,6 +83,14 @@ export interface LoadTestOptions {
   transport: Transport;
 }
 
+/** One server node: an address and port. */
+export interface Endpoint {
+  /** Host name or address. */
+  host: string;
+  /** Port. */
+  port: number;
+}
+
 /** The transports `--transport` names. */
 export const TRANSPORTS = ["tcp", "ws"] as const;
 /** A transport `--transport` names. */
@@ -88,6 +101,7 @@ export const DEFAULT_OPTIONS: LoadTestOptions = {
   target: "hubbub",
   host: "127.0.0.1",
   port: 9000,
+  targets: [],
   clients: 100,
   idle: 0,
   idleRoom: "",
@@ -142,6 +156,12 @@ export const loadtestCommand = defineCommand({
       max: 65535,
       valueName: "PORT",
       description: "Server port (Redis usually listens on 6379)",
+    },
+    targets: {
+      type: "string",
+      valueName: "HOST:PORT,...",
+      description:
+        "hubbub: spread the connections (receivers and publishers) over these server nodes, round-robin, instead of --host/--port; IPv6 as [::1]:9000",
     },
     clients: {
       type: "integer",
@@ -370,6 +390,7 @@ export function optionsFromFlags(flags: LoadtestFlags): LoadTestOptions {
     target: flags.target as TargetName,
     host: flags.host,
     port: flags.port,
+    targets: flags.targets === undefined ? [] : parseTargets(flags.targets),
     clients: flags.clients,
     idle: flags.idle,
     idleRoom: flags["idle-room"] ?? "",
@@ -397,6 +418,64 @@ export function optionsFromFlags(flags: LoadtestFlags): LoadTestOptions {
   };
   validateOptions(options);
   return options;
+}
+
+/**
+ * The server nodes a run connects to: `--targets`, or `--host`/`--port`.
+ *
+ * @param options The run's settings.
+ * @returns At least one endpoint.
+ */
+export function endpointsOf(options: LoadTestOptions): Endpoint[] {
+  return options.targets.length > 0
+    ? options.targets
+    : [{ host: options.host, port: options.port }];
+}
+
+/**
+ * One node as `host:port` (`[v6]:port`).
+ *
+ * @param endpoint The node.
+ * @returns Its name.
+ */
+export function endpointName(endpoint: Endpoint): string {
+  const { host, port } = endpoint;
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * The server nodes as `host:port` words, for the summary and errors.
+ *
+ * @param options The run's settings.
+ * @returns E.g. `127.0.0.1:9000, 127.0.0.1:9001`.
+ */
+export function describeEndpoints(options: LoadTestOptions): string {
+  return endpointsOf(options).map(endpointName).join(", ");
+}
+
+/**
+ * Parse `--targets`: `host:port` entries separated by commas.
+ *
+ * @param text The flag's value.
+ * @returns The endpoints, in order.
+ * @throws {UsageError} When an entry is not `host:port` with a port of
+ * 1 to 65535.
+ */
+export function parseTargets(text: string): Endpoint[] {
+  const endpoints: Endpoint[] = [];
+  for (const entry of text.split(",")) {
+    const match = /^(?:\[([^\]]+)\]|([^:\[\]\s]+)):(\d{1,5})$/.exec(
+      entry.trim(),
+    );
+    const port = match === null ? 0 : Number(match[3]);
+    if (match === null || port < 1 || port > 65535) {
+      throw new UsageError(
+        `--targets needs host:port entries separated by commas (port 1 to 65535), got '${entry}'`,
+      );
+    }
+    endpoints.push({ host: match[1] ?? match[2], port });
+  }
+  return endpoints;
 }
 
 /**
@@ -451,6 +530,9 @@ export function validateOptions(options: LoadTestOptions): void {
   }
   if (options.token !== "" && options.target !== "hubbub") {
     throw new UsageError("--token is for --target hubbub");
+  }
+  if (options.targets.length > 1 && options.target !== "hubbub") {
+    throw new UsageError("--targets with several nodes is for --target hubbub");
   }
   if (options.transport === "ws") {
     if (options.target !== "hubbub") {

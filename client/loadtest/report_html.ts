@@ -7,6 +7,8 @@
  * @module
  */
 
+import { describeEndpoints } from "./options.ts";
+import { describeOrder } from "./order_check.ts";
 import { type Band, escapeXml, renderChart } from "./_svg_chart.ts";
 import {
   formatByteRate,
@@ -108,8 +110,9 @@ export function renderHtmlReport(result: LoadTestResult): string {
   const mode = throughput.mode === "open"
     ? `open loop at ${formatCount(options.rate)} msg/s`
     : `closed loop, window ${options.window}`;
-  const title =
-    `Load test of ${options.target} at ${options.host}:${options.port}`;
+  const title = `Load test of ${options.target} at ${
+    describeEndpoints(options)
+  }`;
 
   const throughputChart = renderChart({
     title: "Deliveries per second",
@@ -318,6 +321,17 @@ ${row(["duplicated", formatCount(delivery.duplicates)])}
 ${row(["out of order", formatCount(delivery.reordered)])}
 ${row(["from unexpected senders", formatCount(delivery.unexpected)])}
 ${row(["stamped with the wrong sender", formatCount(delivery.wrongSender)])}
+${row(["order across receivers", describeOrder(result.order)])}
+${
+    connections.perTarget.length > 1
+      ? row([
+        "connections per node",
+        connections.perTarget.map(({ target, opened }) =>
+          `${target} ${formatCount(opened)}`
+        ).join(", "),
+      ])
+      : ""
+  }
 ${row(["messages due but never sent", formatCount(throughput.unsent)])}
 ${
     row([

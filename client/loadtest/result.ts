@@ -21,7 +21,8 @@ import {
   type LatencyPercentiles,
   percentilesOf,
 } from "./latency_histogram.ts";
-import type { LoadTestOptions } from "./options.ts";
+import { endpointName, endpointsOf, type LoadTestOptions } from "./options.ts";
+import { compareOrders, type OrderVerdict } from "./order_check.ts";
 
 /** Where in the run a second of the timeline falls. */
 export type Phase = "connect" | "warmup" | "measure" | "drain";
@@ -68,6 +69,11 @@ export interface LoadTestResult {
     opened: number;
     /** Connections that did not. */
     failed: number;
+    /**
+     * Connections that joined, per server node (`--targets`, or the one of
+     * `--host`/`--port`), in the order given.
+     */
+    perTarget: { target: string; opened: number }[];
     /** Failures by cause. */
     failures: ConnectFailures;
     /** The failures in plain words. */
@@ -160,6 +166,12 @@ export interface LoadTestResult {
      */
     unrelayed: number;
   };
+  /**
+   * The single-order check: every receiver that got every message once,
+   * open to the end, must have seen them all in one order (the same order
+   * hash, see order_check.ts), whichever node it is on.
+   */
+  order: OrderVerdict;
   /**
    * The connections that stopped reading once joined (`--stalled`): not
    * checked, and their end is not a failure; the server is expected to drop
@@ -290,7 +302,8 @@ export function rateLimitWarning(options: LoadTestOptions): string | null {
 
 /**
  * Decide whether a run passed: every publisher sent (closed loop), nothing
- * lost (unless allowed), duplicated, reordered or from a stranger, every
+ * lost (unless allowed), duplicated, reordered or from a stranger, one
+ * order for every receiver compared, every
  * connection open to the end, the rate kept, and p99 within the limit.
  *
  * @param result The figures (its `verdict` is ignored).
@@ -319,6 +332,13 @@ export function verdictOf(
   }
   if (delivery.reordered > 0) {
     failures.push(`${delivery.reordered} deliveries out of order`);
+  }
+  if (result.order.differing > 0) {
+    failures.push(
+      `order: ${formatCount(result.order.differing)} of ${
+        formatCount(result.order.compared)
+      } receivers saw the messages in another order than the rest`,
+    );
   }
   if (delivery.unexpected > 0) {
     failures.push(`${delivery.unexpected} messages from unexpected senders`);
@@ -439,6 +459,10 @@ export function buildResult(record: RunRecord): LoadTestResult {
       requested: record.requested,
       opened,
       failed: record.requested - opened,
+      perTarget: endpointsOf(options).map((endpoint, index) => ({
+        target: endpointName(endpoint),
+        opened: sum((s) => s.connectedPerEndpoint[index] ?? 0),
+      })),
       failures,
       failureText: describeConnectFailures(
         failures,
@@ -483,6 +507,7 @@ export function buildResult(record: RunRecord): LoadTestResult {
       refusalNotices: sum((s) => s.refusalNotices),
       unrelayed: sum((s) => s.unrelayed),
     },
+    order: compareOrders(shardTotals.map((s) => s.order)),
     stalled: {
       joined: sum((s) => s.stalled),
       droppedByServer: sum((s) => s.stalledDropped),

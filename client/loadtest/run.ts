@@ -28,7 +28,12 @@ import {
   type Histogram,
   percentilesOf,
 } from "./latency_histogram.ts";
-import { connectionsRequested, type LoadTestOptions } from "./options.ts";
+import {
+  connectionsRequested,
+  describeEndpoints,
+  endpointsOf,
+  type LoadTestOptions,
+} from "./options.ts";
 import { sharedClockMs } from "./payload.ts";
 import {
   buildResult,
@@ -280,8 +285,10 @@ export async function runLoadTest(
       shards: workerCount,
       target: options.target,
       channel: options.channel,
-      hostname: options.host,
-      port: options.port,
+      endpoints: endpointsOf(options).map(({ host, port }) => ({
+        hostname: host,
+        port,
+      })),
       clients: options.clients,
       idle: options.idle,
       idleRoom: options.idleRoom,
@@ -353,7 +360,7 @@ export async function runLoadTest(
         samples.push(...shard.connectFailureSamples);
       }
       throw new StartupError(
-        `Cannot connect to ${options.host}:${options.port}: ${
+        `Cannot connect to ${describeEndpoints(options)}: ${
           describeConnectFailures(failures, openFileLimit(), samples).join(", ")
         }`,
       );

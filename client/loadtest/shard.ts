@@ -29,6 +29,7 @@ import {
 } from "./connection.ts";
 import { ShardCounters } from "./counters.ts";
 import { DeliveryChecker } from "./delivery_checker.ts";
+import { OrderHashes } from "./order_check.ts";
 import {
   callAtSharedTime,
   payloadMicroseconds,
@@ -69,6 +70,8 @@ export class Shard implements ConnectionOwner, PublisherOwner {
   receiversToAck = 0;
   /** The exact accounting of deliveries, once the load starts. */
   checker: DeliveryChecker | null = null;
+  /** Each receiver's order hash, once the load starts. */
+  orders: OrderHashes | null = null;
   /** What this worker counts. */
   readonly counters: ShardCounters = new ShardCounters();
   /** Reads the payloads of the read being parsed. */
@@ -161,14 +164,15 @@ export class Shard implements ConnectionOwner, PublisherOwner {
     const plan = this.plan;
     this.#tickCpu = threadCpuSeconds();
     this.#scheduleTick();
+    const nodes = plan.endpoints.length;
     for (let index = plan.shard; index < plan.clients; index += plan.shards) {
-      const connection = new Connection(this, Role.Receiver);
+      const connection = new Connection(this, Role.Receiver, index % nodes);
       this.#receivers.push(connection);
       this.#allConnections.push(connection);
       if (index < plan.publishers) {
         const payloadIndex = plan.publisherOffset + index;
         const writer = this.target.separatePublishConnection
-          ? new Connection(this, Role.PublishOnly)
+          ? new Connection(this, Role.PublishOnly, index % nodes)
           : connection;
         if (writer !== connection) this.#allConnections.push(writer);
         const publisher = this.#loop.add(payloadIndex, writer);
@@ -182,12 +186,16 @@ export class Shard implements ConnectionOwner, PublisherOwner {
       index < totalConnections;
       index += plan.shards
     ) {
-      const connection = new Connection(this, Role.Idle);
+      const connection = new Connection(this, Role.Idle, index % nodes);
       this.#idle.push(connection);
       this.#allConnections.push(connection);
     }
     for (let index = plan.shard; index < plan.stalled; index += plan.shards) {
-      const connection = new Connection(this, Role.Stalled);
+      const connection = new Connection(
+        this,
+        Role.Stalled,
+        (totalConnections + index) % nodes,
+      );
       this.#stalled.push(connection);
       this.#allConnections.push(connection);
     }
@@ -234,6 +242,7 @@ export class Shard implements ConnectionOwner, PublisherOwner {
     }
     const receivers = this.#receivers.filter((c) => c.receiver >= 0).length;
     this.checker = new DeliveryChecker(receivers, plan.publisherIndexes);
+    this.orders = new OrderHashes(receivers);
     this.receiversToAck = receivers;
     this.#loadCpu = threadCpuSeconds();
     const sendingUntil = this.#loop.start(schedule);
@@ -430,6 +439,18 @@ export class Shard implements ConnectionOwner, PublisherOwner {
     return count;
   }
 
+  /** The single-order check's groups of this worker's receivers. */
+  #orderGroups(published: number[]): ShardTotals["order"] {
+    const checker = this.checker;
+    const orders = this.orders;
+    if (checker === null || orders === null) return { groups: [], excluded: 0 };
+    const open = new Array<boolean>(checker.receivers).fill(false);
+    for (const connection of this.#receivers) {
+      if (connection.receiver >= 0) open[connection.receiver] = connection.open;
+    }
+    return orders.groups(checker, published, (receiver) => open[receiver]);
+  }
+
   /** @param cpu This thread's CPU seconds when the load phase ended. */
   #finish(cpu: number): void {
     this.#stopping = true;
@@ -460,6 +481,7 @@ export class Shard implements ConnectionOwner, PublisherOwner {
       reordered: checker?.reordered ?? 0,
       cpuSeconds: cpu < 0 || this.#loadCpu < 0 ? -1 : cpu - this.#loadCpu,
       unrelayed: this.#unrelayed(published),
+      order: this.#orderGroups(published),
     };
     for (const connection of this.#allConnections) connection.close();
     this.counters.destroy();

@@ -5,6 +5,8 @@
  */
 
 import { formatByteRate, formatCount, formatMilliseconds } from "./format.ts";
+import { describeEndpoints } from "./options.ts";
+import { describeOrder } from "./order_check.ts";
 import { type LoadTestResult, unrelayedExplanation } from "./result.ts";
 
 function percentileRow(label: string, values: {
@@ -36,7 +38,7 @@ export function formatSummary(result: LoadTestResult): string {
     : `closed loop, window ${options.window} per publisher`;
   const over = options.transport === "ws" ? " over WebSocket" : "";
   lines.push(
-    `Load test of ${options.target} at ${options.host}:${options.port}${over}: ${
+    `Load test of ${options.target} at ${describeEndpoints(options)}${over}: ${
       formatCount(options.clients)
     } clients${options.idle > 0 ? ` + ${formatCount(options.idle)} idle` : ""}${
       options.stalled > 0 ? ` + ${formatCount(options.stalled)} stalled` : ""
@@ -50,6 +52,15 @@ export function formatSummary(result: LoadTestResult): string {
       formatCount(connections.requested)
     } in ${connections.connectPhaseSeconds.toFixed(2)} s`,
   );
+  if (connections.perTarget.length > 1) {
+    lines.push(
+      `  per node              ${
+        connections.perTarget.map(({ target, opened }) =>
+          `${target} ${formatCount(opened)}`
+        ).join(", ")
+      }`,
+    );
+  }
   for (const phrase of connections.failureText) {
     lines.push(`  failed                ${phrase}`);
   }
@@ -101,6 +112,7 @@ export function formatSummary(result: LoadTestResult): string {
     `  duplicated            ${formatCount(delivery.duplicates)}`,
     `  out of order          ${formatCount(delivery.reordered)}`,
     `  unexpected sender     ${formatCount(delivery.unexpected)}`,
+    `  order                 ${describeOrder(result.order)}`,
   );
   if (delivery.wrongSender > 0) {
     lines.push(`  wrong sender id       ${formatCount(delivery.wrongSender)}`);
