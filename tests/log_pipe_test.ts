@@ -86,6 +86,8 @@ Deno.test("Logger: a server whose stderr nobody reads keeps chatting, counts dro
       "debug",
       "--max-msgs-per-sec",
       "0",
+      // Run with --allow-read and --allow-net only, as before history.
+      "--no-history",
     ],
     stdin: "null",
     stdout: "null",
