@@ -145,11 +145,13 @@ const byRoomAndId = (a: RemovedMember, b: RemovedMember) =>
 
 const ID = (n: number, local: number) => n * 2 ** 32 + local;
 
-const testOptions = {
-  ignore: REDIS_MISSING,
-  sanitizeOps: false,
-  sanitizeResources: false,
-};
+if (REDIS_MISSING) {
+  console.warn(
+    "redis-server is not installed: cluster membership tests ignored",
+  );
+}
+
+const testOptions = { ignore: REDIS_MISSING };
 
 Deno.test({
   name:
@@ -183,6 +185,8 @@ Deno.test({
         { room: "zig", members: 1 },
       ]);
 
+      // Redis forgetting its cached scripts changes nothing.
+      await redis.client().script("FLUSH");
       // Moving rooms leaves the old one; the last member out empties it.
       await a.membership.join(ID(1, 2), "rust");
       await b.membership.part(ID(2, 1));
@@ -335,7 +339,7 @@ Deno.test({
         { room: "lobby", members: 1 },
       ]);
       assert.equal((await b.membership.claimNick(ID(2, 1), "ANN")).ok, true);
-      assert.equal((await c.membership.claimNick(ID(2, 1), "nomad")).ok, true);
+      assert.equal((await b.membership.claimNick(ID(2, 1), "nomad")).ok, true);
       assert.equal(await watcher.exists(nodeKey(1, "clients")), 0);
       assert.deepEqual(await b.heartbeat.check(), []);
 
@@ -345,6 +349,14 @@ Deno.test({
       clock.advance(100);
       await until(() => dead.evicted() === 1, "the eviction notice");
       assert.equal(await watcher.exists(nodeKey(1, "alive")), 0);
+      // It may register again and record its clients anew.
+      await dead.heartbeat.start();
+      assert.equal(await watcher.exists(nodeKey(1, "alive")), 1);
+      await dead.membership.join(ID(1, 1), "lobby");
+      assert.deepEqual(await c.membership.who("lobby"), [
+        { id: ID(1, 1), nick: null },
+        { id: ID(2, 1), nick: "nomad" },
+      ]);
       dead.heartbeat.stop();
       for (const n of [b, c]) assert.deepEqual(n.errors, []);
     } finally {

@@ -14,6 +14,7 @@ import {
   roomMembersKey,
   ROOMS_KEY,
 } from "./membership_keys.ts";
+import { LuaScript } from "./membership_redis.ts";
 
 /** A placeholder no name contains, to cut a key function into Lua. */
 const HOLE = "\u0000";
@@ -84,7 +85,8 @@ local function member_json(id) return '{"id":' .. id .. ',"nick":null}' end
 `;
 
 /** ARGV: node, client id, room. Moves the client into the room. */
-export const JOIN_SCRIPT = COMMON + `
+export const JOIN_SCRIPT = new LuaScript(
+  COMMON + `
 local node, id, room = ARGV[1], ARGV[2], ARGV[3]
 local entry = load_entry(node, id)
 if entry.room ~= nil and entry.room ~= room then drop_member(entry.room, id) end
@@ -94,34 +96,40 @@ redis.call('HSET', members_key(room), id, entry.member)
 redis.call('SADD', ROOMS, room)
 save_entry(node, id, entry)
 return 1
-`;
+`,
+);
 
 /** ARGV: node, client id. Takes the client out of its room; keeps its nick. */
-export const PART_SCRIPT = COMMON + `
+export const PART_SCRIPT = new LuaScript(
+  COMMON + `
 local node, id = ARGV[1], ARGV[2]
 local entry = load_entry(node, id)
 if entry.room ~= nil then drop_member(entry.room, id) end
 entry.room = nil
 save_entry(node, id, entry)
 return 1
-`;
+`,
+);
 
 /** ARGV: node, client id. Removes the client: its room and its nickname. */
-export const REMOVE_SCRIPT = COMMON + `
+export const REMOVE_SCRIPT = new LuaScript(
+  COMMON + `
 local node, id = ARGV[1], ARGV[2]
 local entry = load_entry(node, id)
 if entry.room ~= nil then drop_member(entry.room, id) end
 release_nick(entry.key, id)
 redis.call('HDEL', clients_key(node), id)
 return 1
-`;
+`,
+);
 
 /**
  * ARGV: node, client id, nickname key, member JSON. Claims the key with
  * HSETNX (0 when another client holds it), frees the client's old key and
  * updates its member entry.
  */
-export const NICK_SCRIPT = COMMON + `
+export const NICK_SCRIPT = new LuaScript(
+  COMMON + `
 local node, id, key, member = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local holder = redis.call('HGET', NICKS, key)
 if holder and holder ~= id then return 0 end
@@ -133,29 +141,35 @@ entry.member = member
 if entry.room ~= nil then redis.call('HSET', members_key(entry.room), id, member) end
 save_entry(node, id, entry)
 return 1
-`;
+`,
+);
 
 /** ARGV: room. The member JSON values of the room, across nodes. */
-export const WHO_SCRIPT = COMMON + `
+export const WHO_SCRIPT = new LuaScript(
+  COMMON + `
 return redis.call('HVALS', members_key(ARGV[1]))
-`;
+`,
+);
 
 /** No ARGV. Room, member count, room, member count, ... */
-export const ROOMS_SCRIPT = COMMON + `
+export const ROOMS_SCRIPT = new LuaScript(
+  COMMON + `
 local out = {}
 for _, room in ipairs(redis.call('SMEMBERS', ROOMS)) do
   out[#out + 1] = room
   out[#out + 1] = redis.call('HLEN', members_key(room))
 end
 return out
-`;
+`,
+);
 
 /**
  * ARGV: node, alive ttl ms, "1" on the first beat. Registers the node on
  * its first beat; later beats return 0 without refreshing when the node was
  * reaped meanwhile (its alive key had expired).
  */
-export const BEAT_SCRIPT = COMMON + `
+export const BEAT_SCRIPT = new LuaScript(
+  COMMON + `
 local node, ttl = ARGV[1], ARGV[2]
 if ARGV[3] == '1' then
   redis.call('SADD', NODES, node)
@@ -164,7 +178,8 @@ elseif redis.call('SISMEMBER', NODES, node) == 0 then
 end
 redis.call('SET', alive_key(node), '1', 'PX', ttl)
 return 1
-`;
+`,
+);
 
 /**
  * ARGV: this node, reaper lock ttl ms. For each other registered node whose
@@ -174,7 +189,8 @@ return 1
  * makes one reaper per dead node; the lock records which node reaped and
  * keeps the rule if the clearing is ever split over several runs.
  */
-export const REAP_SCRIPT = COMMON + `
+export const REAP_SCRIPT = new LuaScript(
+  COMMON + `
 local self, ttl = ARGV[1], ARGV[2]
 local out = {}
 for _, node in ipairs(redis.call('SMEMBERS', NODES)) do
@@ -186,17 +202,20 @@ for _, node in ipairs(redis.call('SMEMBERS', NODES)) do
   end
 end
 return out
-`;
+`,
+);
 
 /**
  * ARGV: node. A clean shutdown: removes the node's own clients, alive key
  * and registration. Returns what {@linkcode REAP_SCRIPT} returns.
  */
-export const LEAVE_CLUSTER_SCRIPT = COMMON + `
+export const LEAVE_CLUSTER_SCRIPT = new LuaScript(
+  COMMON + `
 local node = ARGV[1]
 local out = {}
 clear_node(node, out)
 redis.call('DEL', alive_key(node))
 redis.call('SREM', NODES, node)
 return out
-`;
+`,
+);

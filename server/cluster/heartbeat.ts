@@ -27,7 +27,9 @@ export interface HeartbeatOptions {
   onReaped?: (removed: RemovedMember[]) => void;
   /**
    * Told when this node finds it was reaped itself (its beats stopped for
-   * longer than the expiry): its clients are no longer listed anywhere.
+   * longer than the expiry), or Redis lost its keys (restarted): its
+   * clients are no longer listed anywhere. The heartbeat has stopped; call
+   * `start()` again, then record the clients again.
    */
   onEvicted?: () => void;
   /** Told of each failed beat or check. */
@@ -88,13 +90,14 @@ export class NodeHeartbeat {
 
   /**
    * Register the node with its first beat, then beat and check every
-   * interval until {@linkcode NodeHeartbeat.stop}.
+   * interval until {@linkcode NodeHeartbeat.stop} (or an eviction).
    *
    * @returns Settles when the first beat is done; rejects if it failed.
    */
   async start(): Promise<void> {
     if (this.#stopTimer !== null) return;
-    await this.#redis.eval(BEAT_SCRIPT, 0, this.#node, this.#ttlMs, "1");
+    this.#evicted = false;
+    await BEAT_SCRIPT.run(this.#redis, this.#node, this.#ttlMs, "1");
     this.#stopTimer = this.#clock.every(this.#intervalMs, () => {
       this.#beat();
       this.check();
@@ -119,7 +122,7 @@ export class NodeHeartbeat {
     this.#checking = true;
     try {
       const removed = parseRemoved(
-        await this.#redis.eval(REAP_SCRIPT, 0, this.#node, this.#ttlMs),
+        await REAP_SCRIPT.run(this.#redis, this.#node, this.#ttlMs),
       );
       if (removed.length > 0) this.#onReaped(removed);
       return removed;
@@ -132,18 +135,18 @@ export class NodeHeartbeat {
   }
 
   async #beat(): Promise<void> {
-    if (this.#beating || this.#evicted) return;
+    if (this.#beating) return;
     this.#beating = true;
     try {
-      const reply = await this.#redis.eval(
-        BEAT_SCRIPT,
-        0,
+      const reply = await BEAT_SCRIPT.run(
+        this.#redis,
         this.#node,
         this.#ttlMs,
         "0",
       );
-      if (reply === 0) {
+      if (reply === 0 && !this.#evicted) {
         this.#evicted = true;
+        this.stop();
         this.#onEvicted();
       }
     } catch (error) {

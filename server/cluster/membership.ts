@@ -23,6 +23,7 @@ import {
   WHO_SCRIPT,
 } from "./_membership_scripts.ts";
 import {
+  type LuaScript,
   parseRemoved,
   type RemovedMember,
   type ScriptRunner,
@@ -111,9 +112,8 @@ export class ClusterMembership {
    */
   async claimNick(id: number, nickname: string): Promise<NickClaim> {
     const member: MemberEntry = { id, nick: nickname };
-    const reply = await this.#redis.eval(
-      NICK_SCRIPT,
-      0,
+    const reply = await NICK_SCRIPT.run(
+      this.#redis,
       this.#node,
       String(id),
       nicknameKey(nickname),
@@ -129,7 +129,7 @@ export class ClusterMembership {
    * @returns One entry per member.
    */
   async who(room: string): Promise<MemberEntry[]> {
-    const values = await this.#redis.eval(WHO_SCRIPT, 0, room) as string[];
+    const values = await WHO_SCRIPT.run(this.#redis, room) as string[];
     return values
       .map((value) => JSON.parse(value) as MemberEntry)
       .sort((a, b) => a.id - b.id);
@@ -143,7 +143,7 @@ export class ClusterMembership {
    * @returns One entry per room.
    */
   async rooms(): Promise<RoomEntry[]> {
-    const flat = await this.#redis.eval(ROOMS_SCRIPT, 0) as (string | number)[];
+    const flat = await ROOMS_SCRIPT.run(this.#redis) as (string | number)[];
     const entries: RoomEntry[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
       entries.push({ room: String(flat[i]), members: Number(flat[i + 1]) });
@@ -161,13 +161,13 @@ export class ClusterMembership {
    */
   async leaveCluster(): Promise<RemovedMember[]> {
     return parseRemoved(
-      await this.#redis.eval(LEAVE_CLUSTER_SCRIPT, 0, this.#node),
+      await LEAVE_CLUSTER_SCRIPT.run(this.#redis, this.#node),
     );
   }
 
-  async #record(script: string, ...args: string[]): Promise<void> {
+  async #record(script: LuaScript, ...args: string[]): Promise<void> {
     try {
-      await this.#redis.eval(script, 0, this.#node, ...args);
+      await script.run(this.#redis, this.#node, ...args);
     } catch (error) {
       this.#onError(error);
     }
