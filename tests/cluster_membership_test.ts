@@ -397,3 +397,57 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "Cluster membership: after Redis loses its keys, a node learns it, restores its clients and is told of a nickname taken meanwhile",
+  ...testOptions,
+  async fn() {
+    const redis = await TestRedis.start();
+    try {
+      const clock = new FakeClock();
+      const [a, b] = [1, 2].map((n) => node(redis, n, clock));
+      for (const n of [a, b]) await n.heartbeat.start();
+      const clients = [
+        { id: ID(1, 1), room: "lobby", nick: "ann" },
+        { id: ID(1, 2), room: "rust", nick: "bob" },
+        { id: ID(1, 3), room: null, nick: "cy" },
+        { id: ID(1, 4), room: "rust", nick: null },
+      ];
+      for (const { id, room, nick } of clients) {
+        if (nick !== null) await a.membership.claimNick(id, nick);
+        if (room !== null) await a.membership.join(id, room);
+      }
+
+      await redis.client().flushall(); // as a Redis restart without persistence
+      clock.advance(100);
+      await until(() => a.evicted() === 1 && b.evicted() === 1, "evictions");
+      assert.deepEqual(await b.membership.rooms(["lobby"]), [
+        { room: "lobby", members: 0 },
+      ]);
+
+      for (const n of [a, b]) await n.heartbeat.start();
+      assert.deepEqual(await b.membership.claimNick(ID(2, 1), "BOB"), {
+        ok: true,
+      });
+      assert.deepEqual(await a.membership.restore(clients), [ID(1, 2)]);
+      assert.deepEqual(await b.membership.rooms(["lobby"]), [
+        { room: "rust", members: 2 },
+        { room: "lobby", members: 1 },
+      ]);
+      assert.deepEqual(await b.membership.who("rust"), [
+        { id: ID(1, 2), nick: null },
+        { id: ID(1, 4), nick: null },
+      ]);
+      assert.equal((await b.membership.claimNick(ID(2, 1), "Cy")).ok, false);
+      // Restoring again replaces, and what it no longer lists is gone.
+      assert.deepEqual(await a.membership.restore(clients.slice(0, 1)), []);
+      assert.deepEqual(await b.membership.who("rust"), []);
+      assert.equal((await b.membership.claimNick(ID(2, 1), "Cy")).ok, true);
+      for (const n of [a, b]) n.heartbeat.stop();
+      for (const n of [a, b]) assert.deepEqual(n.errors, []);
+    } finally {
+      await redis.stop();
+    }
+  },
+});

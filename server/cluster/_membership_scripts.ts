@@ -144,6 +144,42 @@ return 1
 `,
 );
 
+/**
+ * ARGV: node, then id, room ('' for none), nickname key ('' for none),
+ * member JSON for each of the node's clients. Replaces everything recorded
+ * for the node by that list, claiming each nickname again; returns the ids
+ * whose nickname another client took meanwhile (recorded with no nick).
+ */
+export const RESTORE_SCRIPT = new LuaScript(
+  COMMON + `
+local node = ARGV[1]
+clear_node(node, {})
+local taken = {}
+for i = 2, #ARGV - 3, 4 do
+  local id, room, key, member = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local entry = {}
+  if key ~= '' then
+    local holder = redis.call('HGET', NICKS, key)
+    if holder and holder ~= id then
+      taken[#taken + 1] = id
+      member = member_json(id)
+    else
+      redis.call('HSET', NICKS, key, id)
+      entry.key = key
+    end
+  end
+  entry.member = member
+  if room ~= '' then
+    entry.room = room
+    redis.call('HSET', members_key(room), id, member)
+    redis.call('SADD', ROOMS, room)
+  end
+  save_entry(node, id, entry)
+end
+return taken
+`,
+);
+
 /** ARGV: room. The member JSON values of the room, across nodes. */
 export const WHO_SCRIPT = new LuaScript(
   COMMON + `

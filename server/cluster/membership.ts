@@ -19,6 +19,7 @@ import {
   NICK_SCRIPT,
   PART_SCRIPT,
   REMOVE_SCRIPT,
+  RESTORE_SCRIPT,
   ROOMS_SCRIPT,
   WHO_SCRIPT,
 } from "./_membership_scripts.ts";
@@ -31,6 +32,16 @@ import {
 
 /** The refusal of a nickname another client holds (as on a single node). */
 export const NICKNAME_TAKEN = "nickname is taken";
+
+/** One local client as {@linkcode ClusterMembership.restore} records it. */
+export interface LocalClient {
+  /** The client's id. */
+  id: number;
+  /** Its room, or `null`. */
+  room: string | null;
+  /** Its nickname, or `null`. */
+  nick: string | null;
+}
 
 /** The answer to a nickname claim. */
 export type NickClaim = { ok: true } | { ok: false; reason: string };
@@ -123,6 +134,30 @@ export class ClusterMembership {
   }
 
   /**
+   * Record this node's clients anew, replacing whatever Redis holds for the
+   * node: after an eviction or a Redis restart (start the heartbeat again
+   * first). Nicknames are claimed again; one another client took meanwhile
+   * is lost (the client is recorded without a nick).
+   *
+   * @param clients Every local client.
+   * @returns The ids whose nickname was taken meanwhile.
+   */
+  async restore(clients: readonly LocalClient[]): Promise<number[]> {
+    const args: string[] = [this.#node];
+    for (const { id, room, nick } of clients) {
+      const member: MemberEntry = { id, nick };
+      args.push(
+        String(id),
+        room ?? "",
+        nick === null ? "" : nicknameKey(nick),
+        JSON.stringify(member),
+      );
+    }
+    const taken = await RESTORE_SCRIPT.run(this.#redis, ...args) as string[];
+    return taken.map(Number);
+  }
+
+  /**
    * The members of a room on every node, by id.
    *
    * @param room The room's name.
@@ -137,16 +172,22 @@ export class ClusterMembership {
 
   /**
    * The rooms with members on any node, with their member counts, largest
-   * first (ties by name), as a single node orders them. Rooms with no member
-   * anywhere (an empty lobby) are not listed.
+   * first (ties by name), as a single node orders them.
    *
+   * @param alwaysListed Rooms listed even with no member anywhere (the
+   * lobby, as on a single node).
    * @returns One entry per room.
    */
-  async rooms(): Promise<RoomEntry[]> {
+  async rooms(alwaysListed: readonly string[] = []): Promise<RoomEntry[]> {
     const flat = await ROOMS_SCRIPT.run(this.#redis) as (string | number)[];
     const entries: RoomEntry[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
       entries.push({ room: String(flat[i]), members: Number(flat[i + 1]) });
+    }
+    for (const room of alwaysListed) {
+      if (!entries.some((entry) => entry.room === room)) {
+        entries.push({ room, members: 0 });
+      }
     }
     return entries.sort((a, b) =>
       b.members - a.members || (a.room < b.room ? -1 : 1)
