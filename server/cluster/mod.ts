@@ -35,6 +35,7 @@ export {
 export { RedisBus, type RedisBusOptions } from "./redis_bus.ts";
 export {
   ClusterMembership,
+  type LocalClient,
   type NickClaim,
   NICKNAME_TAKEN,
 } from "./membership.ts";
