@@ -349,6 +349,14 @@ Deno.test({
       clock.advance(100);
       await until(() => dead.evicted() === 1, "the eviction notice");
       assert.equal(await watcher.exists(nodeKey(1, "alive")), 0);
+      // Until it registers again, it may not record clients.
+      await dead.membership.join(ID(1, 5), "lobby");
+      assert.match(String(dead.errors.pop()), /NOTREGISTERED/);
+      await assert.rejects(
+        dead.membership.claimNick(ID(1, 5), "eve"),
+        /NOTREGISTERED/,
+      );
+      assert.deepEqual(dead.errors, []);
       // It may register again and record its clients anew.
       await dead.heartbeat.start();
       assert.equal(await watcher.exists(nodeKey(1, "alive")), 1);

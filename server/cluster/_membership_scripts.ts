@@ -81,13 +81,26 @@ local function clear_node(node, out)
   end
   redis.call('DEL', clients_key(node))
 end
+-- Records of an unregistered node (reaped, or never started) would never
+-- be reaped, so they are refused.
+local function require_registered(node)
+  if redis.call('SISMEMBER', NODES, node) == 0 then
+    return redis.error_reply('NOTREGISTERED node ' .. node .. ' is not registered (evicted, or its heartbeat not started)')
+  end
+end
 local function member_json(id) return '{"id":' .. id .. ',"nick":null}' end
 `;
 
-/** ARGV: node, client id, room. Moves the client into the room. */
+/**
+ * ARGV: node, client id, room. Moves the client into the room. This and
+ * the scripts that record (nick, restore) fail with NOTREGISTERED for a
+ * node not registered by its heartbeat.
+ */
 export const JOIN_SCRIPT = new LuaScript(
   COMMON + `
 local node, id, room = ARGV[1], ARGV[2], ARGV[3]
+local refused = require_registered(node)
+if refused then return refused end
 local entry = load_entry(node, id)
 if entry.room ~= nil and entry.room ~= room then drop_member(entry.room, id) end
 entry.room = room
@@ -131,6 +144,8 @@ return 1
 export const NICK_SCRIPT = new LuaScript(
   COMMON + `
 local node, id, key, member = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local refused = require_registered(node)
+if refused then return refused end
 local holder = redis.call('HGET', NICKS, key)
 if holder and holder ~= id then return 0 end
 local entry = load_entry(node, id)
@@ -153,6 +168,8 @@ return 1
 export const RESTORE_SCRIPT = new LuaScript(
   COMMON + `
 local node = ARGV[1]
+local refused = require_registered(node)
+if refused then return refused end
 clear_node(node, {})
 local taken = {}
 for i = 2, #ARGV - 3, 4 do

@@ -51,8 +51,9 @@ export type NickClaim = { ok: true } | { ok: false; reason: string };
  * answers about everyone's.
  *
  * Start the node's {@linkcode NodeHeartbeat} before recording clients: a
- * node that never beat is not registered, so its clients would never be
- * reaped if it died.
+ * node that is not registered (never beat, or was reaped) has its joins,
+ * nickname claims and restores refused (`NOTREGISTERED`), since nobody
+ * would ever reap them.
  *
  * @example Usage
  * ```ts no-eval
