@@ -459,3 +459,26 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "Cluster membership: a heartbeat stopped while its first beat is on its way leaves no timer",
+  ...testOptions,
+  async fn() {
+    const redis = await TestRedis.start();
+    try {
+      const clock = new FakeClock();
+      const a = node(redis, 1, clock);
+      const started = a.heartbeat.start();
+      a.heartbeat.stop();
+      await started;
+      assert.equal(clock.pendingTimers, 0);
+      await a.heartbeat.start();
+      assert.equal(clock.pendingTimers, 1);
+      a.heartbeat.stop();
+      assert.equal(clock.pendingTimers, 0);
+    } finally {
+      await redis.stop();
+    }
+  },
+});

@@ -67,6 +67,8 @@ export class NodeHeartbeat {
   #beating = false;
   #checking = false;
   #evicted = false;
+  #starting = false;
+  #stopped = false;
 
   /**
    * @param redis The connection (an ioredis client).
@@ -95,9 +97,18 @@ export class NodeHeartbeat {
    * @returns Settles when the first beat is done; rejects if it failed.
    */
   async start(): Promise<void> {
-    if (this.#stopTimer !== null) return;
+    if (this.#stopTimer !== null || this.#starting) return;
+    this.#starting = true;
     this.#evicted = false;
-    await BEAT_SCRIPT.run(this.#redis, this.#node, this.#ttlMs, "1");
+    try {
+      await BEAT_SCRIPT.run(this.#redis, this.#node, this.#ttlMs, "1");
+    } finally {
+      this.#starting = false;
+    }
+    if (this.#stopped) {
+      this.#stopped = false;
+      return;
+    }
     this.#stopTimer = this.#clock.every(this.#intervalMs, () => {
       this.#beat();
       this.check();
@@ -106,6 +117,8 @@ export class NodeHeartbeat {
 
   /** Stop beating and checking (the alive key expires on its own). */
   stop(): void {
+    // A stop while the first beat is on its way: no timer after it.
+    this.#stopped = this.#starting;
     this.#stopTimer?.();
     this.#stopTimer = null;
   }
