@@ -7,8 +7,9 @@
  * `--target redis`: every receiver SUBSCRIBEs to one channel, publishers
  * PUBLISH), so each figure comes with Redis's and the ratio; the WebSocket
  * rows run our server alone, over TCP and over its WebSocket gateway (the
- * generator's `--transport ws`). With `taskset`, each server runs on core 0
- * and the generator on core 1.
+ * generator's `--transport ws`); the cluster rows run one node against
+ * three on one Redis (the generator's `--targets`). With `taskset`, each
+ * server runs on core 0 and the generator on core 1.
  *
  * @module
  */
@@ -17,8 +18,15 @@ import { defineCommand, runCommand, StartupError } from "../cli/mod.ts";
 import { describeMachine } from "./machine.ts";
 import { renderMarkdown } from "./markdown.ts";
 import { canPin, freePort } from "./process_stats.ts";
+import {
+  clusterTargetArgs,
+  type ClusterUnderTest,
+  serverHasClusterMode,
+  startCluster,
+} from "./cluster.ts";
 import type {
   BenchResults,
+  ClusterResults,
   HistoryResults,
   MatrixRow,
   SlowConsumerResults,
@@ -104,7 +112,14 @@ const command = defineCommand({
     },
     only: {
       type: "string",
-      choices: ["matrix", "websocket", "history", "slow-consumer", "large"],
+      choices: [
+        "matrix",
+        "websocket",
+        "history",
+        "cluster",
+        "slow-consumer",
+        "large",
+      ],
       valueName: "PART",
       description:
         "Run only this part of the benchmark and leave the others empty (use with --out elsewhere, so the full results stay)",
@@ -148,6 +163,9 @@ const SLOW_CONSUMER_REPEAT = 5;
 const WEBSOCKET_CLIENTS = 100;
 /** The history runs: our server with history off and on, 100 clients. */
 const HISTORY_CLIENTS = 100;
+/** The cluster runs: one node against this many on one Redis, 100 clients. */
+const CLUSTER_NODES = 3;
+const CLUSTER_CLIENTS = 100;
 
 const began = Date.now();
 
@@ -217,6 +235,45 @@ interface Variant<Name extends string> {
   start: () => Promise<ServerUnderTest>;
   port: (server: ServerUnderTest) => number;
   extraArgs: string[];
+  /** More generator arguments that depend on the started server. */
+  argsFor?: (server: ServerUnderTest) => string[];
+}
+
+/**
+ * The cluster part's variants: one node without Redis, one on Redis, and
+ * {@linkcode CLUSTER_NODES} on one Redis with the generator's connections
+ * spread over them; none (with a line saying why) without `redis-server`
+ * or without cluster mode in the server.
+ */
+function clusterVariantsIfPossible(
+  haveRedis: boolean,
+  core: number | null,
+): Variant<"alone" | "one" | "three">[] {
+  if (!haveRedis) {
+    log("Cluster part skipped: redis-server is missing");
+    return [];
+  }
+  if (!serverHasClusterMode()) {
+    log("Cluster part skipped: the server has no --redis flag (cluster mode)");
+    return [];
+  }
+  const onRedis = (nodes: number) => ({
+    start: () => startCluster(core, nodes),
+    port: (server: ServerUnderTest) => server.port,
+    extraArgs: [],
+    argsFor: (server: ServerUnderTest) =>
+      clusterTargetArgs(server as ClusterUnderTest),
+  });
+  return [
+    {
+      name: "alone",
+      start: () => startHubbub(core),
+      port: (server) => server.port,
+      extraArgs: [],
+    },
+    { name: "one", ...onRedis(1) },
+    { name: "three", ...onRedis(CLUSTER_NODES) },
+  ];
 }
 
 async function withServer<T>(
@@ -298,9 +355,13 @@ await runCommand(command, Deno.args, async (options) => {
   const runsOf = (row: MatrixRow) => row.mode === "open" ? options.repeat : 1;
   const serverRuns = rows.reduce((sum, row) => sum + runsOf(row), 0) +
     (inThisRun("slow-consumer") ? 2 * SLOW_CONSUMER_REPEAT : 0);
+  const clusterVariants = inThisRun("cluster")
+    ? clusterVariantsIfPossible(haveRedis, placement.serverCore)
+    : [];
   const transportRuns =
     (inThisRun("websocket") ? 2 * (1 + options.repeat) : 0) +
-    (inThisRun("history") ? 2 * (1 + options.repeat) : 0);
+    (inThisRun("history") ? 2 * (1 + options.repeat) : 0) +
+    clusterVariants.length * (1 + options.repeat);
   const steps = serverRuns * targets.length + transportRuns;
   /**
    * Run the generator with `args` against each variant `repeats` times,
@@ -317,7 +378,7 @@ await runCommand(command, Deno.args, async (options) => {
   ) => {
     const runs = new Map<Name, RunFigures[]>();
     for (let repetition = 0; repetition < repeats; repetition++) {
-      for (const { name, start, port, extraArgs } of variants) {
+      for (const { name, start, port, extraArgs, argsFor } of variants) {
         step++;
         const label = `[${step}/${steps}] ${name}: ${id}`;
         log(`${label} ...`);
@@ -327,7 +388,7 @@ await runCommand(command, Deno.args, async (options) => {
             (server) =>
               measureRun(
                 server,
-                [...args, ...extraArgs],
+                [...args, ...extraArgs, ...(argsFor?.(server) ?? [])],
                 placement,
                 singleThreadedGc,
                 port(server),
@@ -495,6 +556,17 @@ await runCommand(command, Deno.args, async (options) => {
     }
   }
 
+  const cluster: ClusterResults | null = clusterVariants.length > 0
+    ? {
+      nodes: CLUSTER_NODES,
+      ...await closedAndOpen(
+        `one node and ${CLUSTER_NODES} on Redis`,
+        clusterVariants,
+        CLUSTER_CLIENTS,
+      ),
+    }
+    : null;
+
   const slowConsumer: SlowConsumerResults | null = inThisRun("slow-consumer")
     ? {
       clients: SLOW_CONSUMER_CLIENTS,
@@ -590,6 +662,7 @@ await runCommand(command, Deno.args, async (options) => {
     slowConsumer,
     webSocket,
     history,
+    cluster,
     memory,
     broadcast,
     elapsedSeconds: Math.round((Date.now() - began) / 1000),

@@ -7,6 +7,7 @@
 
 import type {
   BenchResults,
+  ClusterResults,
   HistoryResults,
   MatrixRow,
   SlowConsumerResults,
@@ -266,6 +267,40 @@ function historySection(history: HistoryResults): string[] {
   ];
 }
 
+/** Our server as one node and as three on Redis: a table and the ratios. */
+function clusterSection(cluster: ClusterResults): string[] {
+  const { closed, open } = cluster;
+  return [
+    "",
+    "## One node and three nodes",
+    "",
+    `Our server as one node (no Redis), as one node started with \`--redis\` (cluster mode: every CHAT goes through Redis, which publishes it back to every node, this one included), and as ${cluster.nodes} nodes on one Redis with the generator's ${cluster.clients} clients and ${cluster.publishers} publishers spread over them (\`--targets\`, round-robin; every receiver checked for loss and for one order across all). ` +
+    "Every server process, Redis included, runs on the servers' core, so this measures what the bus and the extra nodes cost on the same CPU, not what more machines add; server CPU is that of all of them together. " +
+    `Closed loop: each publisher keeps ${cluster.window} messages in flight. Open loop: ${
+      count(cluster.rate)
+    } msg/s, the run with the median p99 of several.`,
+    "",
+    ...variantTableHeader("Nodes"),
+    variantRow("One, no Redis", closed.alone, open.alone),
+    variantRow("One on Redis", closed.one, open.one),
+    variantRow(`${cluster.nodes} on Redis`, closed.three, open.three),
+    "",
+    `${cluster.nodes} nodes ÷ one node without Redis: closed-loop deliveries/s ${
+      ratio(
+        closed.three?.deliveriesPerSecond,
+        closed.alone?.deliveriesPerSecond,
+      )
+    }, open-loop p99 ${
+      ratio(open.three?.latencyMs.p99, open.alone?.latencyMs.p99)
+    }, server CPU per delivery ${
+      ratio(
+        open.three?.serverCpuPerMillionDeliveries,
+        open.alone?.serverCpuPerMillionDeliveries,
+      )
+    } (open loop).`,
+  ];
+}
+
 /** Our server over WebSocket against TCP: a table and the runs' p99s. */
 function webSocketSection(ws: WebSocketResults): string[] {
   const lines = [
@@ -456,6 +491,7 @@ export function renderMarkdown(results: BenchResults): string {
 
   if (results.webSocket) lines.push(...webSocketSection(results.webSocket));
   if (results.history) lines.push(...historySection(results.history));
+  if (results.cluster) lines.push(...clusterSection(results.cluster));
 
   if (results.memory !== null) {
     const { hubbub, redis } = results.memory;

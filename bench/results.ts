@@ -105,6 +105,38 @@ export interface HistoryResults {
   open: HistoryFigures;
 }
 
+/** Our server's runs as one node and as a cluster on one Redis. */
+export interface ClusterFigures {
+  /** One node, no Redis (the default single process). */
+  alone: RunFigures | null;
+  /** One node started with `--redis`: the bus's cost alone. */
+  one: RunFigures | null;
+  /** Three nodes on one Redis, the generator's connections spread over them. */
+  three: RunFigures | null;
+}
+
+/**
+ * Our server as one node and as three nodes on one Redis (cluster mode) in
+ * the same run, each run against fresh processes; every process on the
+ * servers' core, so the figures show what the bus and the nodes cost.
+ */
+export interface ClusterResults {
+  /** Nodes of the cluster rows. */
+  nodes: number;
+  /** Checked receiving clients. */
+  clients: number;
+  /** Publishers. */
+  publishers: number;
+  /** Closed loop: window per publisher. */
+  window: number;
+  /** Open loop: messages per second. */
+  rate: number;
+  /** Closed loop: maximum deliveries/s. */
+  closed: ClusterFigures;
+  /** Open loop: latency at `rate` (the median-p99 run of several). */
+  open: ClusterFigures;
+}
+
 /** Everything `bench/results.json` holds. */
 export interface BenchResults {
   /** The machine. */
@@ -144,6 +176,8 @@ export interface BenchResults {
   webSocket?: WebSocketResults | null;
   /** History off against on (absent from results written before it). */
   history?: HistoryResults | null;
+  /** One node against three on Redis (absent from results written before it). */
+  cluster?: ClusterResults | null;
   /** Seconds the whole benchmark took. */
   elapsedSeconds: number;
 }

@@ -39,8 +39,10 @@ const ROOT = new URL("../", import.meta.url);
  * The arguments `deno task serve` runs the server with (permissions, V8
  * flags, entry point), read from deno.json so that the benchmark measures
  * exactly what users run.
+ *
+ * @returns The arguments after `deno`.
  */
-function serveTaskArgs(): string[] {
+export function serveTaskArgs(): string[] {
   const config = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)));
   const [, ...args] = (config.tasks.serve as string).trim().split(/\s+/);
   return args.map((arg) =>
