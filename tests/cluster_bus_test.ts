@@ -14,6 +14,7 @@ import {
   ClusterIds,
   type ClusterLink,
   connectCluster,
+  reconnectDelay,
   RedisBus,
   roomStreamKey,
 } from "../server/cluster/mod.ts";
@@ -105,7 +106,7 @@ class Node {
     readonly bus: RedisBus,
   ) {}
 
-  static async start(url: string): Promise<Node> {
+  static async start(url: string, maxInFlight?: number): Promise<Node> {
     const link = await connectCluster(url, {
       retryMinMs: 20,
       retryMaxMs: 200,
@@ -131,6 +132,7 @@ class Node {
       }
     }, {
       node: number,
+      maxInFlight,
       ready: (room, lastId) => {
         const ids = node!.readyIds.get(room.name) ?? [];
         ids.push(lastId);
@@ -190,13 +192,16 @@ class Node {
 async function withCluster(
   nodes: number,
   test: (cluster: Node[], url: string, port: number) => Promise<void>,
+  maxInFlight?: number,
 ): Promise<void> {
   const port = freePort();
   const url = `redis://127.0.0.1:${port}`;
   const redis = { child: await startRedis(port) };
   const cluster: Node[] = [];
   try {
-    for (let i = 0; i < nodes; i++) cluster.push(await Node.start(url));
+    for (let i = 0; i < nodes; i++) {
+      cluster.push(await Node.start(url, maxInFlight));
+    }
     await test(cluster, url, port);
   } finally {
     for (const node of cluster) node.link.close();
@@ -371,6 +376,8 @@ Deno.test({
       await b.join("lobby");
       a.publish("lobby", 1, ["before"]);
       await waitUntil(() => b.delivered.length === 1, "before", WAIT_MS);
+      // Redis publishes a script's message before it answers the script.
+      await waitUntil(() => a.bus.inFlightCount === 0, "a's answer", WAIT_MS);
       const first = await a.link.command.info("server");
       const pid = Number(/process_id:(\d+)/.exec(first)![1]);
       Deno.kill(pid, "SIGKILL");
@@ -495,4 +502,37 @@ Deno.test({
       );
       assert.deepEqual(b.delivered, a.delivered.slice(lastId));
     }),
+});
+
+Deno.test({
+  name:
+    "Cluster bus: past maxInFlight messages awaiting Redis, publishes are counted as unpublished instead of held",
+  ignore,
+  ...sanitizers,
+  fn: () =>
+    withCluster(2, async ([a, b]) => {
+      await a.join("lobby");
+      // Redis holds b's writes (the script) until unpaused.
+      await b.link.command.client("PAUSE", "20000", "WRITE");
+      b.publish("lobby", 2, ["one", "two"]);
+      b.bus.endBatch();
+      b.publish("lobby", 2, ["three"]);
+      b.bus.endBatch();
+      assert.equal(b.unpublished, 1);
+      await a.link.command.client("UNPAUSE");
+      await waitUntil(() => a.delivered.length === 2, "one, two", WAIT_MS);
+      // Redis publishes a script's message before it answers the script.
+      await waitUntil(() => b.bus.inFlightCount === 0, "b's answer", WAIT_MS);
+      b.publish("lobby", 2, ["four"]);
+      await waitUntil(() => a.delivered.length === 3, "four", WAIT_MS);
+      assert.deepEqual(a.delivered.map((d) => d.body), ["one", "two", "four"]);
+      assert.equal(b.bus.unpublishedCount, 1);
+    }, 2),
+});
+
+Deno.test("Cluster bus: reconnect delays double from the first and stop at the cap", () => {
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 6, 40].map((attempt) => reconnectDelay(attempt, 100, 1000)),
+    [100, 200, 400, 800, 1000, 1000, 1000],
+  );
 });

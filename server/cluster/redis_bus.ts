@@ -148,6 +148,11 @@ export class RedisBus implements RoomBus {
     return this.#unpublished;
   }
 
+  /** Messages sent to Redis and not yet answered. */
+  get inFlightCount(): number {
+    return this.#inFlight;
+  }
+
   /** Messages other nodes published that this node did not receive. */
   get missedCount(): number {
     return this.#missed;
