@@ -122,6 +122,26 @@ Deno.test("Loadtest over WebSocket: against our server's gateway, a closed-loop 
   });
 });
 
+Deno.test("Loadtest over WebSocket: --targets spreads the WebSockets over the nodes' gateways, with one order for all", async () => {
+  await withGatewayServer(async (httpPort) => {
+    const node = `127.0.0.1:${httpPort}`;
+    const run = await runLoadtestCli(
+      loadtestArgs({ ...WS_RUN, targets: `${node},${node}` }),
+    );
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assertExact(run.result!, 20);
+    assert.deepEqual(run.result!.connections.perTarget, [
+      { target: node, opened: 10 },
+      { target: node, opened: 10 },
+    ]);
+    assert.deepEqual(run.result!.order, {
+      compared: 20,
+      differing: 0,
+      excluded: 0,
+    });
+  });
+});
+
 Deno.test("Loadtest over WebSocket: a WebSocket that stops reading is dropped by our server, and the others get everything", async () => {
   await withGatewayServer(async (httpPort) => {
     // Closed loop with the largest payloads, so the stalled connection
