@@ -52,6 +52,8 @@ export class ClusterIds {
   #counter = 0;
 
   /**
+   * The ids of node `node`.
+   *
    * @param node The node number, 0 < node < {@linkcode MAX_NODE_NUMBER}.
    * @throws {RangeError} When it is out of range.
    */

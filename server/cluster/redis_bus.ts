@@ -112,6 +112,8 @@ export class RedisBus implements RoomBus {
   #missed = 0;
 
   /**
+   * A bus over the node's link; it receives no room until `join`.
+   *
    * @param link The node's connections.
    * @param deliver Where ordered messages go. Its `frames` is a view of the
    * received message, which is never reused: it may be kept after the call.

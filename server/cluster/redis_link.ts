@@ -63,7 +63,12 @@ export class ClusterLink {
   #closed = false;
   #lastError = "";
 
-  /** Use {@linkcode connectCluster}. */
+  /**
+   * The connections, not yet connected: use {@linkcode connectCluster}.
+   *
+   * @param url The Redis URL.
+   * @param options Timeouts, backoff, a first watcher.
+   */
   constructor(url: string, options: ClusterLinkOptions = {}) {
     this.url = url;
     const min = options.retryMinMs ?? 100;
