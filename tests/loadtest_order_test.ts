@@ -14,6 +14,8 @@ import {
   orderHashStep,
 } from "../client/loadtest/order_check.ts";
 import { UsageError } from "../cli/mod.ts";
+import { serverHasClusterMode, startCluster } from "../bench/cluster.ts";
+import { redisInstalled } from "../bench/servers.ts";
 import { startFaultyServer } from "./_faulty_server.ts";
 import { loadtestArgs, runLoadtestCli } from "./_loadtest_cli.ts";
 import { spawnServer } from "./_server.ts";
@@ -160,4 +162,44 @@ Deno.test("Loadtest: a relay that gives one receiver two messages of different p
   } finally {
     await server.close();
   }
+});
+
+const clusterReady = redisInstalled() && serverHasClusterMode();
+
+Deno.test({
+  name:
+    "Loadtest: over three cluster nodes on one Redis, zero loss and one order for all receivers",
+  // Needs redis-server and the server's --redis (cluster mode).
+  ignore: !clusterReady,
+  fn: async () => {
+    const cluster = await startCluster(null, 3);
+    try {
+      const run = await runLoadtestCli(loadtestArgs({
+        targets: cluster.ports.map((port) => `127.0.0.1:${port}`).join(","),
+        clients: 30,
+        publishers: 6,
+        rate: 300,
+        duration: 2,
+        warmup: 0.5,
+        drain: 5,
+        "connect-timeout": 20,
+      }));
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      const result = run.result!;
+      assert.deepEqual(
+        result.connections.perTarget.map(({ opened }) => opened),
+        [10, 10, 10],
+      );
+      assert.ok(result.throughput.published > 0);
+      assert.equal(result.delivery.lost, 0);
+      assert.equal(result.delivery.reordered, 0);
+      assert.deepEqual(result.order, {
+        compared: 30,
+        differing: 0,
+        excluded: 0,
+      });
+    } finally {
+      await cluster.stop();
+    }
+  },
 });
