@@ -33,7 +33,13 @@ export type Fault =
    * message after the next one from another sender: each sender's own
    * order is kept, but that client sees another total order than the rest.
    */
-  | "swap-for-one";
+  | "swap-for-one"
+  /**
+   * Like a cluster node whose room subscription takes a while: ISSUE_ID at
+   * once, but a client becomes a member (gets deliveries) only with its
+   * `join` PRESENCE, sent {@linkcode LATE_JOIN_MS} after its first PING.
+   */
+  | "late-join-confirmation";
 
 /** A running faulty server. */
 export interface FaultyServer {
@@ -44,6 +50,8 @@ export interface FaultyServer {
 }
 
 const HELD_MESSAGE_FLUSH_MS = 100;
+/** late-join-confirmation: the delay of each join confirmation. */
+export const LATE_JOIN_MS = 700;
 
 class FaultyClient {
   readonly id: number;
@@ -54,6 +62,9 @@ class FaultyClient {
   swapQueue: Uint8Array[] | null = null;
   swapSender = 0;
   swapped = false;
+  /** Whether it gets deliveries (late-join-confirmation: once confirmed). */
+  member = true;
+  joinTimer: ReturnType<typeof setTimeout> | undefined;
   heldTimer: ReturnType<typeof setTimeout> | undefined;
   #writing: Promise<void> = Promise.resolve();
 
@@ -149,6 +160,19 @@ export function startFaultyServer(fault: Fault): FaultyServer {
           if (frame.tag === Tag.PING) {
             // What tells a client it talks to hubbub, not the original.
             client.send(encodeFrame(Tag.PONG, 0, frame.body));
+            if (
+              fault === "late-join-confirmation" && !client.member &&
+              client.joinTimer === undefined
+            ) {
+              client.joinTimer = setTimeout(() => {
+                client.member = true;
+                client.send(encodeFrame(
+                  Tag.PRESENCE,
+                  client.id,
+                  `{"event":"join","room":"lobby","id":${client.id},"nick":null}`,
+                ));
+              }, LATE_JOIN_MS);
+            }
           }
           if (frame.tag !== Tag.CHAT) continue;
           const sender = fault === "wrong-sender" ? client.id + 1 : client.id;
@@ -165,6 +189,7 @@ export function startFaultyServer(fault: Fault): FaultyServer {
           }
           for (const member of clients) {
             if (fault === "starve-one" && member === starved) continue;
+            if (!member.member) continue;
             deliver(member, relayed, sender);
           }
         }
@@ -174,6 +199,7 @@ export function startFaultyServer(fault: Fault): FaultyServer {
     }
     clients.delete(client);
     clearTimeout(client.heldTimer);
+    clearTimeout(client.joinTimer);
     try {
       client.conn.close();
     } catch {
@@ -185,6 +211,7 @@ export function startFaultyServer(fault: Fault): FaultyServer {
     try {
       for await (const conn of listener) {
         const client = new FaultyClient(nextId++, conn);
+        client.member = fault !== "late-join-confirmation";
         clients.add(client);
         tasks.push(serve(client));
       }

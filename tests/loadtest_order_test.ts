@@ -16,7 +16,7 @@ import {
 import { UsageError } from "../cli/mod.ts";
 import { serverHasClusterMode, startCluster } from "../bench/cluster.ts";
 import { redisInstalled } from "../bench/servers.ts";
-import { startFaultyServer } from "./_faulty_server.ts";
+import { LATE_JOIN_MS, startFaultyServer } from "./_faulty_server.ts";
 import { loadtestArgs, runLoadtestCli } from "./_loadtest_cli.ts";
 import { spawnServer } from "./_server.ts";
 
@@ -202,4 +202,31 @@ Deno.test({
       await cluster.stop();
     }
   },
+});
+
+Deno.test("Loadtest: with --targets a receiver counts as joined only once the server confirms its join (a cluster node confirms once subscribed), so nothing published is missed", async () => {
+  const server = startFaultyServer("late-join-confirmation");
+  try {
+    const run = await runLoadtestCli(loadtestArgs({
+      targets: `127.0.0.1:${server.port}`,
+      clients: 6,
+      publishers: 2,
+      rate: 200,
+      duration: 1,
+      warmup: 0,
+      drain: 2,
+    }));
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const result = run.result!;
+    assert.ok(result.throughput.published > 0);
+    assert.equal(result.delivery.lost, 0);
+    assert.deepEqual(result.order, { compared: 6, differing: 0, excluded: 0 });
+    // Joining took the confirmation's delay.
+    assert.ok(
+      result.connections.connectTimeMs.max >= LATE_JOIN_MS,
+      JSON.stringify(result.connections.connectTimeMs),
+    );
+  } finally {
+    await server.close();
+  }
 });

@@ -41,6 +41,13 @@ export interface ShardPlan {
   rate: number;
   /** Messages outstanding per publisher in closed loop. */
   window: number;
+  /**
+   * Receivers wait for their own join confirmation (hubbub's `join`
+   * PRESENCE), not only their id, before counting as joined: with
+   * `--targets`, where a cluster node confirms a join only once its
+   * subscription to the room is ready.
+   */
+  awaitJoinConfirmation: boolean;
   /** Connections per second for this worker; 0: as fast as possible. */
   connectRate: number;
   /** Connect and join timeout, ms. */

@@ -44,6 +44,10 @@ export interface Connectable {
   identify(): Promise<void>;
   /** Resolves once the server has accepted the connection into the room. */
   whenJoined(): Promise<void>;
+  /** Whether it waits for its join confirmation (a receiver, with `--targets`). */
+  readonly awaitsConfirmation: boolean;
+  /** Resolves once the server has confirmed its own join. */
+  whenConfirmed(): Promise<void>;
   /** Mark the connection joined. */
   joined(id: number): void;
   /** Close the socket. */
@@ -175,7 +179,9 @@ export class ConnectLoop {
         await connection.identify();
         const remaining = Math.max(1, timeout - (sharedClockMs() - began));
         await withinTime(
-          connection.whenJoined(),
+          connection.awaitsConfirmation
+            ? connection.whenJoined().then(() => connection.whenConfirmed())
+            : connection.whenJoined(),
           remaining,
           () => new ConnectTimeoutError(timeout),
         );

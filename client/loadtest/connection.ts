@@ -187,6 +187,9 @@ export class Connection implements StreamSink, Connectable {
   #lastServerError = "";
   #pongs: Promise<void> = Promise.resolve();
   #joinWaiter: PromiseWithResolvers<void> | null = null;
+  /** Whether the server confirmed this connection's own join. */
+  #confirmed = false;
+  #confirmWaiter: PromiseWithResolvers<void> | null = null;
   /** Stalled: resolved when the connection is to read again. */
   #resume: PromiseWithResolvers<void> | null = null;
   /** Stalled, at the end: resolved once it has ended, answered or gone silent. */
@@ -252,6 +255,29 @@ export class Connection implements StreamSink, Connectable {
       }
     }
     this.#readLoop(conn);
+  }
+
+  /** A receiver, with `--targets`: joined once its join is confirmed. */
+  get awaitsConfirmation(): boolean {
+    return this.role === Role.Receiver && this.shard.plan.awaitJoinConfirmation;
+  }
+
+  /** Wait until the server confirmed this connection's own join. */
+  whenConfirmed(): Promise<void> {
+    if (this.#confirmed) return Promise.resolve();
+    if (!this.open) {
+      return Promise.reject(new RejectedError(this.#closedReason()));
+    }
+    this.#confirmWaiter ??= Promise.withResolvers<void>();
+    return this.#confirmWaiter.promise;
+  }
+
+  /** A join was announced (see {@linkcode StreamSink}). */
+  joinAnnounced(memberId: number): void {
+    if (this.#confirmed || !this.isJoined || memberId !== this.id) return;
+    this.#confirmed = true;
+    this.#confirmWaiter?.resolve();
+    this.#confirmWaiter = null;
   }
 
   /** Wait until the server accepted the connection into the room. */
@@ -398,6 +424,10 @@ export class Connection implements StreamSink, Connectable {
     }
     this.settle();
     shard.connectionEnded(this, failure, this.#closedReason());
+    if (this.#confirmWaiter !== null) {
+      this.#confirmWaiter.reject(new RejectedError(this.#closedReason()));
+      this.#confirmWaiter = null;
+    }
     const waiter = this.#joinWaiter;
     if (waiter !== null && !this.isJoined) {
       this.#joinWaiter = null;

@@ -161,7 +161,7 @@ export const loadtestCommand = defineCommand({
       type: "string",
       valueName: "HOST:PORT,...",
       description:
-        "hubbub: spread the connections (receivers and publishers) over these server nodes, round-robin, instead of --host/--port; IPv6 as [::1]:9000",
+        "hubbub: spread the connections (receivers and publishers) over these server nodes, round-robin, instead of --host/--port, each receiver waiting for its join confirmation; IPv6 as [::1]:9000",
     },
     clients: {
       type: "integer",

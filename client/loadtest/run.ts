@@ -289,6 +289,8 @@ export async function runLoadTest(
         hostname: host,
         port,
       })),
+      awaitJoinConfirmation: options.targets.length > 0 &&
+        options.target === "hubbub",
       clients: options.clients,
       idle: options.idle,
       idleRoom: options.idleRoom,

@@ -17,6 +17,8 @@ import { ProtocolError, type StreamSink, type Target } from "./target.ts";
 
 const TWO_TO_32 = 0x1_0000_0000;
 const decoder = new TextDecoder();
+/** A PRESENCE body announcing a join (docs/PROTOCOL.md). */
+const JOIN_EVENT = /"event"\s*:\s*"join"/;
 
 /** A frame that is neither CHAT nor ISSUE_ID: rare, off the hot path. */
 function controlFrame(
@@ -35,6 +37,9 @@ function controlFrame(
   } else if (tag === Tag.ERROR && senderId === Tag.CHAT) {
     sink.publishRefused();
     sink.serverError(decoder.decode(bytes.subarray(bodyStart, frameEnd)));
+  } else if (tag === Tag.PRESENCE) {
+    const text = decoder.decode(bytes.subarray(bodyStart, frameEnd));
+    if (JOIN_EVENT.test(text)) sink.joinAnnounced(senderId);
   } else if (tag === Tag.ERROR || tag === Tag.CLOSE) {
     const text = decoder.decode(bytes.subarray(bodyStart, frameEnd));
     if (tag === Tag.ERROR || text !== "") sink.serverError(text);

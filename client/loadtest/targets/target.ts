@@ -16,6 +16,13 @@ export interface StreamSink {
    */
   joined(id: number): void;
   /**
+   * The server announced a member's join to this connection (hubbub: a
+   * `join` PRESENCE; a connection's own one is its join confirmation).
+   *
+   * @param memberId The member who joined (the frame's sender id).
+   */
+  joinAnnounced(memberId: number): void;
+  /**
    * A message was delivered.
    *
    * @param view A view over the whole receive buffer.
