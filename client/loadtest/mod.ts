@@ -20,11 +20,18 @@
 
 export {
   DEFAULT_OPTIONS,
+  type Endpoint,
   loadtestCommand,
   type LoadTestOptions,
   optionsFromFlags,
+  parseTargets,
   validateOptions,
 } from "./options.ts";
+export {
+  compareOrders,
+  orderHashStep,
+  type OrderVerdict,
+} from "./order_check.ts";
 export {
   type LoadTestHooks,
   type LoadTestProgress,

@@ -54,7 +54,11 @@ export class OrderHashes {
   /** Deliveries folded into each receiver's hash. */
   readonly counts: Uint32Array;
 
-  /** @param receivers Number of receivers (the checker's indexes). */
+  /**
+   * Every receiver starts at the hash of nothing, with no deliveries.
+   *
+   * @param receivers Number of receivers (the checker's indexes).
+   */
   constructor(receivers: number) {
     this.hashes = new Int32Array(receivers).fill(ORDER_HASH_START);
     this.counts = new Uint32Array(receivers);
