@@ -30,6 +30,7 @@ export {
 export {
   compareOrders,
   orderHashStep,
+  type OrderGroup,
   type OrderVerdict,
 } from "./order_check.ts";
 export {
