@@ -29,8 +29,8 @@ export {
 } from "./options.ts";
 export {
   compareOrders,
-  orderHashStep,
   type OrderGroup,
+  orderHashStep,
   type OrderVerdict,
 } from "./order_check.ts";
 export {
