@@ -1,5 +1,7 @@
 import type { Connection } from "./connection.ts";
 import type { HistoryAnswer } from "./history/mod.ts";
+import type { ClusterEvent } from "./cluster_hub.ts";
+import type { Room } from "./room.ts";
 
 /** Why a client left; the label of the disconnect counters. */
 export const DisconnectReason = {
@@ -61,6 +63,19 @@ export type HubEvent =
   | { kind: "gone"; client: Connection; detail: string; endOfInput?: boolean }
   /** The history store's answer to a HISTORY request of `client`. */
   | { kind: "history"; client: Connection; answer: HistoryAnswer }
+  /**
+   * Cluster mode: messages of `room` the Redis bus ordered, ids `firstId`
+   * on (`frames` is the received message, never reused).
+   */
+  | {
+    kind: "bus";
+    room: Room;
+    frames: Uint8Array;
+    count: number;
+    firstId: number;
+  }
+  /** Cluster mode: what the node learned (answers, presence, faults). */
+  | { kind: "cluster"; event: ClusterEvent }
   /** Time for housekeeping: keepalive, deadlines, idle buffers. */
   | { kind: "tick" }
   /** The server is stopping: tell every client, then call `done`. */

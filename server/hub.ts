@@ -29,7 +29,9 @@ import {
   type RequestContext,
   requestHandler,
   sendHistoryAnswer,
+  sendList,
 } from "./requests/mod.ts";
+import { type ClusterBackend, ClusterHub } from "./cluster_hub.ts";
 import type { HistoryStore } from "./history/mod.ts";
 import { declaresHubbub } from "./original_client.ts";
 import { Outbox } from "./outbox.ts";
@@ -81,6 +83,8 @@ export class Hub {
   readonly gauges: HubGauges;
   /** Where relayed CHAT is recorded (its counters for /metrics); `null`: off. */
   readonly history: HistoryStore | null;
+  /** Cluster mode's node (its counters for /metrics); `null`: single server. */
+  readonly cluster: ClusterBackend | null;
   #options: HubOptions;
   #logger: Logger;
   #clients = new Map<number, Connection>();
@@ -103,6 +107,8 @@ export class Hub {
   #bus: RoomBus;
   /** Where delivered CHAT is recorded; `null` when history is off. */
   #history: HistoryStore | null;
+  /** Cluster mode (`--redis`); `null`: a single server. */
+  #cluster: ClusterHub | null;
   /** Frame budgets, notices, floods. */
   #rateLimits: RateLimits;
   /** When the server could not read (see `TokenBucket.take`). */
@@ -141,7 +147,16 @@ export class Hub {
     const history = options.history ?? null;
     this.history = history;
     this.#history = history;
-    this.#bus = new LocalBus(
+    const backend = options.cluster ?? null;
+    this.cluster = backend;
+    // Cluster mode: the Redis bus delivers on its own turn, through the inbox.
+    this.#cluster = backend === null ? null : new ClusterHub(
+      backend,
+      (room, frames, count, firstId) =>
+        this.inbox.push({ kind: "bus", room, frames, count, firstId }),
+      (event) => this.inbox.push({ kind: "cluster", event }),
+    );
+    this.#bus = this.#cluster?.bus ?? new LocalBus(
       (room, frames, count, firstId) =>
         this.#deliver(room, frames, count, firstId),
       history === null ? undefined : (room) => history.lastId(room.name),
@@ -163,11 +178,17 @@ export class Hub {
       announce: (room: Room, frame: Uint8Array) =>
         outbox.announce(room.members, frame),
     };
+    const cluster = this.#cluster;
     this.#presence = new RoomPresence(
       this.#rooms,
       output,
       options.presenceMaxMembers,
-      history === null ? null : (room) => this.#bus.lastId(room),
+      cluster !== null
+        ? (room) => cluster.lastId(room)
+        : history === null
+        ? null
+        : (room) => this.#bus.lastId(room),
+      cluster,
     );
     this.#requests = {
       presence: this.#presence,
@@ -184,7 +205,18 @@ export class Hub {
       send: output.send,
       refuse: (client, tag, reason) => this.#refuse(client, tag, reason),
       close: (client) => this.#drop(client, CLOSED),
+      cluster,
     };
+    cluster?.connect({
+      presence: this.#presence,
+      nicknames: this.#nicknames,
+      clients: () => this.#clients.values(),
+      send: output.send,
+      announce: output.announce,
+      refuse: (client, tag, reason) => this.#refuse(client, tag, reason),
+      sendList: (client, tag, entries) =>
+        sendList(this.#requests, client, tag, entries),
+    });
     this.#drain = new ShutdownDrain(clock, this.metrics, this.#logger);
     this.gauges = new HubGauges(
       options,
@@ -231,6 +263,8 @@ export class Hub {
             this.#onInternalError(batch[i], error);
           }
         }
+        // A shared bus sends the batch's messages now (one call per room).
+        this.#bus.endBatch();
         this.#outbox.endBatch(started);
         metrics.batches++;
         metrics.events += batch.length;
@@ -259,6 +293,12 @@ export class Hub {
         break;
       case "history":
         sendHistoryAnswer(this.#requests, event.client, event.answer);
+        break;
+      case "bus":
+        this.#deliver(event.room, event.frames, event.count, event.firstId);
+        break;
+      case "cluster":
+        this.#cluster?.handle(event.event);
         break;
       case "tick":
         this.#onTick();
@@ -310,7 +350,7 @@ export class Hub {
 
   /** Issue an id, put the client in the lobby, and say so. */
   #register(client: Connection): void {
-    const id = this.#nextId++;
+    const id = this.#cluster === null ? this.#nextId++ : this.#cluster.nextId();
     client.id = id;
     client.state = ConnectionState.Open;
     this.#clients.set(id, client);
@@ -363,7 +403,7 @@ export class Hub {
         runFrames++;
       } else {
         if (runStart >= 0) {
-          this.#publish(client.room!, bytes, runStart, offset, runFrames);
+          this.#publish(client, bytes, runStart, offset, runFrames);
           runStart = -1;
           runFrames = 0;
         }
@@ -382,7 +422,7 @@ export class Hub {
       offset = frameEnd;
     }
     if (runStart >= 0 && client.state === ConnectionState.Open) {
-      this.#publish(client.room!, bytes, runStart, offset, runFrames);
+      this.#publish(client, bytes, runStart, offset, runFrames);
     }
     client.framesIn += frames;
     client.bytesIn += end;
@@ -409,20 +449,32 @@ export class Hub {
   }
 
   /**
-   * Relay `frames` whole CHAT frames, `bytes[start..end)`, to a room: through
-   * the {@linkcode RoomBus}, which gives them their message ids and hands
-   * them back, the sender's echo included, to `#deliver` (at once on the
-   * local bus; after the round trip on a backplane).
+   * Relay `frames` whole CHAT frames of `client`, `bytes[start..end)`, to
+   * its room: through the {@linkcode RoomBus}, which gives them their
+   * message ids and hands them back, the sender's echo included, to
+   * `#deliver` (at once on the local bus; after the round trip on a
+   * backplane).
    */
   #publish(
-    room: Room,
+    client: Connection,
     bytes: Uint8Array,
     start: number,
     end: number,
     frames: number,
   ): void {
     this.metrics.chatsRelayed += frames;
-    this.#bus.publish(room, bytes.subarray(start, end), frames);
+    const view = bytes.subarray(start, end);
+    if (this.#cluster === null) this.#bus.publish(client.room!, view, frames);
+    else {
+      // The Redis bus stores the run itself (the room's stream).
+      this.#bus.publish(
+        client.room!,
+        view,
+        frames,
+        client.nickname,
+        Date.now(),
+      );
+    }
   }
 
   /**
@@ -435,6 +487,7 @@ export class Hub {
     count: number,
     firstId: number,
   ): void {
+    this.#cluster?.delivering(room, firstId, count);
     this.metrics.deliveries += count * room.members.length;
     this.#outbox.deliver(room.members, frames, count);
     const history = this.#history;
@@ -495,6 +548,7 @@ export class Hub {
       this.#clients.delete(client.id);
       this.#nicknames.release(client);
       this.#presence.exit(client, !this.#stopping);
+      this.#cluster?.dropped(client);
     }
     this.metrics.countDisconnect(farewell.reason);
     if (this.#outbox.farewell(client, farewell, this.#options.lingerMs)) {

@@ -16,6 +16,7 @@ import {
 import { ShutdownSignals } from "./shutdown_signals.ts";
 import { readTlsFiles, readTokenFile } from "./_startup_files.ts";
 import { openHistory } from "./_history_startup.ts";
+import { startCluster } from "./_cluster_startup.ts";
 import {
   httpEndpointOptions,
   startChatListener,
@@ -89,13 +90,18 @@ await runCommand(command, Deno.args, async (values) => {
     ? null
     : await readTokenFile(settings.tokenFile, "Token file");
   const httpOptions = await httpEndpointOptions(settings);
-  const history = await openHistory(settings, logger);
+  // Cluster mode keeps history in Redis (the rooms' streams).
+  const cluster = await startCluster(settings, logger);
+  const history = cluster === null
+    ? await openHistory(settings, logger)
+    : cluster.history;
   const server = await startChatListener({
     ...serverSettingsOf(settings),
     tls,
     logger,
     tokens,
     history,
+    cluster: cluster?.cluster ?? null,
   });
   const http = httpOptions === null
     ? null
@@ -105,7 +111,14 @@ await runCommand(command, Deno.args, async (values) => {
     address: `${server.address.hostname}:${server.address.port}`,
     tls: tls !== undefined,
     auth: tokens !== null,
-    history: history === null ? "off" : settings.historyDb,
+    history: history === null
+      ? "off"
+      : cluster === null
+      ? settings.historyDb
+      : "redis",
+    cluster: cluster === null
+      ? undefined
+      : `${cluster.url} node ${cluster.cluster.node}`,
     http: http === null
       ? undefined
       : `${http.address.hostname}:${http.address.port}`,

@@ -325,6 +325,27 @@ export function formatMetrics(hub: Hub, sources: MetricSources = {}): string {
     "Messages recorded and not yet confirmed written (the batch window, or paused writing).",
     history?.pending ?? 0,
   );
+  const cluster = hub.cluster?.counters;
+  if (cluster !== undefined) {
+    out.single(
+      "hubbub_cluster_connected",
+      "gauge",
+      "1 while both connections to Redis are up (cluster mode only).",
+      cluster.connected ? 1 : 0,
+    );
+    out.single(
+      "hubbub_cluster_unpublished_total",
+      "counter",
+      "Messages that could not be published to Redis (lost, or a failed call); their senders' rooms on other nodes never got them.",
+      cluster.unpublished,
+    );
+    out.single(
+      "hubbub_cluster_missed_total",
+      "counter",
+      "Messages of other nodes this node did not receive (published while its link to Redis was down).",
+      cluster.missed,
+    );
+  }
   out.single(
     "process_resident_memory_bytes",
     "gauge",

@@ -17,6 +17,22 @@ export interface PresenceOutput {
 }
 
 /**
+ * What cluster mode adds to presence (`server/cluster_hub.ts`): told of
+ * every entry and exit, of each announcement (for the other nodes), and of
+ * join confirmations that must wait (the room's last id is not known yet).
+ */
+export interface PresenceHooks {
+  /** `client` is now in `room`. */
+  entered(client: Connection, room: Room): void;
+  /** `client` left `room` (already out of its members). */
+  exited(client: Connection, room: Room): void;
+  /** `frame` was announced to `room`'s members here. */
+  announced(room: Room, frame: Uint8Array): void;
+  /** `client`'s join confirmation in `room` waits for its last id. */
+  defer(client: Connection, room: Room): void;
+}
+
+/**
  * Room membership with its PRESENCE frames: entering and leaving rooms
  * through the {@linkcode RoomDirectory}, and who hears of it. Rooms up to
  * `maxMembers` (`--presence-max-members`) announce joins, leaves and
@@ -29,25 +45,31 @@ export class RoomPresence {
   readonly rooms: RoomDirectory;
   #output: PresenceOutput;
   #maxMembers: number;
-  #lastId: ((room: Room) => number) | null;
+  #lastId: ((room: Room) => number | null) | null;
+  #hooks: PresenceHooks | null;
 
   /**
    * @param rooms The rooms by name.
    * @param output Where frames go.
    * @param maxMembers Rooms larger than this announce nothing (0: none does).
    * @param lastId The id of a room's last message, for the `last_id` of
-   * `join` (with history on); `null`: joins carry none.
+   * `join` (with history on), `null` from it while not known yet (the
+   * confirmation waits: see {@linkcode PresenceHooks.defer}); `null`:
+   * joins carry none.
+   * @param hooks Cluster mode's; `null` for a single server.
    */
   constructor(
     rooms: RoomDirectory,
     output: PresenceOutput,
     maxMembers: number,
-    lastId: ((room: Room) => number) | null = null,
+    lastId: ((room: Room) => number | null) | null = null,
+    hooks: PresenceHooks | null = null,
   ) {
     this.rooms = rooms;
     this.#output = output;
     this.#maxMembers = maxMembers;
     this.#lastId = lastId;
+    this.#hooks = hooks;
   }
 
   /**
@@ -91,9 +113,13 @@ export class RoomPresence {
     return encodeFrame(Tag.PRESENCE, client.id, encodeJsonBody(presence));
   }
 
-  /** The `join` of `client` in `room`, with the room's last id now. */
-  #joinFrame(client: Connection, room: Room): Uint8Array {
+  /**
+   * The `join` of `client` in `room`, with the room's last id now; `null`
+   * when that id is not known yet.
+   */
+  #joinFrame(client: Connection, room: Room): Uint8Array | null {
     const lastId = this.#lastId === null ? undefined : this.#lastId(room);
+    if (lastId === null) return null;
     return this.frame("join", client, room.name, undefined, lastId);
   }
 
@@ -103,7 +129,9 @@ export class RoomPresence {
    * @param client A client in a room.
    */
   confirmJoin(client: Connection): void {
-    this.#output.send(client, this.#joinFrame(client, client.room!));
+    const frame = this.#joinFrame(client, client.room!);
+    if (frame !== null) this.#output.send(client, frame);
+    else this.#hooks?.defer(client, client.room!);
   }
 
   /**
@@ -118,8 +146,10 @@ export class RoomPresence {
   nickChanged(client: Connection, old: string | null, unchanged = false): void {
     const room = client.room!;
     const frame = this.frame("nick", client, room.name, old);
-    if (!unchanged && this.announces(room)) this.#output.announce(room, frame);
-    else this.#output.send(client, frame);
+    if (!unchanged && this.announces(room)) {
+      this.#output.announce(room, frame);
+      this.#hooks?.announced(room, frame);
+    } else this.#output.send(client, frame);
   }
 
   /**
@@ -131,10 +161,26 @@ export class RoomPresence {
    * @param name The room's name, as stored (NFC).
    */
   enter(client: Connection, name: string): void {
-    const { entered } = this.rooms.move(client, name);
+    const { left, entered } = this.rooms.move(client, name);
+    const hooks = this.#hooks;
+    if (hooks !== null) {
+      if (left !== null) hooks.exited(client, left);
+      hooks.entered(client, entered);
+    }
     const frame = this.#joinFrame(client, entered);
-    if (this.announces(entered)) this.#output.announce(entered, frame);
-    else this.#output.send(client, frame);
+    if (frame === null) {
+      // Cluster mode, the room's subscription not ready: the joiner is
+      // confirmed later; the other nodes hear of it now.
+      hooks!.defer(client, entered);
+      if (this.announces(entered)) {
+        hooks!.announced(entered, this.frame("join", client, entered.name));
+      }
+      return;
+    }
+    if (this.announces(entered)) {
+      this.#output.announce(entered, frame);
+      hooks?.announced(entered, frame);
+    } else this.#output.send(client, frame);
   }
 
   /**
@@ -145,10 +191,12 @@ export class RoomPresence {
    */
   exit(client: Connection, announce = true): void {
     const room = this.rooms.leave(client);
-    if (
-      room !== null && room.size > 0 && announce && this.announces(room, 1)
-    ) {
-      this.#output.announce(room, this.frame("leave", client, room.name));
-    }
+    if (room === null) return;
+    const hooks = this.#hooks;
+    hooks?.exited(client, room);
+    if (!announce || !this.announces(room, 1)) return;
+    const frame = this.frame("leave", client, room.name);
+    if (room.size > 0) this.#output.announce(room, frame);
+    hooks?.announced(room, frame);
   }
 }

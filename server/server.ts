@@ -43,6 +43,7 @@ export class Server {
   #tcp: TcpGateway;
   #stopping: Promise<void> | null = null;
   #history: HubOptions["history"];
+  #cluster: HubOptions["cluster"];
 
   /** Use {@linkcode startServer}. */
   constructor(
@@ -53,6 +54,7 @@ export class Server {
   ) {
     this.hub = hub;
     this.#history = options.history;
+    this.#cluster = options.cluster;
     const hubDone = hub.run();
     const entrance: HubEntrance = {
       inbox: hub.inbox,
@@ -106,6 +108,8 @@ export class Server {
     this.hub.inbox.close();
     await this.finished;
     await this.#history?.close();
+    // Cluster mode: off the heartbeat, this node's members removed.
+    await this.#cluster?.close();
   }
 }
 

@@ -35,6 +35,7 @@ import { DEFAULT_LOG_BUFFER_BYTES } from "./log_writer.ts";
 import { MAX_READ_BUFFER } from "./transport/tcp/reader.ts";
 import type { TokenSet } from "./token_set.ts";
 import type { HistoryStore } from "./history/mod.ts";
+import type { ClusterBackend } from "./cluster_hub.ts";
 
 /**
  * Where a setting's value goes: a {@linkcode HubOptions} field, an option of
@@ -408,6 +409,15 @@ export const SERVER_SETTINGS = {
     description:
       "Write history in one transaction this often (what a kill -9 can lose)",
   },
+  /** Cluster mode: the Redis the nodes share (else env REDIS_URL). */
+  redis: {
+    scope: "command-line",
+    type: "string",
+    flag: "redis",
+    valueName: "URL",
+    description:
+      "Cluster mode: share rooms with the other nodes on this Redis (redis://HOST:PORT; default: env REDIS_URL, else a single server)",
+  },
   /** Most messages in one answer to a HISTORY request. */
   historyMaxReply: {
     scope: "hub",
@@ -577,6 +587,12 @@ export interface HubOptions extends HubSettings {
    * `null` or absent: history is off. The server closes it on shutdown.
    */
   history?: HistoryStore | null;
+  /**
+   * Cluster mode's node (`--redis`): client ids, the Redis bus, members
+   * across nodes; `null` or absent: a single server. The server closes it
+   * on shutdown.
+   */
+  cluster?: ClusterBackend | null;
   /**
    * The one clock of the hub, its writers and readers (deadlines, timers,
    * rate limits); `systemClock` when not given. Not a CLI setting:

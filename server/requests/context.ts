@@ -3,6 +3,7 @@ import type { HistoryAnswer, HistoryStore } from "../history/mod.ts";
 import type { Logger } from "../logger.ts";
 import type { NicknameIndex } from "../nickname_index.ts";
 import type { RoomPresence } from "../room_presence.ts";
+import type { ClusterHub } from "../cluster_hub.ts";
 
 /**
  * The part of the hub's state and output a request may use. The hub builds
@@ -29,6 +30,8 @@ export interface RequestContext {
    * sends it on its own turn (see `sendHistoryAnswer`).
    */
   historyAnswered(client: Connection, answer: HistoryAnswer): void;
+  /** Cluster mode: WHO, ROOMS and NICK across nodes; `null`: single server. */
+  readonly cluster?: ClusterHub | null;
   /** Queue a frame for one client. */
   send(client: Connection, frame: Uint8Array): void;
   /** Answer a request of `tag` with ERROR (sender id `tag`) saying `reason`. */

@@ -19,6 +19,10 @@ export const LIST_LIMIT = 1000;
  * @param client The client.
  */
 export function rooms(context: RequestContext, client: Connection): void {
+  if (context.cluster) {
+    context.cluster.rooms(client);
+    return;
+  }
   sendList(context, client, Tag.ROOMS, context.presence.rooms.entries());
 }
 
@@ -30,6 +34,10 @@ export function rooms(context: RequestContext, client: Connection): void {
  * @param client The client.
  */
 export function who(context: RequestContext, client: Connection): void {
+  if (context.cluster) {
+    context.cluster.who(client);
+    return;
+  }
   sendList(
     context,
     client,
@@ -44,8 +52,13 @@ export function who(context: RequestContext, client: Connection): void {
 /**
  * Send a list: at most {@linkcode LIST_LIMIT} entries, then `{ more: n }`
  * for the rest if any, then an empty frame that ends it.
+ *
+ * @param context The hub's output.
+ * @param client The client that asked.
+ * @param tag ROOMS or WHO.
+ * @param entries The list.
  */
-function sendList(
+export function sendList(
   context: RequestContext,
   client: Connection,
   tag: number,

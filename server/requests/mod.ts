@@ -19,7 +19,7 @@ import { ping } from "./ping.ts";
 
 export type { RequestContext, RequestHandler } from "./context.ts";
 export { join, parseJoin } from "./join.ts";
-export { LIST_LIMIT, rooms, who } from "./lists.ts";
+export { LIST_LIMIT, rooms, sendList, who } from "./lists.ts";
 export { nick, parseNick } from "./nick.ts";
 export { ping } from "./ping.ts";
 export { close } from "./close.ts";

@@ -39,6 +39,10 @@ export function nick(
     context.refuse(client, Tag.NICK, parsed.problem);
     return;
   }
+  if (context.cluster) {
+    context.cluster.nick(client, parsed.nickname);
+    return;
+  }
   const old = client.nickname;
   if (!context.nicknames.claim(client, parsed.nickname)) {
     context.refuse(client, Tag.NICK, "nickname is taken");
