@@ -324,6 +324,59 @@ Deno.test({
 
 Deno.test({
   name:
+    "Cluster: a joiner on another node while messages flow gets exactly the messages after its last_id",
+  ignore,
+  async fn() {
+    await withCluster(2, async (_redis, nodes) => {
+      const sender = await member(nodes[0], "flow");
+      const joiners: RawClient[] = [];
+      let sending = Promise.resolve();
+      try {
+        // Message k of this room has id k: the sender is its only source.
+        const total = 400;
+        sending = (async () => {
+          for (let k = 1; k <= total; k++) {
+            await sender.send(Tag.CHAT, String(k));
+            if (k % 20 === 0) await new Promise((r) => setTimeout(r, 1));
+          }
+        })();
+        for (let j = 0; j < 3; j++) {
+          const joiner = await RawClient.connect(nodes[1].port);
+          joiners.push(joiner);
+          const frames = await joinConfirmed(joiner, "flow", WAIT_MS);
+          const lastId = presenceOf(frames.at(-1)!).last_id!;
+          assert.ok(
+            frames.every((f) => f.tag !== Tag.CHAT),
+            "no CHAT of the room before the confirmation",
+          );
+          if (lastId >= total) continue;
+          const first = Number(text(await joiner.next(Tag.CHAT, WAIT_MS)));
+          assert.equal(first, lastId + 1, `joiner ${j}: last_id ${lastId}`);
+        }
+        await sending;
+        for (const joiner of joiners) {
+          const got = await takeUntil(
+            joiner,
+            (f) => f.tag === Tag.CHAT && text(f) === String(total),
+            WAIT_MS,
+          );
+          const ids = got.filter((f) => f.tag === Tag.CHAT).map((f) =>
+            Number(text(f))
+          );
+          for (let i = 1; i < ids.length; i++) {
+            assert.equal(ids[i], ids[i - 1] + 1);
+          }
+        }
+      } finally {
+        await sending.catch(() => {});
+        await closeAll(sender, ...joiners);
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
     "Cluster: Redis unreachable at startup is one line naming the URL, exit 1",
   ignore,
   async fn() {
