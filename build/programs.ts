@@ -34,8 +34,14 @@ export const PROGRAMS: readonly Program[] = [
       "server/history/_sqlite_worker.ts",
     ],
     // Read: the TLS certificate and key and the token file; read and write:
-    // the history database (--history-db, any path).
-    permissions: ["--allow-net", "--allow-read", "--allow-write"],
+    // the history database (--history-db, any path); env: REDIS_URL, and
+    // the Redis client reads its debug settings from the environment.
+    permissions: [
+      "--allow-net",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+    ],
     runtimeFlags: ["--v8-flags=--max-semi-space-size=2"],
   },
   {
