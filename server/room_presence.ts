@@ -187,16 +187,18 @@ export class RoomPresence {
    * Take a client out of its room and announce it to those who stay.
    *
    * @param client The client; nothing happens if it is in no room.
-   * @param announce `false` to say nothing (the server is stopping).
+   * @param announce `false` to say nothing here (the server is stopping;
+   * in cluster mode the other nodes still hear it).
    */
   exit(client: Connection, announce = true): void {
     const room = this.rooms.leave(client);
     if (room === null) return;
     const hooks = this.#hooks;
     hooks?.exited(client, room);
-    if (!announce || !this.announces(room, 1)) return;
+    if (!this.announces(room, 1) || (!announce && hooks === null)) return;
     const frame = this.frame("leave", client, room.name);
-    if (room.size > 0) this.#output.announce(room, frame);
+    if (announce && room.size > 0) this.#output.announce(room, frame);
+    // A stopping node's members still leave for the other nodes' members.
     hooks?.announced(room, frame);
   }
 }
