@@ -7,7 +7,7 @@
  * @module
  */
 
-import { StartupError } from "../cli/mod.ts";
+import { StartupError, UsageError } from "../cli/mod.ts";
 import type { ClusterBackend } from "./cluster_hub.ts";
 import type { HistoryStore } from "./history/mod.ts";
 import type { Logger } from "./logger.ts";
@@ -29,15 +29,31 @@ export interface ClusterStart {
  *
  * @param settings The command line's settings.
  * @returns The URL, or `undefined`: a single server.
+ * @throws {UsageError} When it is not a `redis://` (or `rediss://`) URL.
  */
 export function redisUrlOf(settings: CommandLineSettings): string | undefined {
-  if (settings.redis !== undefined) return settings.redis;
+  if (settings.redis !== undefined) {
+    return checkedUrl(settings.redis, "--redis");
+  }
   const allowed = Deno.permissions.querySync({
     name: "env",
     variable: "REDIS_URL",
   }).state === "granted";
   const value = allowed ? Deno.env.get("REDIS_URL") : undefined;
-  return value === undefined || value === "" ? undefined : value;
+  return value === undefined || value === ""
+    ? undefined
+    : checkedUrl(value, "REDIS_URL");
+}
+
+/** `url` if it is a Redis URL; else one line saying what `source` needs. */
+function checkedUrl(url: string, source: string): string {
+  // Without a scheme the client would quietly use localhost:6379.
+  if (/^rediss?:\/\/[^\s]*$/.test(url)) return url;
+  throw new UsageError(
+    `${source} takes redis://HOST:PORT (or rediss://), not ${
+      JSON.stringify(url)
+    }`,
+  );
 }
 
 /**

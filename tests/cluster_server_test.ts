@@ -398,6 +398,21 @@ Deno.test({
 });
 
 Deno.test({
+  name: "Cluster: --redis without a redis:// URL is one line, exit 2",
+  async fn() {
+    const result = await runDeno(
+      SERVER_MAIN,
+      ["--port", "0", "--redis", "localhost:6379"],
+      { permissions: PERMISSIONS, timeoutMs: WAIT_MS },
+    );
+    assert.equal(result.code, 2);
+    const lines = result.stderr.filter((line) => line.trim() !== "");
+    assert.equal(lines.length, 1, lines.join("\n"));
+    assert.match(lines[0], /--redis takes redis:\/\/HOST:PORT/);
+  },
+});
+
+Deno.test({
   name:
     "Cluster: a Redis restart is told to clients, what was not published is counted, and delivery resumes",
   ignore,
