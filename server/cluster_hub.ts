@@ -19,6 +19,7 @@
 
 import {
   encodeFrame,
+  LOBBY,
   type MemberEntry,
   type RoomEntry,
   Tag,
@@ -222,7 +223,10 @@ export class ClusterHub implements PresenceHooks {
     if (local === undefined || local.room !== room) return;
     const at = local.waiting.indexOf(client);
     if (at >= 0) local.waiting.splice(at, 1);
-    if (room.size > 0) return;
+    // The lobby is one Room object for good: a delivery or a ready of an
+    // earlier subscription still in the inbox could not be told from the
+    // next one's, so the node stays subscribed to it.
+    if (room.size > 0 || room.name === LOBBY) return;
     this.#rooms.delete(room.name);
     this.bus.leave(room);
     this.#backend.unwatchRoom(room.name);
