@@ -414,7 +414,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "Cluster: a Redis restart is told to clients, what was not published is counted, and delivery resumes",
+    "Cluster: a Redis restart is told to clients, what was not published is counted, delivery resumes and node numbers are not reused",
   ignore,
   async fn() {
     await withCluster(2, async (redis, nodes) => {
@@ -469,6 +469,19 @@ Deno.test({
           await new Promise((r) => setTimeout(r, 100));
         }
         assert.deepEqual(who, [ann.id, bob.id].sort((a, b) => a - b));
+        // The restarted Redis counts nodes again from where the running
+        // ones are: a node started now takes a number of its own.
+        const [third] = await startNodes(redis, 1);
+        nodes.push(third);
+        const cat = await RawClient.connect(third.port);
+        const nodeOf = (id: number) => Math.floor(id / 2 ** 32);
+        assert.ok(
+          nodeOf(cat.id) > Math.max(nodeOf(ann.id), nodeOf(bob.id)),
+          `node numbers ${nodeOf(ann.id)}, ${nodeOf(bob.id)}, ${
+            nodeOf(cat.id)
+          }`,
+        );
+        await cat.close();
       } finally {
         await closeAll(ann, bob);
       }

@@ -22,7 +22,7 @@ import type { Connection } from "../connection.ts";
 import type { Logger } from "../logger.ts";
 import type { BusDelivery, RoomBus } from "../room_bus.ts";
 import { HEARTBEAT_TTL_MS, NodeHeartbeat } from "./heartbeat.ts";
-import { roomKey } from "./keys.ts";
+import { NODE_SEQ_KEY, roomKey } from "./keys.ts";
 import { ClusterMembership } from "./membership.ts";
 import type { RemovedMember, ScriptRunner } from "./membership_redis.ts";
 import { claimNodeNumber, ClusterIds } from "./node_id.ts";
@@ -46,6 +46,13 @@ export interface ClusterNodeOptions {
 function presenceChannel(room: string): string {
   return roomKey(room, "presence");
 }
+
+/** Raise the node counter to at least ARGV[1] (after Redis lost it). */
+const RAISE_NODE_SEQ = `
+local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+if seq < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 0
+`;
 
 /** Bytes before the frame in a presence message: the origin node. */
 const ORIGIN_BYTES = 4;
@@ -306,6 +313,10 @@ export class ClusterNode implements ClusterBackend, ClusterCounters {
     this.#logger.warn(
       "Cluster records of this node were lost; recording again",
     );
+    // A Redis restarted empty counts nodes from 1 again: keep the next
+    // node from taking this one's number (and its client ids).
+    this.link.command.eval(RAISE_NODE_SEQ, 1, NODE_SEQ_KEY, this.number)
+      .catch(() => {});
     this.#heartbeat.start().then(
       () => this.#post({ type: "restore" }),
       (error) => this.#commandFailed(error),
