@@ -34,6 +34,9 @@ import type { NicknameIndex } from "./nickname_index.ts";
 export const DELIVERY_INTERRUPTED = "cross-node delivery interrupted";
 /** The ERROR notice every client gets when Redis is back. */
 export const DELIVERY_RESTORED = "cross-node delivery restored";
+/** The ERROR (sender id NICK) of a client whose nickname was lost. */
+export const NICKNAME_LOST =
+  "nickname taken on another node while cross-node delivery was interrupted";
 
 /** One local client, as the cluster records it again after a loss. */
 export interface ClusterClient {
@@ -55,6 +58,11 @@ export type ClusterEvent =
   | { type: "notice"; text: string }
   /** Redis is back: record the local clients again. */
   | { type: "restore" }
+  /**
+   * Recorded again, these clients' nicknames were not: another node's
+   * client took each meanwhile.
+   */
+  | { type: "nicks-lost"; ids: number[] }
   /** The answer to a WHO. */
   | { type: "who"; client: Connection; entries: MemberEntry[] }
   /** The answer to a ROOMS. */
@@ -125,6 +133,8 @@ export interface ClusterHubParts {
   nicknames: NicknameIndex;
   /** The registered clients. */
   clients(): Iterable<Connection>;
+  /** A registered client by id. */
+  client(id: number): Connection | undefined;
   /** Queue a frame for one client. */
   send(client: Connection, frame: Uint8Array): void;
   /** Queue a frame for the hubbub members of a room. */
@@ -273,8 +283,13 @@ export class ClusterHub implements PresenceHooks {
     switch (event.type) {
       case "ready": {
         const local = this.#rooms.get(event.room.name);
-        if (local !== undefined && local.room === event.room && !local.ready) {
-          this.#ready(local, event.lastId);
+        if (local === undefined || local.room !== event.room) break;
+        if (!local.ready) this.#ready(local, event.lastId);
+        else {
+          // Subscribed again after a loss: what was published in the gap
+          // never comes (it is missed, in the stream), and a Redis that
+          // restarted empty counts from 0 again; the next id is past this.
+          local.delivered = event.lastId;
         }
         break;
       }
@@ -302,6 +317,9 @@ export class ClusterHub implements PresenceHooks {
         this.#backend.restore(clients);
         break;
       }
+      case "nicks-lost":
+        for (const id of event.ids) this.#nickLost(parts.client(id));
+        break;
       case "who":
         if (open(event.client)) {
           parts.sendList(event.client, Tag.WHO, event.entries);
@@ -338,6 +356,19 @@ export class ClusterHub implements PresenceHooks {
         this.#parts!.presence.confirmJoin(client);
       }
     }
+  }
+
+  /** The cluster gave `client`'s nickname to another: it has none now. */
+  #nickLost(client: Connection | undefined): void {
+    if (client === undefined || !open(client) || client.nickname === null) {
+      return;
+    }
+    const parts = this.#parts!;
+    const old = client.nickname;
+    parts.nicknames.release(client);
+    client.nickname = null;
+    parts.refuse(client, Tag.NICK, NICKNAME_LOST);
+    parts.presence.nickChanged(client, old);
   }
 
   #nickAnswered(

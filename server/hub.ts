@@ -211,6 +211,7 @@ export class Hub {
       presence: this.#presence,
       nicknames: this.#nicknames,
       clients: () => this.#clients.values(),
+      client: (id) => this.#clients.get(id),
       send: output.send,
       announce: output.announce,
       refuse: (client, tag, reason) => this.#refuse(client, tag, reason),

@@ -195,9 +195,10 @@ export class RoomPresence {
     if (room === null) return;
     const hooks = this.#hooks;
     hooks?.exited(client, room);
-    if (!this.announces(room, 1) || (!announce && hooks === null)) return;
+    const local = announce && room.size > 0;
+    if (!this.announces(room, 1) || (!local && hooks === null)) return;
     const frame = this.frame("leave", client, room.name);
-    if (announce && room.size > 0) this.#output.announce(room, frame);
+    if (local) this.#output.announce(room, frame);
     // A stopping node's members still leave for the other nodes' members.
     hooks?.announced(room, frame);
   }

@@ -546,3 +546,66 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "Cluster: a nickname taken on another node while this node was cut off is given up, with ERROR and a nick presence",
+  ignore,
+  async fn() {
+    await withCluster(2, async (redis, nodes) => {
+      const ann = await member(nodes[0], "names");
+      const bob = await member(nodes[1], "names");
+      try {
+        await ann.send(Tag.NICK, "ann");
+        await takeUntil(ann, (f) => {
+          if (f.tag !== Tag.PRESENCE) return false;
+          const p = presenceOf(f);
+          return p.event === "nick" && p.id === ann.id;
+        }, WAIT_MS);
+        // Ann's node sleeps through a Redis restart; Bob's does not.
+        nodes[0].process.kill("SIGSTOP");
+        try {
+          await redis.stop();
+          await notice(bob, "cross-node delivery interrupted");
+          await redis.start();
+          await notice(bob, "cross-node delivery restored");
+          // Bob's node records itself again, then the name is free.
+          let taken = false;
+          for (let k = 0; k < 100 && !taken; k++) {
+            await bob.send(Tag.NICK, "ann");
+            const frame = await takeUntil(
+              bob,
+              (f) =>
+                f.tag === Tag.ERROR ||
+                (f.tag === Tag.PRESENCE && presenceOf(f).event === "nick" &&
+                  presenceOf(f).id === bob.id),
+              WAIT_MS,
+            );
+            taken = frame.at(-1)!.tag === Tag.PRESENCE;
+            if (!taken) await new Promise((r) => setTimeout(r, 100));
+          }
+          assert.ok(taken, "Bob took the name");
+        } finally {
+          nodes[0].process.kill("SIGCONT");
+        }
+        await takeUntil(
+          ann,
+          (f) =>
+            f.tag === Tag.ERROR && f.senderId === Tag.NICK &&
+            /nickname taken on another node/.test(text(f)),
+          WAIT_MS,
+        );
+        const renamed = await takeUntil(ann, (f) => {
+          if (f.tag !== Tag.PRESENCE) return false;
+          const p = presenceOf(f);
+          return p.event === "nick" && p.id === ann.id;
+        }, WAIT_MS);
+        const presence = presenceOf(renamed.at(-1)!);
+        assert.equal(presence.nick, null);
+        assert.equal(presence.old, "ann");
+      } finally {
+        await closeAll(ann, bob);
+      }
+    });
+  },
+});

@@ -243,6 +243,7 @@ export class ClusterNode implements ClusterBackend, ClusterCounters {
           clients: clients.length,
           nicknames_lost: taken.length || undefined,
         });
+        if (taken.length > 0) this.#post({ type: "nicks-lost", ids: taken });
       },
       (error) => this.#commandFailed(error),
     );
