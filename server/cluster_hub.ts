@@ -83,6 +83,11 @@ export interface ClusterCounters {
   readonly connected: boolean;
   /** Messages that could not be published (Redis lost, failed calls). */
   readonly unpublished: number;
+  /**
+   * PRESENCE frames (joins, leaves, renames) that could not be published
+   * to the other nodes (Redis lost, failed calls).
+   */
+  readonly unpublishedPresence: number;
   /** Messages of other nodes this node did not receive (a gap). */
   readonly missed: number;
 }

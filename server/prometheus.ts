@@ -340,6 +340,12 @@ export function formatMetrics(hub: Hub, sources: MetricSources = {}): string {
       cluster.unpublished,
     );
     out.single(
+      "hubbub_cluster_unpublished_presence_total",
+      "counter",
+      "Joins, leaves and renames that could not be published to Redis (lost, or a failed call); members on other nodes never heard of them.",
+      cluster.unpublishedPresence,
+    );
+    out.single(
       "hubbub_cluster_missed_total",
       "counter",
       "Messages of other nodes this node did not receive (published while its link to Redis was down).",

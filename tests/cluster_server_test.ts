@@ -491,6 +491,48 @@ Deno.test({
 
 Deno.test({
   name:
+    "Cluster: presence published while Redis is lost is counted in /metrics and reported when it is restored",
+  ignore,
+  async fn() {
+    await withCluster(1, async (redis, [node]) => {
+      const ann = await member(node, "gap");
+      try {
+        await redis.stop();
+        await notice(ann, "cross-node delivery interrupted");
+        // A leave of "gap" and a join of "elsewhere", for the other nodes.
+        await ann.send(Tag.JOIN, "elsewhere");
+        let unpublished = 0;
+        const started = Date.now();
+        while (!(unpublished >= 1) && Date.now() - started < WAIT_MS) {
+          unpublished = await metric(
+            node.httpPort!,
+            "hubbub_cluster_unpublished_presence_total",
+          );
+          if (!(unpublished >= 1)) await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.ok(unpublished >= 1, `unpublished presence ${unpublished}`);
+        assert.equal(
+          await metric(node.httpPort!, "hubbub_cluster_unpublished_total"),
+          0,
+        );
+        await redis.start();
+        const line = await node.process.waitForLine(
+          "stderr",
+          /Redis restored/,
+          WAIT_MS,
+        );
+        const reported = /unpublished_presence=(\d+)/.exec(line);
+        assert.ok(reported !== null, line);
+        assert.ok(Number(reported[1]) >= unpublished, line);
+      } finally {
+        await closeAll(ann);
+      }
+    }, ["--http-port", "0"]);
+  },
+});
+
+Deno.test({
+  name:
     "Cluster: a node killed with SIGKILL takes only its clients; the others carry on and it leaves WHO",
   ignore,
   async fn() {

@@ -4,7 +4,8 @@
  * client ids, the Redis bus, presence shared with the other nodes (a
  * channel per room), members and nicknames across nodes, the heartbeat,
  * and what a lost Redis does (logged once, a notice to every client,
- * unpublished messages counted, everything recorded again once back).
+ * unpublished messages and presence counted, everything recorded again
+ * once back).
  *
  * @module
  */
@@ -102,6 +103,7 @@ export class ClusterNode implements ClusterBackend, ClusterCounters {
   #origin: Buffer;
   #connected = true;
   #unpublished = 0;
+  #unpublishedPresence = 0;
   #errorLogged = false;
   #closed = false;
   /** Counters for `/metrics` (this node itself). */
@@ -152,6 +154,10 @@ export class ClusterNode implements ClusterBackend, ClusterCounters {
 
   get unpublished(): number {
     return this.#unpublished;
+  }
+
+  get unpublishedPresence(): number {
+    return this.#unpublishedPresence;
   }
 
   get missed(): number {
@@ -268,11 +274,17 @@ export class ClusterNode implements ClusterBackend, ClusterCounters {
   }
 
   #publishPresence(room: string, frame: Uint8Array, origin: Buffer): void {
-    if (this.link.isLost) return;
+    // Not queued while Redis is lost (bounded memory), but counted.
+    if (this.link.isLost) {
+      this.#unpublishedPresence++;
+      return;
+    }
     this.link.command.publish(
       presenceChannel(room),
       Buffer.concat([origin, frame]),
-    ).catch(() => {});
+    ).catch(() => {
+      this.#unpublishedPresence++;
+    });
   }
 
   /** Leave presence for members removed from the cluster. */
@@ -341,6 +353,7 @@ export class ClusterNode implements ClusterBackend, ClusterCounters {
     this.#logger.info("Redis restored: cross-node delivery resumed", {
       url: this.link.url,
       unpublished: this.#unpublished,
+      unpublished_presence: this.#unpublishedPresence,
     });
     for (const channel of this.#watched.keys()) {
       this.link.subscriber.subscribe(channel).catch(() => {});
