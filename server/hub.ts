@@ -14,28 +14,25 @@ import type { Logger } from "./logger.ts";
 import { Metrics } from "./metrics.ts";
 import type { Room } from "./room.ts";
 import { RoomDirectory } from "./room_directory.ts";
-import { RoomPresence } from "./room_presence.ts";
+import type { RoomPresence } from "./room_presence.ts";
 import { NicknameIndex } from "./nickname_index.ts";
 import {
-  CLOSED,
   type Farewell,
   INTERNAL_ERROR,
   peerGone,
   protocolViolation,
   shuttingDown,
-  slowConsumer,
 } from "./farewell.ts";
 import {
   type RequestContext,
   requestHandler,
   sendHistoryAnswer,
-  sendList,
 } from "./requests/mod.ts";
-import { type ClusterBackend, ClusterHub } from "./cluster_hub.ts";
+import type { ClusterBackend, ClusterHub } from "./cluster_hub.ts";
 import type { HistoryStore } from "./history/mod.ts";
 import { declaresHubbub } from "./original_client.ts";
-import { Outbox } from "./outbox.ts";
-import { LocalBus, type RoomBus } from "./room_bus.ts";
+import type { Outbox } from "./outbox.ts";
+import type { RoomBus } from "./room_bus.ts";
 import { HandshakeAllowance } from "./handshake_allowance.ts";
 import {
   Admission,
@@ -53,6 +50,7 @@ import type { HubOptions } from "./settings.ts";
 import { HubGauges } from "./hub_gauges.ts";
 import { Housekeeping, tickPeriod } from "./housekeeping.ts";
 import { ShutdownDrain } from "./shutdown_drain.ts";
+import { logDrop, logInternalError, wireHub } from "./_hub_wiring.ts";
 
 /**
  * The central event handler. It alone owns the client registry, the id
@@ -121,9 +119,8 @@ export class Hub {
   /** @param options Limits, timers and the logger. */
   constructor(options: HubOptions) {
     this.#options = options;
-    this.#logger = options.logger;
-    const clock = options.clock ?? systemClock;
-    this.clock = clock;
+    const logger = this.#logger = options.logger;
+    const clock = this.clock = options.clock ?? systemClock;
     this.#now = clock.now();
     this.#stalls = new StallClock(STALL_HEARTBEAT_MS, this.#now);
     this.#keepalive = new Keepalive(options, this.#stalls);
@@ -132,93 +129,34 @@ export class Hub {
       options.writeDeadlineMs,
     );
     this.inbox = new Channel<HubEvent>(options.inputHighWater);
-    this.#outbox = new Outbox({
-      maxPendingBytes: options.maxPendingBytes,
-      coalesceWriteRate: options.coalesceWriteRate,
+    this.history = this.#history = options.history ?? null;
+    this.cluster = options.cluster ?? null;
+    const wired = wireHub(options, {
       clock,
-      totals: this.metrics,
-      // The outbox found a client's queue full.
-      onSlowConsumer: (client) =>
-        this.#drop(
-          client,
-          slowConsumer(`${client.writer.pendingBytes} bytes pending`),
-        ),
-    });
-    const history = options.history ?? null;
-    this.history = history;
-    this.#history = history;
-    const backend = options.cluster ?? null;
-    this.cluster = backend;
-    // Cluster mode: the Redis bus delivers on its own turn, through the inbox.
-    this.#cluster = backend === null ? null : new ClusterHub(
-      backend,
-      (room, frames, count, firstId) =>
-        this.inbox.push({ kind: "bus", room, frames, count, firstId }),
-      (event) => this.inbox.push({ kind: "cluster", event }),
-    );
-    this.#bus = this.#cluster?.bus ?? new LocalBus(
-      (room, frames, count, firstId) =>
+      metrics: this.metrics,
+      inbox: this.inbox,
+      logger,
+      rooms: this.#rooms,
+      nicknames: this.#nicknames,
+      clients: this.#clients,
+      history: this.history,
+      cluster: this.cluster,
+      // The local bus calls it at once, within `#publish`.
+      deliver: (room, frames, count, firstId) =>
         this.#deliver(room, frames, count, firstId),
-      history === null ? undefined : (room) => history.lastId(room.name),
-    );
-    this.handshakes = new HandshakeAllowance(options.maxHandshakes);
-    this.#admission = new Admission(
-      options,
-      this.handshakes,
-      this.#logger,
-      this.metrics,
-    );
-    this.#rateLimits = new RateLimits(options, this.metrics);
-    const outbox = this.#outbox;
-    const output = {
-      // An original client is sent only the tags of the original protocol.
-      send: (client: Connection, frame: Uint8Array) =>
-        outbox.send(client, frame),
-      // PRESENCE to the room's hubbub clients (original clients get none).
-      announce: (room: Room, frame: Uint8Array) =>
-        outbox.announce(room.members, frame),
-    };
-    const cluster = this.#cluster;
-    this.#presence = new RoomPresence(
-      this.#rooms,
-      output,
-      options.presenceMaxMembers,
-      cluster !== null
-        ? (room) => cluster.lastId(room)
-        : history === null
-        ? null
-        : (room) => this.#bus.lastId(room),
-      cluster,
-    );
-    this.#requests = {
-      presence: this.#presence,
-      nicknames: this.#nicknames,
-      maxRoomNameBytes: options.maxRoomNameBytes,
-      maxNicknameBytes: options.maxNicknameBytes,
-      logger: this.#logger,
-      history,
-      historyMaxReply: options.historyMaxReply,
-      // The store answers on its own turn: back through the inbox, so the
-      // reply is sent on the hub's.
-      historyAnswered: (client, answer) =>
-        this.inbox.push({ kind: "history", client, answer }),
-      send: output.send,
+      drop: (client, farewell) => this.#drop(client, farewell),
       refuse: (client, tag, reason) => this.#refuse(client, tag, reason),
-      close: (client) => this.#drop(client, CLOSED),
-      cluster,
-    };
-    cluster?.connect({
-      presence: this.#presence,
-      nicknames: this.#nicknames,
-      clients: () => this.#clients.values(),
-      client: (id) => this.#clients.get(id),
-      send: output.send,
-      announce: output.announce,
-      refuse: (client, tag, reason) => this.#refuse(client, tag, reason),
-      sendList: (client, tag, entries) =>
-        sendList(this.#requests, client, tag, entries),
     });
-    this.#drain = new ShutdownDrain(clock, this.metrics, this.#logger);
+    this.#outbox = wired.outbox;
+    this.#cluster = wired.cluster;
+    this.#bus = wired.bus;
+    this.#presence = wired.presence;
+    this.#requests = wired.requests;
+    this.handshakes = new HandshakeAllowance(options.maxHandshakes);
+    const metrics = this.metrics;
+    this.#admission = new Admission(options, this.handshakes, logger, metrics);
+    this.#rateLimits = new RateLimits(options, metrics);
+    this.#drain = new ShutdownDrain(clock, this.metrics, logger);
     this.gauges = new HubGauges(
       options,
       this.#clients,
@@ -315,12 +253,7 @@ export class Hub {
    * the client concerned so that the hub itself carries on.
    */
   #onInternalError(event: HubEvent, error: unknown): void {
-    this.#logger.error("Internal error", {
-      event: event.kind,
-      error: error instanceof Error
-        ? error.stack ?? error.message
-        : String(error),
-    });
+    logInternalError(this.#logger, event.kind, error);
     if ("client" in event) this.#drop(event.client, INTERNAL_ERROR);
   }
 
@@ -556,17 +489,7 @@ export class Hub {
       // Its last frames are still leaving: shutdown must wait for them too.
       this.#drain.lingering(client);
     }
-    this.#logger.log(
-      farewell.warn ? "warn" : "info",
-      wasOpen ? "Client disconnected" : "Connection dropped",
-      {
-        id: wasOpen ? client.id : undefined,
-        nick: client.nickname ?? undefined,
-        address: client.transport.remoteAddress,
-        reason: farewell.reason,
-        detail: farewell.detail,
-      },
-    );
+    logDrop(this.#logger, client, wasOpen, farewell);
   }
 
   /** Drop everyone with CLOSE `reason`, then drain (see {@linkcode ShutdownDrain}). */
