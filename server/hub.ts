@@ -264,16 +264,11 @@ export class Hub {
       client.writer.close();
       return;
     }
-    this.#keepalive.seen(client, this.#now);
-    this.#admitted(
-      client,
-      this.#admission.admit(
-        client,
-        this.#clients.size,
-        this.#now,
-        this.#stalls,
-      ),
-    );
+    const now = this.#now;
+    this.#keepalive.seen(client, now);
+    const size = this.#clients.size;
+    const verdict = this.#admission.admit(client, size, now, this.#stalls);
+    this.#admitted(client, verdict);
   }
 
   /** Carry out what admission says of a newcomer or its first frame. */
@@ -342,7 +337,7 @@ export class Hub {
           runFrames = 0;
         }
         if (client.original && declaresHubbub(tag)) {
-          this.#declareHubbub(client, tag);
+          this.#presence.declareHubbub(client, tag);
         }
         if (verdict !== Verdict.Allowed) {
           this.#onRateLimited(client, tag, verdict);
@@ -435,19 +430,6 @@ export class Hub {
         sender?.nickname ?? null,
         Date.now(),
       );
-    }
-  }
-
-  /**
-   * The client sent its first frame of a newer tag, `tag`: it is a hubbub
-   * client from now on, and learns the room it is in (the join confirmation
-   * it was not sent while it might have been the original client), unless
-   * that frame is a JOIN or a NICK, whose answers name the room.
-   */
-  #declareHubbub(client: Connection, tag: number): void {
-    client.declareHubbub();
-    if (client.room !== null && tag !== Tag.JOIN && tag !== Tag.NICK) {
-      this.#presence.confirmJoin(client);
     }
   }
 

@@ -135,6 +135,23 @@ export class RoomPresence {
   }
 
   /**
+   * An original client sent its first frame of a newer tag, `tag`: it is a
+   * hubbub client from now on, and learns the room it is in (the join
+   * confirmation it was not sent while it might have been the original
+   * client), unless that frame is a JOIN or a NICK, whose answers name the
+   * room.
+   *
+   * @param client The client, still marked original.
+   * @param tag The tag of its frame.
+   */
+  declareHubbub(client: Connection, tag: number): void {
+    client.declareHubbub();
+    if (client.room !== null && tag !== Tag.JOIN && tag !== Tag.NICK) {
+      this.confirmJoin(client);
+    }
+  }
+
+  /**
    * Say that `client` changed its nickname from `old`: to its room when it
    * announces, else to the client alone. With `old` equal to the current
    * nickname this is the confirmation of an unchanged one.
