@@ -1,8 +1,9 @@
 /**
  * How the {@linkcode Hub}'s collaborators are put together at construction:
  * the outbox, the room bus (local or the cluster's), what presence sends
- * through and where its `last_id` comes from, the `RequestContext` and the
- * cluster's parts. Built once; nothing here runs per message (the bus's
+ * through and where its `last_id` comes from, the `RequestContext`, the
+ * cluster's parts, admission, rate limits, the shutdown drain and the
+ * gauges. Built once; nothing here runs per message (the bus's
  * delivery is the hub's own callback, handed through untouched).
  *
  * @module
@@ -29,6 +30,12 @@ import {
   type ClusterHubParts,
 } from "./cluster_hub.ts";
 import type { HubOptions } from "./settings.ts";
+import { Admission } from "./admission.ts";
+import { HandshakeAllowance } from "./handshake_allowance.ts";
+import { HubGauges } from "./hub_gauges.ts";
+import { RateLimits } from "./rate_limits.ts";
+import { ShutdownDrain } from "./shutdown_drain.ts";
+import type { StallClock } from "./stall_clock.ts";
 
 /** The hub's own actions the collaborators call back (it alone drops and sends). */
 export interface HubActions {
@@ -58,6 +65,8 @@ export interface HubParts extends HubActions {
   readonly history: HistoryStore | null;
   /** Cluster mode's node; `null`: a single server. */
   readonly cluster: ClusterBackend | null;
+  /** When the server could not read. */
+  readonly stalls: StallClock;
   /** The hub's delivery of messages the bus has ordered. */
   readonly deliver: BusDelivery;
 }
@@ -74,12 +83,23 @@ export interface HubWiring {
   readonly presence: RoomPresence;
   /** What requests see of the hub. */
   readonly requests: RequestContext;
+  /** Places for connections in their handshake (AUTH and TLS share them). */
+  readonly handshakes: HandshakeAllowance;
+  /** Who becomes a client: cap, connection rate, AUTH. */
+  readonly admission: Admission;
+  /** Frame budgets, notices, floods. */
+  readonly rateLimits: RateLimits;
+  /** Waits at shutdown for the last frames of dropped clients to leave. */
+  readonly drain: ShutdownDrain;
+  /** Counts of the hub's state now. */
+  readonly gauges: HubGauges;
 }
 
 /**
  * The hub's collaborators, put together: the outbox, cluster mode's side
  * (if any), the room bus, presence and the request context (the cluster
- * given its parts last, once they all exist).
+ * given its parts once they all exist), then admission, rate limits, the
+ * shutdown drain and the gauges.
  *
  * @param options The hub's settings.
  * @param parts What the hub owns and its own actions.
@@ -99,7 +119,29 @@ export function wireHub(options: HubOptions, parts: HubParts): HubWiring {
   );
   const requests = requestContext(options, parts, presence, cluster, output);
   cluster?.connect(clusterParts(requests, parts.clients, output));
-  return { outbox, cluster, bus, presence, requests };
+  const { metrics, logger } = parts;
+  const handshakes = new HandshakeAllowance(options.maxHandshakes);
+  const admission = new Admission(options, handshakes, logger, metrics);
+  const gauges = new HubGauges(
+    options,
+    parts.clients,
+    parts.rooms,
+    admission,
+    outbox,
+    parts.stalls,
+  );
+  return {
+    outbox,
+    cluster,
+    bus,
+    presence,
+    requests,
+    handshakes,
+    admission,
+    rateLimits: new RateLimits(options, metrics),
+    drain: new ShutdownDrain(parts.clock, metrics, logger),
+    gauges,
+  };
 }
 
 /**

@@ -33,23 +33,23 @@ import type { HistoryStore } from "./history/mod.ts";
 import { declaresHubbub } from "./original_client.ts";
 import type { Outbox } from "./outbox.ts";
 import type { RoomBus } from "./room_bus.ts";
-import { HandshakeAllowance } from "./handshake_allowance.ts";
+import type { HandshakeAllowance } from "./handshake_allowance.ts";
 import {
-  Admission,
+  type Admission,
   type AdmissionVerdict,
   AWAIT_AUTH,
   HANDSHAKE_TIMED_OUT,
   REGISTER,
 } from "./admission.ts";
 import { Verdict, type VerdictValue } from "./frame_budget.ts";
-import { RateLimits } from "./rate_limits.ts";
+import type { RateLimits } from "./rate_limits.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { STALL_HEARTBEAT_MS, StallClock } from "./stall_clock.ts";
 import { Keepalive, SEND_PING } from "./keepalive.ts";
 import type { HubOptions } from "./settings.ts";
-import { HubGauges } from "./hub_gauges.ts";
+import type { HubGauges } from "./hub_gauges.ts";
 import { Housekeeping, tickPeriod } from "./housekeeping.ts";
-import { ShutdownDrain } from "./shutdown_drain.ts";
+import type { ShutdownDrain } from "./shutdown_drain.ts";
 import { logDrop, logInternalError, wireHub } from "./_hub_wiring.ts";
 
 /**
@@ -139,6 +139,7 @@ export class Hub {
       rooms: this.#rooms,
       nicknames: this.#nicknames,
       clients: this.#clients,
+      stalls: this.#stalls,
       history: this.history,
       cluster: this.cluster,
       // The local bus calls it at once, within `#publish`.
@@ -152,19 +153,11 @@ export class Hub {
     this.#bus = wired.bus;
     this.#presence = wired.presence;
     this.#requests = wired.requests;
-    this.handshakes = new HandshakeAllowance(options.maxHandshakes);
-    const metrics = this.metrics;
-    this.#admission = new Admission(options, this.handshakes, logger, metrics);
-    this.#rateLimits = new RateLimits(options, metrics);
-    this.#drain = new ShutdownDrain(clock, this.metrics, logger);
-    this.gauges = new HubGauges(
-      options,
-      this.#clients,
-      this.#rooms,
-      this.#admission,
-      this.#outbox,
-      this.#stalls,
-    );
+    this.handshakes = wired.handshakes;
+    this.#admission = wired.admission;
+    this.#rateLimits = wired.rateLimits;
+    this.#drain = wired.drain;
+    this.gauges = wired.gauges;
   }
 
   /** The registered clients, in registration order. Read-only use. */
