@@ -19,70 +19,14 @@ import {
   roomStreamKey,
 } from "../server/cluster/mod.ts";
 import { waitUntil } from "./_kit.ts";
-
-const REDIS_MISSING = (() => {
-  try {
-    new Deno.Command("redis-server", { args: ["--version"] }).outputSync();
-    return false;
-  } catch {
-    return true;
-  }
-})();
+import { freePort, REDIS_MISSING, RedisServer } from "./_redis_server.ts";
 
 const ignore = REDIS_MISSING;
-if (REDIS_MISSING) console.log("redis-server is not installed: skipped");
 // ioredis and its parser keep timers of their own past disconnect.
 const sanitizers = { sanitizeOps: false, sanitizeResources: false };
 const WAIT_MS = 20_000;
 /** The largest client id of the last node number: exact through Lua. */
 const BIG_ID = (2 ** 21 - 1) * 2 ** 32 + (2 ** 32 - 1);
-
-function freePort(): number {
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (probe.addr as Deno.NetAddr).port;
-  probe.close();
-  return port;
-}
-
-/** Start redis-server on `port`; resolves once it accepts connections. */
-async function startRedis(port: number): Promise<Deno.ChildProcess> {
-  const child = new Deno.Command("redis-server", {
-    args: [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-    ],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const started = Date.now();
-  for (;;) {
-    try {
-      const probe = await Deno.connect({ hostname: "127.0.0.1", port });
-      probe.close();
-      return child;
-    } catch {
-      if (Date.now() - started > WAIT_MS) {
-        stopRedis(child);
-        throw new Error(`redis-server did not start on port ${port}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-}
-
-function stopRedis(child: Deno.ChildProcess): void {
-  try {
-    Deno.kill(child.pid, "SIGKILL");
-  } catch {
-    // Already gone.
-  }
-}
 
 interface Delivered {
   room: string;
@@ -194,9 +138,8 @@ async function withCluster(
   test: (cluster: Node[], url: string, port: number) => Promise<void>,
   maxInFlight?: number,
 ): Promise<void> {
-  const port = freePort();
-  const url = `redis://127.0.0.1:${port}`;
-  const redis = { child: await startRedis(port) };
+  const redis = await RedisServer.start();
+  const { port, url } = redis;
   const cluster: Node[] = [];
   try {
     for (let i = 0; i < nodes; i++) {
@@ -205,8 +148,7 @@ async function withCluster(
     await test(cluster, url, port);
   } finally {
     for (const node of cluster) node.link.close();
-    stopRedis(redis.child);
-    await redis.child.status;
+    await redis.stop();
   }
 }
 
@@ -393,7 +335,7 @@ Deno.test({
       assert.equal(a.unpublished + b.unpublished, 3);
       assert.equal(a.bus.unpublishedCount, 2);
       assert.equal(b.bus.unpublishedCount, 1);
-      const again = await startRedis(port);
+      const again = await RedisServer.start(port);
       try {
         await waitUntil(
           () =>
@@ -412,8 +354,7 @@ Deno.test({
         assert.deepEqual(a.delivered.map((d) => d.body), ["before", "after"]);
         assert.deepEqual(b.delivered, a.delivered);
       } finally {
-        stopRedis(again);
-        await again.status;
+        await again.stop();
       }
     }),
 });

@@ -17,60 +17,23 @@ import {
   ROOMS_KEY,
 } from "../server/cluster/membership_keys.ts";
 import { FakeClock } from "./_fake_clock.ts";
-
-const REDIS_MISSING = (() => {
-  try {
-    new Deno.Command("redis-server", { args: ["--version"] }).outputSync();
-    return false;
-  } catch {
-    return true;
-  }
-})();
+import { REDIS_MISSING, RedisServer } from "./_redis_server.ts";
 
 /** A redis-server of the test's own, and clients on it. */
 class TestRedis {
-  #child: Deno.ChildProcess;
+  #server: RedisServer;
   #clients: Redis[] = [];
-  readonly port: number;
 
-  private constructor(child: Deno.ChildProcess, port: number) {
-    this.#child = child;
-    this.port = port;
+  private constructor(server: RedisServer) {
+    this.#server = server;
   }
 
   static async start(): Promise<TestRedis> {
-    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (probe.addr as Deno.NetAddr).port;
-    probe.close();
-    const child = new Deno.Command("redis-server", {
-      args: [
-        "--port",
-        String(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    const redis = new TestRedis(child, port);
-    for (let attempt = 0;; attempt++) {
-      try {
-        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-        conn.close();
-        break;
-      } catch (error) {
-        if (attempt > 200) {
-          await redis.stop();
-          throw error;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
-    return redis;
+    return new TestRedis(await RedisServer.start());
+  }
+
+  get port(): number {
+    return this.#server.port;
   }
 
   client(): Redis {
@@ -86,12 +49,7 @@ class TestRedis {
 
   async stop(): Promise<void> {
     for (const client of this.#clients) client.disconnect();
-    try {
-      Deno.kill(this.#child.pid, "SIGTERM");
-    } catch {
-      // already gone
-    }
-    await this.#child.status;
+    await this.#server.stop("SIGTERM");
   }
 }
 
@@ -144,12 +102,6 @@ const byRoomAndId = (a: RemovedMember, b: RemovedMember) =>
   a.room < b.room ? -1 : a.room > b.room ? 1 : a.id - b.id;
 
 const ID = (n: number, local: number) => n * 2 ** 32 + local;
-
-if (REDIS_MISSING) {
-  console.warn(
-    "redis-server is not installed: cluster membership tests ignored",
-  );
-}
 
 const testOptions = { ignore: REDIS_MISSING };
 

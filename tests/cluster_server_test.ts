@@ -22,89 +22,17 @@ import {
   type ServerProcess,
   startServerProcess,
 } from "./_process.ts";
+import { freePort, REDIS_MISSING, RedisServer } from "./_redis_server.ts";
 
-const REDIS_MISSING = (() => {
-  try {
-    new Deno.Command("redis-server", { args: ["--version"] }).outputSync();
-    return false;
-  } catch {
-    return true;
-  }
-})();
 const ignore = REDIS_MISSING;
-if (REDIS_MISSING) console.log("redis-server is not installed: skipped");
 
 /** Generous: the machine is shared and nodes start slowly under load. */
 const WAIT_MS = 30_000;
 const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-env"];
 
-function freePort(): number {
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (probe.addr as Deno.NetAddr).port;
-  probe.close();
-  return port;
-}
-
-/** A redis-server of the test's own. */
-class TestRedis {
-  readonly port: number;
-  #child: Deno.ChildProcess | null = null;
-
-  constructor(port = freePort()) {
-    this.port = port;
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    this.#child = new Deno.Command("redis-server", {
-      args: [
-        "--port",
-        String(this.port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    const started = Date.now();
-    for (;;) {
-      try {
-        const conn = await Deno.connect({
-          hostname: "127.0.0.1",
-          port: this.port,
-        });
-        conn.close();
-        return;
-      } catch {
-        if (Date.now() - started > WAIT_MS) {
-          throw new Error("redis did not start");
-        }
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    }
-  }
-
-  async stop(): Promise<void> {
-    const child = this.#child;
-    if (child === null) return;
-    this.#child = null;
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-    await child.status;
-  }
-}
-
 /** `count` nodes on `redis`, started together. */
 function startNodes(
-  redis: TestRedis,
+  redis: RedisServer,
   count: number,
   extra: string[] = [],
 ): Promise<ServerProcess[]> {
@@ -157,10 +85,10 @@ async function metric(port: number, name: string): Promise<number> {
 
 async function withCluster(
   nodeCount: number,
-  body: (redis: TestRedis, nodes: ServerProcess[]) => Promise<void>,
+  body: (redis: RedisServer, nodes: ServerProcess[]) => Promise<void>,
   extra: string[] = [],
 ): Promise<void> {
-  const redis = new TestRedis();
+  const redis = new RedisServer();
   await redis.start();
   let nodes: ServerProcess[] = [];
   try {
