@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import { decodeHistoryEnd, decodeHistoryEntry, Tag } from "../protocol/mod.ts";
-import { RawClient, takeUntil, text } from "./_kit.ts";
+import { parseMetrics, RawClient, takeUntil, text } from "./_kit.ts";
 import { type ServerProcess, startServerProcess } from "./_process.ts";
 
 const WRITE = ["--allow-net", "--allow-read", "--allow-write"];
@@ -181,12 +181,7 @@ async function fill(path: string, limit: number): Promise<number> {
 
 async function historyMetrics(port: number): Promise<Map<string, number>> {
   const reply = await fetch(`http://127.0.0.1:${port}/metrics`);
-  const values = new Map<string, number>();
-  for (const line of (await reply.text()).split("\n")) {
-    const match = /^(hubbub_history_[a-z_]+) (\d+)$/.exec(line);
-    if (match) values.set(match[1], Number(match[2]));
-  }
-  return values;
+  return parseMetrics(await reply.text());
 }
 
 async function metric(port: number, name: string): Promise<number> {

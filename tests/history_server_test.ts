@@ -26,6 +26,7 @@ import {
   barrier,
   joinConfirmed,
   nextError,
+  parseMetrics,
   presenceOf,
   RawClient,
   takeUntil,
@@ -112,12 +113,7 @@ async function say(client: RawClient, ...texts: string[]): Promise<void> {
 
 async function metrics(port: number): Promise<Map<string, number>> {
   const reply = await fetch(`http://127.0.0.1:${port}/metrics`);
-  const values = new Map<string, number>();
-  for (const line of (await reply.text()).split("\n")) {
-    const match = /^(hubbub_history_[a-z_]+) (\d+)$/.exec(line);
-    if (match) values.set(match[1], Number(match[2]));
-  }
-  return values;
+  return parseMetrics(await reply.text());
 }
 
 async function waitForMetric(
