@@ -186,7 +186,8 @@ function clusterHub(
 
 /**
  * The room bus: the cluster's, or a {@linkcode LocalBus} calling `deliver`
- * at once, its ids continuing from history's when history is on.
+ * at once and recording into history (its ids continuing from history's)
+ * when history is on.
  *
  * @param cluster Cluster mode, or `null`.
  * @param history The store, or `null`.
@@ -198,10 +199,7 @@ function roomBus(
   history: HistoryStore | null,
   deliver: BusDelivery,
 ): RoomBus {
-  return cluster?.bus ?? new LocalBus(
-    deliver,
-    history === null ? undefined : (room) => history.lastId(room.name),
-  );
+  return cluster?.bus ?? new LocalBus(deliver, history);
 }
 
 /**

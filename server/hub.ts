@@ -2,7 +2,6 @@ import {
   encodeFrame,
   HEADER_SIZE,
   readBodyLength,
-  readSenderId,
   readTag,
   Tag,
   writeSenderId,
@@ -103,8 +102,6 @@ export class Hub {
   #outbox: Outbox;
   /** Orders each room's CHAT (message ids) and hands it back for delivery. */
   #bus: RoomBus;
-  /** Where delivered CHAT is recorded; `null` when history is off. */
-  #history: HistoryStore | null;
   /** Cluster mode (`--redis`); `null`: a single server. */
   #cluster: ClusterHub | null;
   /** Frame budgets, notices, floods. */
@@ -129,7 +126,7 @@ export class Hub {
       options.writeDeadlineMs,
     );
     this.inbox = new Channel<HubEvent>(options.inputHighWater);
-    this.history = this.#history = options.history ?? null;
+    this.history = options.history ?? null;
     this.cluster = options.cluster ?? null;
     const wired = wireHub(options, {
       clock,
@@ -385,23 +382,19 @@ export class Hub {
     frames: number,
   ): void {
     this.metrics.chatsRelayed += frames;
-    const view = bytes.subarray(start, end);
-    if (this.#cluster === null) this.#bus.publish(client.room!, view, frames);
-    else {
-      // The Redis bus stores the run itself (the room's stream).
-      this.#bus.publish(
-        client.room!,
-        view,
-        frames,
-        client.nickname,
-        Date.now(),
-      );
-    }
+    // The bus records the run in history (SQLite, or the room's stream).
+    this.#bus.publish(
+      client.room!,
+      bytes.subarray(start, end),
+      frames,
+      client.nickname,
+      Date.now(),
+    );
   }
 
   /**
    * Messages the bus has ordered, ids `firstId`...: one copy to each member
-   * of the room, and one into history (a run is one sender's).
+   * of the room (the bus records them in history).
    */
   #deliver(
     room: Room,
@@ -412,18 +405,6 @@ export class Hub {
     this.#cluster?.delivering(room, firstId, count);
     this.metrics.deliveries += count * room.members.length;
     this.#outbox.deliver(room.members, frames, count);
-    const history = this.#history;
-    if (history !== null) {
-      const sender = this.#clients.get(readSenderId(frames, 0));
-      history.record(
-        room.name,
-        firstId,
-        frames,
-        count,
-        sender?.nickname ?? null,
-        Date.now(),
-      );
-    }
   }
 
   /** Keepalive, handshake and write deadlines, and idle buffer release. */

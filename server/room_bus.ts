@@ -38,6 +38,25 @@ export type BusDelivery = (
   firstId: number,
 ) => void;
 
+/**
+ * What {@linkcode LocalBus} needs of history (server/history's
+ * `HistoryStore` fits): a room's last stored id, and where a delivered run
+ * is recorded.
+ */
+export interface BusHistory {
+  /** The last id stored for the room named `room`, 0 when none. */
+  lastId(room: string): number;
+  /** Record `count` delivered CHAT frames with ids from `firstId`. */
+  record(
+    room: string,
+    firstId: number,
+    frames: Uint8Array,
+    count: number,
+    nick: string | null,
+    time: number,
+  ): void;
+}
+
 /** Orders each room's messages and delivers them in that order. */
 export interface RoomBus {
   /**
@@ -50,10 +69,10 @@ export interface RoomBus {
    * the reader's buffer: valid only during the call, so a bus that delivers
    * later must copy it.
    * @param count How many frames `frames` holds.
-   * @param nick The sender's nickname (a run is one sender's), for a bus
-   * that stores the messages itself (the Redis stream); null for none.
+   * @param nick The sender's nickname (a run is one sender's), for the
+   * history the bus records into (SQLite, or the Redis stream); null for none.
    * @param time When the hub received the run, ms since the epoch, for the
-   * same store.
+   * same history.
    */
   publish(
     room: Room,
@@ -115,23 +134,32 @@ export interface RoomBus {
  */
 export class LocalBus implements RoomBus {
   #deliver: BusDelivery;
-  #seed: ((room: Room) => number) | null;
+  #history: BusHistory | null;
   #lastIds = new WeakMap<Room, number>();
 
   /**
    * @param deliver Where ordered messages go (the hub's delivery to members).
-   * @param seed The last id of a room the bus has not counted yet (history's
-   * `lastId` of its name); without it such a room starts at 0.
+   * @param history Where each delivered run is recorded with its first id,
+   * and the last id of a room the bus has not counted yet (so ids go on
+   * across emptied rooms and restarts); without it a room starts at 0 and
+   * nothing is recorded.
    */
-  constructor(deliver: BusDelivery, seed?: (room: Room) => number) {
+  constructor(deliver: BusDelivery, history?: BusHistory | null) {
     this.#deliver = deliver;
-    this.#seed = seed ?? null;
+    this.#history = history ?? null;
   }
 
-  publish(room: Room, frames: Uint8Array, count: number): void {
+  publish(
+    room: Room,
+    frames: Uint8Array,
+    count: number,
+    nick: string | null = null,
+    time = 0,
+  ): void {
     const first = this.lastId(room) + 1;
     this.#lastIds.set(room, first + count - 1);
     this.#deliver(room, frames, count, first);
+    this.#history?.record(room.name, first, frames, count, nick, time);
   }
 
   /** Nothing to send: delivery was synchronous. */
@@ -146,6 +174,6 @@ export class LocalBus implements RoomBus {
   lastId(room: Room): number {
     const known = this.#lastIds.get(room);
     if (known !== undefined) return known;
-    return this.#seed === null ? 0 : this.#seed(room);
+    return this.#history === null ? 0 : this.#history.lastId(room.name);
   }
 }

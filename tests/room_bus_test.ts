@@ -130,7 +130,7 @@ Deno.test("LocalBus: a room it has not counted yet starts from its seed (history
   const seeds = new Map([["lobby", 41]]);
   const bus = new LocalBus(
     (_room, _frames, _count, firstId) => delivered.push(firstId),
-    (room) => seeds.get(room.name) ?? 0,
+    { lastId: (room) => seeds.get(room) ?? 0, record: () => {} },
   );
   const lobby = new Room("lobby");
   assert.equal(bus.lastId(lobby), 41);
