@@ -6,6 +6,10 @@
  * @module
  */
 
+import type { Channel } from "../channel.ts";
+import type { Connection } from "../connection.ts";
+import type { HubEvent } from "../events.ts";
+
 /**
  * Describe a read or write error for the disconnect log line.
  *
@@ -31,4 +35,27 @@ export function describeConnectionError(error: unknown): string {
     return "connection closed";
   }
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Tell the hub why a reader stopped on `error`: a violation of the wire
+ * format (the reader's own error class: ERROR, then close) or the
+ * connection failing under it (gone).
+ *
+ * @param channel The hub's inbox.
+ * @param client The reader's client.
+ * @param error What the read loop threw.
+ * @param isViolation Whether `error` is a protocol violation.
+ */
+export function reportReadFailure(
+  channel: Channel<HubEvent>,
+  client: Connection,
+  error: unknown,
+  isViolation: boolean,
+): void {
+  channel.push(
+    isViolation
+      ? { kind: "violation", client, reason: (error as Error).message }
+      : { kind: "gone", client, detail: describeConnectionError(error) },
+  );
 }

@@ -3,7 +3,7 @@ import {
   completeFramesEnd,
   FrameTooLargeError,
 } from "../../../protocol/mod.ts";
-import { describeConnectionError } from "../_connection_error.ts";
+import { reportReadFailure } from "../_connection_error.ts";
 import type { Channel } from "../../channel.ts";
 import { type Connection, ConnectionState } from "../../connection.ts";
 import type { HubEvent } from "../../events.ts";
@@ -135,14 +135,11 @@ export async function readConnection(
         },
     );
   } catch (error) {
-    if (error instanceof FrameTooLargeError) {
-      channel.push({ kind: "violation", client, reason: error.message });
-    } else {
-      channel.push({
-        kind: "gone",
-        client,
-        detail: describeConnectionError(error),
-      });
-    }
+    reportReadFailure(
+      channel,
+      client,
+      error,
+      error instanceof FrameTooLargeError,
+    );
   }
 }

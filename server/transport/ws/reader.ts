@@ -15,7 +15,7 @@ import {
 import type { Channel } from "../../channel.ts";
 import { type Connection, ConnectionState } from "../../connection.ts";
 import type { HubEvent } from "../../events.ts";
-import { describeConnectionError } from "../_connection_error.ts";
+import { reportReadFailure } from "../_connection_error.ts";
 import type { WebSocketConnection, WebSocketTransport } from "./transport.ts";
 import {
   controlFrame,
@@ -180,15 +180,7 @@ export async function readWebSocket(
       }
     }
   } catch (error) {
-    if (error instanceof Violation) {
-      channel.push({ kind: "violation", client, reason: error.message });
-    } else {
-      channel.push({
-        kind: "gone",
-        client,
-        detail: describeConnectionError(error),
-      });
-    }
+    reportReadFailure(channel, client, error, error instanceof Violation);
   }
 }
 
